@@ -1,0 +1,160 @@
+//! The Obsrv v2 response envelope: `id`, `ver`, `ts`, `params`, `responseCode`, `result`, `error`,
+//! in that order, with the three error styles of the original.
+
+use chrono::Utc;
+use http::StatusCode;
+use http::header::CONTENT_TYPE;
+use lambda_http::Body;
+use serde::Serialize;
+
+use super::Response;
+use super::errors::failure;
+use crate::error::{RegistryError, error_chain};
+
+/// The API a response belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    ConnectorRegister,
+    ConnectorsRead,
+    ConnectorsList,
+}
+
+impl Api {
+    pub fn id(self) -> &'static str {
+        match self {
+            Api::ConnectorRegister => "api.connector.register",
+            Api::ConnectorsRead => "api.connectors.read",
+            Api::ConnectorsList => "api.connectors.list",
+        }
+    }
+
+    /// Register (like the original's RBAC answers) uses `errorResponse`: no `result`, and an
+    /// `error.trace`. List and read use the `ObsrvError` style: `result: {}`, no trace.
+    fn register_error_style(self) -> bool {
+        matches!(self, Api::ConnectorRegister)
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a, R: Serialize> {
+    id: &'a str,
+    ver: &'static str,
+    ts: String,
+    params: Params<'a>,
+    #[serde(rename = "responseCode")]
+    response_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<R>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<ErrorBody<'a>>,
+}
+
+#[derive(Serialize)]
+struct Params<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    msgid: Option<&'a str>,
+    resmsgid: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trace: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct EmptyObject {}
+
+/// `moment().format()` in a UTC container: seconds precision, `+00:00`.
+fn timestamp() -> String {
+    Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+}
+
+fn resmsgid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn json_response<R: Serialize>(status: StatusCode, envelope: &Envelope<'_, R>) -> Response {
+    let body = match serde_json::to_string(envelope) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "could not encode a response");
+            return plain_internal_error();
+        }
+    };
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json; charset=utf-8"));
+    response
+}
+
+fn plain_internal_error() -> Response {
+    let mut response = Response::new(Body::Text(
+        r#"{"id":"api","ver":"v2","params":{"status":"FAILED"},"responseCode":"INTERNAL_SERVER_ERROR","error":{"code":"INTERNAL_SERVER_ERROR","message":"Internal server error"}}"#.to_owned(),
+    ));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+/// A 200 with `result`. `msgid` is echoed only when the request carried one.
+pub fn success_response<R: Serialize>(api: Api, msgid: Option<&str>, result: R) -> Response {
+    json_response(
+        StatusCode::OK,
+        &Envelope {
+            id: api.id(),
+            ver: "v2",
+            ts: timestamp(),
+            params: Params { status: "SUCCESS", msgid, resmsgid: resmsgid() },
+            response_code: "OK",
+            result: Some(result),
+            error: None,
+        },
+    )
+}
+
+/// The answer for a failed request, in the style of its API. Server faults are logged with their
+/// whole chain; the client gets only the short message.
+pub fn error_response(api: Api, msgid: Option<&str>, error: &RegistryError) -> Response {
+    let failure = failure(api, error);
+    if failure.status.is_server_error() {
+        tracing::error!(api = api.id(), status = failure.status.as_u16(), error = %error_chain(error), "request failed");
+    } else {
+        tracing::info!(api = api.id(), status = failure.status.as_u16(), code = failure.code, message = %failure.message, "request refused");
+    }
+    let register_style = api.register_error_style();
+    json_response(
+        failure.status,
+        &Envelope {
+            id: api.id(),
+            ver: "v2",
+            ts: timestamp(),
+            params: Params { status: "FAILED", msgid, resmsgid: resmsgid() },
+            response_code: failure.response_code,
+            result: (!register_style).then_some(EmptyObject {}),
+            error: Some(ErrorBody {
+                code: failure.code,
+                message: &failure.message,
+                trace: register_style.then_some(""),
+            }),
+        },
+    )
+}
+
+/// The catch-all 404 of the original: `id: "api"`, `result: ""`, an empty `resmsgid`.
+pub fn route_not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &Envelope {
+            id: "api",
+            ver: "v2",
+            ts: timestamp(),
+            params: Params { status: "FAILED", msgid: None, resmsgid: String::new() },
+            response_code: "NOT_FOUND",
+            result: Some(""),
+            error: Some(ErrorBody { code: "ROUTE_NOT_FOUND", message: "Route not found", trace: None }),
+        },
+    )
+}

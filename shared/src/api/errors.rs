@@ -1,0 +1,103 @@
+//! The one mapping from `RegistryError` to an HTTP status and an Obsrv error code.
+
+use http::StatusCode;
+
+use super::Api;
+use crate::distribution::DistributionError;
+use crate::error::RegistryError;
+
+/// What a client is told about a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub status: StatusCode,
+    pub response_code: &'static str,
+    pub code: &'static str,
+    pub message: String,
+}
+
+pub fn failure(api: Api, error: &RegistryError) -> Failure {
+    use RegistryError as E;
+    let (status, code, message) = match error {
+        E::ListInputInvalid(message) => (StatusCode::BAD_REQUEST, "CONNECTORS_LIST_INPUT_INVALID", message.clone()),
+        E::ConnectorNotFound(_) => (StatusCode::NOT_FOUND, "CONNECTOR_NOT_FOUND", error.to_string()),
+        E::InvalidDistribution(DistributionError::ArchiveTooLarge { .. }) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", error.to_string())
+        }
+        E::InvalidDistribution(_) => (StatusCode::BAD_REQUEST, "FAILED_TO_REGISTER_CONNECTOR", error.to_string()),
+        E::UploadInvalid(message) => (StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD", message.clone()),
+        E::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message.clone()),
+        E::UnsupportedMediaType(message) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message.clone())
+        }
+        E::Conflict(message) => (StatusCode::CONFLICT, conflict_code(api), message.clone()),
+        E::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            server_fault_code(api),
+            "The registry is temporarily unavailable, please retry".to_owned(),
+        ),
+        E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, server_fault_code(api), server_fault_message(api).to_owned()),
+    };
+    Failure { status, response_code: response_code(status), code, message }
+}
+
+fn conflict_code(api: Api) -> &'static str {
+    match api {
+        Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
+        _ => "CONFLICT",
+    }
+}
+
+/// A register that fails on the server side keeps the original's code.
+fn server_fault_code(api: Api) -> &'static str {
+    match api {
+        Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
+        _ => "INTERNAL_SERVER_ERROR",
+    }
+}
+
+fn server_fault_message(api: Api) -> &'static str {
+    match api {
+        Api::ConnectorRegister => "Failed to register connector",
+        _ => "Internal server error",
+    }
+}
+
+fn response_code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "BAD_REQUEST",
+        StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::CONFLICT => "CONFLICT",
+        StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
+        StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",
+        _ => "INTERNAL_SERVER_ERROR",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_faults_say_nothing_of_their_cause() {
+        let error = RegistryError::internal(anyhow::anyhow!("secret SDK detail"));
+        let f = failure(Api::ConnectorsList, &error);
+        assert_eq!((f.status, f.code, f.message.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error"));
+        let f = failure(Api::ConnectorRegister, &error);
+        assert_eq!((f.code, f.message.as_str()), ("FAILED_TO_REGISTER_CONNECTOR", "Failed to register connector"));
+        let f = failure(Api::ConnectorsRead, &RegistryError::Unavailable(anyhow::anyhow!("throttled")));
+        assert_eq!((f.status, f.response_code), (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"));
+        assert!(!f.message.contains("throttled"));
+    }
+
+    #[test]
+    fn client_mistakes_are_4xx() {
+        let f = failure(Api::ConnectorRegister, &RegistryError::InvalidDistribution(DistributionError::MissingMetadata));
+        assert_eq!((f.status, f.response_code, f.code), (StatusCode::BAD_REQUEST, "BAD_REQUEST", "FAILED_TO_REGISTER_CONNECTOR"));
+        assert_eq!(f.message, "unable to locate the metadata file");
+        let f = failure(Api::ConnectorsRead, &RegistryError::ConnectorNotFound("x-1".into()));
+        assert_eq!((f.status, f.code, f.message.as_str()), (StatusCode::NOT_FOUND, "CONNECTOR_NOT_FOUND", "Connector not found: x-1"));
+        let too_big = DistributionError::ArchiveTooLarge { actual: 2, limit: 1 };
+        assert_eq!(failure(Api::ConnectorRegister, &too_big.into()).status, StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

@@ -1,0 +1,42 @@
+//! The HTTP API of the registry: handlers written once, as functions of a `lambda_http::Request`,
+//! so that each Lambda function and the local server run the very same code.
+
+mod envelope;
+mod errors;
+mod list;
+mod read;
+mod register;
+mod router;
+
+pub use envelope::{Api, error_response, route_not_found, success_response};
+pub use errors::{Failure, failure};
+pub use list::handle as list;
+pub use read::handle as read;
+pub use register::handle as register;
+pub use router::{Route, handle, route_of};
+
+use lambda_http::Body;
+
+use crate::registry::Registry;
+
+/// Everything a handler needs, built once per process.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+    /// The largest request body accepted (413 beyond it).
+    pub max_body_bytes: u64,
+}
+
+pub type Response = lambda_http::Response<Body>;
+
+/// The bytes of a request body, however it arrived.
+fn body_bytes(body: Body) -> bytes::Bytes {
+    match body {
+        Body::Empty => bytes::Bytes::new(),
+        Body::Text(text) => bytes::Bytes::from(text),
+        Body::Binary(binary) => bytes::Bytes::from(binary),
+        // `Body` is non-exhaustive in spirit; anything else carries no bytes we understand.
+        #[allow(unreachable_patterns)]
+        _ => bytes::Bytes::new(),
+    }
+}

@@ -1,0 +1,54 @@
+//! One table of routes, for the binaries that serve them all (the local server and
+//! `cargo lambda watch`). Each Lambda function calls its own handler directly.
+
+use http::Method;
+
+use super::{AppState, Response, list, read, register, route_not_found};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Register,
+    Read,
+    List,
+}
+
+/// The route a method and path lead to, if any. A trailing slash is tolerated, as Express does.
+pub fn route_of(method: &Method, path: &str) -> Option<Route> {
+    let path = if path.len() > 1 { path.strip_suffix('/').unwrap_or(path) } else { path };
+    match (method, path) {
+        (&Method::POST, "/v2/connector/register") => Some(Route::Register),
+        (&Method::POST, "/v2/connectors/list") => Some(Route::List),
+        (&Method::GET, p) => {
+            let id = p.strip_prefix("/v2/connectors/read/")?;
+            (!id.is_empty() && !id.contains('/')).then_some(Route::Read)
+        }
+        _ => None,
+    }
+}
+
+pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response {
+    match route_of(request.method(), request.uri().path()) {
+        Some(Route::Register) => register(state, request).await,
+        Some(Route::Read) => read(state, request).await,
+        Some(Route::List) => list(state, request).await,
+        None => route_not_found(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_of_the_original() {
+        assert_eq!(route_of(&Method::POST, "/v2/connector/register"), Some(Route::Register));
+        assert_eq!(route_of(&Method::POST, "/v2/connectors/list"), Some(Route::List));
+        assert_eq!(route_of(&Method::POST, "/v2/connectors/list/"), Some(Route::List));
+        assert_eq!(route_of(&Method::GET, "/v2/connectors/read/kafka-connector-1.0.0"), Some(Route::Read));
+        assert_eq!(route_of(&Method::GET, "/v2/connectors/list"), None);
+        assert_eq!(route_of(&Method::GET, "/v2/connectors/read/"), None);
+        assert_eq!(route_of(&Method::GET, "/v2/connectors/read/a/b"), None);
+        assert_eq!(route_of(&Method::POST, "/v2/connectors/register"), None);
+        assert_eq!(route_of(&Method::GET, "/"), None);
+    }
+}

@@ -1,0 +1,32 @@
+/// Why a distribution was refused. Every variant is the author's to fix, so each message says
+/// precisely what is wrong; where the original command service had a message for the case, ours
+/// starts with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DistributionError {
+    #[error("Failed to Extract the File: {0}")]
+    Unreadable(String),
+    #[error("archive is {actual} bytes, more than the limit of {limit} bytes")]
+    ArchiveTooLarge { actual: u64, limit: u64 },
+    #[error("archive expands to more than the limit of {limit} bytes")]
+    UncompressedTooLarge { limit: u64 },
+    #[error("archive holds more than the limit of {limit} entries")]
+    TooManyEntries { limit: u64 },
+    #[error("archive entry {path:?} is unsafe: {why}")]
+    UnsafeEntry { path: String, why: &'static str },
+    #[error("{file} at {path:?} is {why}; it must be a regular file")]
+    NotARegularFile { file: &'static str, path: String, why: &'static str },
+    #[error("{file} at {path:?} is larger than the limit of {limit} bytes")]
+    FileTooLarge { file: &'static str, path: String, limit: u64 },
+    #[error("unable to locate the metadata file")]
+    MissingMetadata,
+    #[error("metadata.json is not valid JSON: {0}")]
+    MetadataNotJson(String),
+    #[error("metadata.json: {0}")]
+    InvalidMetadata(String),
+    #[error("connector source folder not found; expecting {0} folder inside the archive")]
+    MissingSourceFolder(String),
+    #[error("Unable to locate the ui configuration File")]
+    MissingUiConfig,
+    #[error("ui-config.json is not valid JSON: {0}")]
+    UiConfigNotJson(String),
+}

@@ -1,0 +1,21 @@
+//! Reading a connector distribution: an archive (`.tar.gz`, `.tgz`, `.tar` or `.zip`) holding a
+//! `<id>-<version>/` folder with `metadata.json`, `ui-config.json`, icons and the program.
+//!
+//! The archive is read as a stream, never extracted: only `metadata.json`, `ui-config.json` and
+//! the icons are held in memory, each under a hard size limit, and the archive's SHA-256 is
+//! computed in the same pass.
+
+mod error;
+mod limits;
+mod metadata;
+pub(crate) mod reader;
+mod rows;
+
+pub use error::DistributionError;
+pub use limits::Limits;
+pub use metadata::{ConnectorSpec, Metadata};
+pub use reader::{Distribution, Icon, read_distribution};
+pub use rows::build_rows;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,21 @@
+//! The registry's vocabulary: validated newtypes and the registry row.
+//!
+//! Every value that crosses a trust boundary is parsed into one of these types once; code past
+//! that point can rely on the invariant the type names.
+
+mod category;
+mod ids;
+mod row;
+mod status;
+mod timestamp;
+
+pub use category::Category;
+pub use ids::{ConnectorId, RowId, Version};
+pub use row::{CONNECTOR_TYPE, ConnectorRow, ListView, ReadView, SourceInfo};
+pub use status::Status;
+pub use timestamp::Timestamp;
+
+/// Why a raw value was refused by a newtype constructor. The message names the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);

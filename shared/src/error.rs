@@ -1,0 +1,78 @@
+//! The one error type of the registry. `http::errors` maps it, in one place, to an HTTP status
+//! and an Obsrv error code; clients get the short message, logs get the whole chain.
+
+use crate::distribution::DistributionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A list request that breaks its schema; the message is the Ajv-style `#<path> <message>`.
+    #[error("{0}")]
+    ListInputInvalid(String),
+    #[error("Connector not found: {0}")]
+    ConnectorNotFound(String),
+    #[error(transparent)]
+    InvalidDistribution(#[from] DistributionError),
+    /// No file part, several, or a multipart body that cannot be parsed.
+    #[error("{0}")]
+    UploadInvalid(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The registration collides with what is stored (a row id owned by another connector, or a
+    /// race that kept losing).
+    #[error("{0}")]
+    Conflict(String),
+    /// A store that may answer if asked again (throttled, timed out, briefly down).
+    #[error("a store is unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl RegistryError {
+    pub fn internal(error: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(error.into())
+    }
+}
+
+/// What a store adapter can report. Adapters translate their SDK's errors into these, so that no
+/// SDK text travels further than the adapter's own log line.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("{0}")]
+    Conflict(String),
+    /// The key is taken (archives are never overwritten).
+    #[error("already exists")]
+    AlreadyExists,
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("store failure")]
+    Other(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Unavailable(e) => RegistryError::Unavailable(e),
+            StoreError::Conflict(message) => RegistryError::Conflict(message),
+            StoreError::TooLarge(message) => RegistryError::PayloadTooLarge(message),
+            StoreError::AlreadyExists => RegistryError::Internal(anyhow::anyhow!("unexpected AlreadyExists from a store")),
+            StoreError::Other(e) => RegistryError::Internal(e),
+        }
+    }
+}
+
+/// The full chain of an error, for a log line.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

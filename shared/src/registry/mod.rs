@@ -1,0 +1,10 @@
+//! The registry service: register, read and list, over two ports (an archive store and a row
+//! store). It knows nothing of HTTP, Lambda or any cloud.
+
+mod ports;
+mod service;
+mod stored_name;
+
+pub use ports::{ArchiveStore, ListPage, ListQuery, RowStore};
+pub use service::{ReadMode, Registered, Registry, StagedUpload};
+pub use stored_name::{ARCHIVE_PREFIX, ArchiveKey, StoredName};

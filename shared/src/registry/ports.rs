@@ -1,0 +1,68 @@
+use std::path::Path;
+
+use async_trait::async_trait;
+
+use super::ArchiveKey;
+use crate::domain::{Category, ConnectorRow, Status, Timestamp};
+use crate::error::StoreError;
+
+/// Where connector archives are kept.
+#[async_trait]
+pub trait ArchiveStore: Send + Sync {
+    /// A folder for staging uploads, chosen so that `put` from it is cheap.
+    fn staging_dir(&self) -> &Path;
+
+    /// Stores the staged file under `key`. Never overwrites: a taken key is
+    /// `StoreError::AlreadyExists`.
+    async fn put(&self, key: &ArchiveKey, staged: &Path) -> Result<(), StoreError>;
+
+    /// Removes an archive; removing a missing one is not an error.
+    async fn delete(&self, key: &ArchiveKey) -> Result<(), StoreError>;
+
+    async fn exists(&self, key: &ArchiveKey) -> Result<bool, StoreError>;
+}
+
+/// Where registry rows are kept.
+#[async_trait]
+pub trait RowStore: Send + Sync {
+    /// The row with this id, if it has this status.
+    async fn get(&self, id: &str, status: Status) -> Result<Option<ConnectorRow>, StoreError>;
+
+    /// Rows matching the query, in `id` order.
+    async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError>;
+
+    /// Commits one package's rows in one atomic step. For each row:
+    /// - a stored row with the same id but another connector is a `StoreError::Conflict`;
+    /// - every other `Live` row of the same connector becomes `Retired` (with `updated_date = now`);
+    /// - the row is written; if its id was stored already, the stored `created_by`,
+    ///   `created_date`, `updated_by` and `live_date` are kept.
+    ///
+    /// Either all of it happens or none; concurrent commits for one connector leave exactly one
+    /// `Live` version.
+    async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError>;
+}
+
+/// A list query: rows whose status is one of `statuses` (any, when empty) and whose category is
+/// one of `categories` (any, when empty), after the row id `after`, at most `limit` of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    pub statuses: Vec<Status>,
+    pub categories: Vec<Category>,
+    pub after: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl ListQuery {
+    pub fn matches(&self, row: &ConnectorRow) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&row.status))
+            && (self.categories.is_empty() || self.categories.contains(&row.category))
+            && self.after.as_deref().is_none_or(|after| row.id.as_str() > after)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ListPage {
+    pub rows: Vec<ConnectorRow>,
+    /// Set when more rows follow: the id to continue after.
+    pub next_after: Option<String>,
+}

@@ -1,0 +1,152 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use tempfile::NamedTempFile;
+
+use super::{ArchiveStore, ListPage, ListQuery, RowStore, StoredName};
+use crate::distribution::{Distribution, Limits, build_rows, read_distribution};
+use crate::distribution::reader::ReadError;
+use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
+use crate::error::{RegistryError, StoreError, error_chain};
+
+/// How many fresh stored names are tried before a taken-name collision is reported.
+const STORED_NAME_ATTEMPTS: usize = 5;
+
+/// The registry: the three use cases over the two ports.
+#[derive(Clone)]
+pub struct Registry {
+    archives: Arc<dyn ArchiveStore>,
+    rows: Arc<dyn RowStore>,
+    limits: Limits,
+}
+
+/// An uploaded archive, staged in the archive store's staging folder.
+pub struct StagedUpload {
+    pub file: NamedTempFile,
+    /// The file name the client gave, used to derive the stored name.
+    pub file_name: String,
+}
+
+/// What a registration wrote.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub row_ids: Vec<RowId>,
+    pub stored_name: StoredName,
+    pub sha256: String,
+}
+
+/// Which row a read looks for: `mode=edit` reads the Draft, anything else the Live one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    Live,
+    Edit,
+}
+
+impl ReadMode {
+    /// The original lower-cases `mode` and compares it with `edit`; anything else, including an
+    /// absent or repeated `mode`, reads the Live row.
+    pub fn from_query(values: &[&str]) -> Self {
+        match values {
+            [only] if only.to_lowercase() == "edit" => ReadMode::Edit,
+            _ => ReadMode::Live,
+        }
+    }
+}
+
+impl Registry {
+    pub fn new(archives: Arc<dyn ArchiveStore>, rows: Arc<dyn RowStore>, limits: Limits) -> Self {
+        Self { archives, rows, limits }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Where uploads should be staged before `register`.
+    pub fn staging_dir(&self) -> &Path {
+        self.archives.staging_dir()
+    }
+
+    /// Validates the staged archive, stores it and commits its rows. Either the archive and every
+    /// row are in place, the connector's older Live versions retired, or nothing changed.
+    pub async fn register(&self, upload: StagedUpload) -> Result<Registered, RegistryError> {
+        let limits = self.limits;
+        let StagedUpload { file, file_name } = upload;
+        let (file, distribution) = tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let distribution = read_distribution(file.as_file_mut(), &limits);
+            (file, distribution)
+        })
+        .await
+        .map_err(RegistryError::internal)?;
+        let distribution = distribution.map_err(|e| match e {
+            ReadError::Invalid(invalid) => RegistryError::InvalidDistribution(invalid),
+            ReadError::Io(io) => RegistryError::internal(io),
+        })?;
+        self.commit(&distribution, file.path(), &file_name).await
+    }
+
+    async fn commit(&self, distribution: &Distribution, staged: &Path, file_name: &str) -> Result<Registered, RegistryError> {
+        let stored_name = self.store_archive(staged, file_name).await?;
+        let now = Timestamp::now();
+        let rows = build_rows(distribution, stored_name.as_str(), now);
+        if let Err(error) = self.rows.commit_registration(&rows, now).await {
+            // The rows did not land: take the archive back out so nothing refers to nothing.
+            if let Err(cleanup) = self.archives.delete(&stored_name.key()).await {
+                tracing::warn!(key = %stored_name.key(), error = %error_chain(&cleanup), "could not remove the archive of a failed registration");
+            }
+            return Err(error.into());
+        }
+        tracing::info!(
+            rows = ?rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            source_url = %stored_name,
+            sha256 = %distribution.sha256,
+            bytes = distribution.archive_bytes,
+            "connector registered"
+        );
+        Ok(Registered {
+            row_ids: rows.into_iter().map(|r| r.id).collect(),
+            stored_name,
+            sha256: distribution.sha256.clone(),
+        })
+    }
+
+    async fn store_archive(&self, staged: &Path, file_name: &str) -> Result<StoredName, RegistryError> {
+        for _ in 0..STORED_NAME_ATTEMPTS {
+            let name = StoredName::generate(file_name);
+            match self.archives.put(&name.key(), staged).await {
+                Ok(()) => return Ok(name),
+                Err(StoreError::AlreadyExists) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(RegistryError::internal(anyhow::anyhow!("no free stored name after {STORED_NAME_ATTEMPTS} attempts")))
+    }
+
+    pub async fn read(&self, id: &str, mode: ReadMode) -> Result<ConnectorRow, RegistryError> {
+        let status = match mode {
+            ReadMode::Live => Status::Live,
+            ReadMode::Edit => Status::Draft,
+        };
+        self.rows.get(id, status).await?.ok_or_else(|| RegistryError::ConnectorNotFound(id.to_owned()))
+    }
+
+    pub async fn list(&self, query: &ListQuery) -> Result<ListPage, RegistryError> {
+        Ok(self.rows.list(query).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadMode;
+
+    #[test]
+    fn only_a_single_edit_mode_reads_the_draft() {
+        assert_eq!(ReadMode::from_query(&["edit"]), ReadMode::Edit);
+        assert_eq!(ReadMode::from_query(&["EDIT"]), ReadMode::Edit);
+        assert_eq!(ReadMode::from_query(&[]), ReadMode::Live);
+        assert_eq!(ReadMode::from_query(&[""]), ReadMode::Live);
+        assert_eq!(ReadMode::from_query(&["foo"]), ReadMode::Live);
+        assert_eq!(ReadMode::from_query(&["edit", "edit"]), ReadMode::Live);
+    }
+}

@@ -1,0 +1,118 @@
+use std::fmt;
+
+/// The prefix every archive is stored under, as in the original deployment.
+pub const ARCHIVE_PREFIX: &str = "connector-registry";
+
+const MAX_BASE_LEN: usize = 100;
+
+/// An archive's stored file name: `<base>_<6 hex><last extension>`, as the original derives it
+/// (`kafka-connector.tar.gz` → `kafka-connector.tar_1a2b3c.gz`). It is the rows' `source_url`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StoredName(String);
+
+impl StoredName {
+    /// A fresh stored name for an uploaded file name. Only the last path segment of the upload's
+    /// name is used, and characters outside `[A-Za-z0-9._-]` become `_`.
+    pub fn generate(upload_name: &str) -> Self {
+        let last_segment = upload_name.rsplit(['/', '\\']).next().unwrap_or_default();
+        let clean: String = last_segment
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' })
+            .collect();
+        let clean = clean.trim_start_matches('.');
+        let (base, extension) = split_extension(if clean.is_empty() { "connector" } else { clean });
+        let base: String = base.chars().take(MAX_BASE_LEN).collect();
+        let extension: String = extension.chars().take(16).collect();
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+        Self(format!("{base}_{suffix}{extension}"))
+    }
+
+    /// Accepts a stored name given back by a client (register by reference, read URLs).
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 200
+            && !raw.starts_with('.')
+            && raw.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn key(&self) -> ArchiveKey {
+        ArchiveKey(format!("{ARCHIVE_PREFIX}/{}", self.0))
+    }
+}
+
+/// Node's `path.extname`: from the last dot, unless the name has no dot after its first character.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 => name.split_at(dot),
+        _ => (name, ""),
+    }
+}
+
+impl fmt::Display for StoredName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where an archive lives in a store: `connector-registry/<stored name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ArchiveKey(String);
+
+impl ArchiveKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The stored name, i.e. the key without its prefix.
+    pub fn file_name(&self) -> &str {
+        self.0.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for ArchiveKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(name: &StoredName) -> String {
+        // Replace the random part so names can be compared.
+        let s = name.as_str();
+        let at = s.rfind('_').unwrap();
+        assert!(s[at + 1..at + 7].chars().all(|c| c.is_ascii_hexdigit()), "{s}");
+        format!("{}_XXXXXX{}", &s[..at], &s[at + 7..])
+    }
+
+    #[test]
+    fn inserts_the_suffix_before_the_last_extension() {
+        assert_eq!(shape(&StoredName::generate("kafka-connector.tar.gz")), "kafka-connector.tar_XXXXXX.gz");
+        assert_eq!(shape(&StoredName::generate("c.zip")), "c_XXXXXX.zip");
+        assert_eq!(shape(&StoredName::generate("plain")), "plain_XXXXXX");
+    }
+
+    #[test]
+    fn keeps_only_a_safe_last_segment() {
+        assert_eq!(shape(&StoredName::generate("../../etc/passwd")), "passwd_XXXXXX");
+        assert_eq!(shape(&StoredName::generate("C:\\x\\my file.tgz")), "my_file_XXXXXX.tgz");
+        assert_eq!(shape(&StoredName::generate("")), "connector_XXXXXX");
+        assert_eq!(shape(&StoredName::generate(".hidden")), "hidden_XXXXXX");
+    }
+
+    #[test]
+    fn keys_carry_the_prefix() {
+        let name = StoredName::parse("a.tar_123456.gz").unwrap();
+        assert_eq!(name.key().as_str(), "connector-registry/a.tar_123456.gz");
+        assert_eq!(name.key().file_name(), "a.tar_123456.gz");
+        assert!(StoredName::parse("../x").is_none());
+        assert!(StoredName::parse("a/b").is_none());
+    }
+}

@@ -1,0 +1,234 @@
+//! The behaviour every store adapter must have, as one suite each adapter's tests run unchanged.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::Duration;
+use serde_json::value::RawValue;
+
+use crate::domain::{Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version};
+use crate::error::StoreError;
+use crate::registry::{ArchiveStore, ListQuery, RowStore, StoredName};
+
+/// A Live row as a registration would build it, at `now`.
+pub fn row(connector: &str, version: &str, category: &str, now: Timestamp) -> ConnectorRow {
+    let connector_id = ConnectorId::parse(connector).expect("connector id");
+    let version = Version::parse(version).expect("version");
+    ConnectorRow {
+        id: RowId::new(&connector_id, &version),
+        connector_id,
+        name: format!("{connector} name"),
+        category: Category::parse(category).expect("category"),
+        version: version.clone(),
+        description: None,
+        technology: "scala".into(),
+        runtime: "flink".into(),
+        licence: "MIT".into(),
+        owner: "Sunbird".into(),
+        iconurl: Some("data:image/svg+xml;base64,PHN2Zy8+".into()),
+        status: Status::Live,
+        ui_spec: RawValue::from_string(r#"{"b":1,"a":{"z":[1,2]}}"#.into()).expect("raw"),
+        source_url: "pkg.tar_abcdef.gz".into(),
+        source: SourceInfo { source: format!("{connector}-{version}"), main_class: None, main_program: Some("x.jar".into()) },
+        archive_sha256: "0".repeat(64),
+        created_by: "SYSTEM".into(),
+        updated_by: "SYSTEM".into(),
+        created_date: now,
+        updated_date: now,
+        live_date: Some(now),
+    }
+}
+
+/// A time `seconds` after a fixed start, so tests can tell commits apart.
+pub fn at(seconds: i64) -> Timestamp {
+    let start = Timestamp::parse("2026-01-01T00:00:00Z").expect("timestamp").as_datetime();
+    Timestamp::from(start + Duration::seconds(seconds))
+}
+
+async fn status_of(store: &dyn RowStore, id: &str) -> Option<Status> {
+    for status in Status::ALL {
+        if store.get(id, status).await.expect("get").is_some() {
+            return Some(status);
+        }
+    }
+    None
+}
+
+async fn all(store: &dyn RowStore) -> Vec<ConnectorRow> {
+    store.list(&ListQuery::default()).await.expect("list").rows
+}
+
+/// Runs every row-store case, each on a fresh store from `make`.
+pub async fn row_store_suite<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn RowStore>>,
+{
+    empty_store_has_nothing(&*make().await).await;
+    a_committed_row_reads_back_whole(&*make().await).await;
+    a_new_version_retires_the_live_one(&*make().await).await;
+    re_registering_keeps_creation_fields(&*make().await).await;
+    a_retired_version_can_come_back(&*make().await).await;
+    a_package_commits_all_or_nothing(&*make().await).await;
+    list_filters_orders_and_pages(&*make().await).await;
+    list_pages_through_many_rows(&*make().await).await;
+    racing_registrations_leave_one_live(make().await).await;
+}
+
+async fn empty_store_has_nothing(store: &dyn RowStore) {
+    assert!(store.get("nothing-1.0.0", Status::Live).await.unwrap().is_none());
+    let page = store.list(&ListQuery::default()).await.unwrap();
+    assert!(page.rows.is_empty() && page.next_after.is_none());
+}
+
+async fn a_committed_row_reads_back_whole(store: &dyn RowStore) {
+    let now = at(0);
+    let row = row("kafka", "1.0.0", "stream", now);
+    store.commit_registration(std::slice::from_ref(&row), now).await.unwrap();
+    let stored = store.get("kafka-1.0.0", Status::Live).await.unwrap().expect("stored");
+    assert_eq!(stored, row);
+    assert_eq!(stored.ui_spec.get(), r#"{"b":1,"a":{"z":[1,2]}}"#, "ui_spec keeps its text and key order");
+    assert!(store.get("kafka-1.0.0", Status::Draft).await.unwrap().is_none(), "get filters on status");
+    assert_eq!(all(store).await, vec![row]);
+}
+
+async fn a_new_version_retires_the_live_one(store: &dyn RowStore) {
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
+    store.commit_registration(&[row("other", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10)).await.unwrap();
+    let old = store.get("kafka-1.0.0", Status::Retired).await.unwrap().expect("retired");
+    assert_eq!(old.updated_date, at(10));
+    assert_eq!(old.live_date, Some(at(0)));
+    assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
+    assert_eq!(status_of(store, "other-1.0.0").await, Some(Status::Live), "other connectors are untouched");
+    // Any version retires the others, older ones included (no semver ordering, as in the original).
+    store.commit_registration(&[row("kafka", "0.9.0", "stream", at(20))], at(20)).await.unwrap();
+    assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Retired));
+    assert_eq!(status_of(store, "kafka-0.9.0").await, Some(Status::Live));
+}
+
+async fn re_registering_keeps_creation_fields(store: &dyn RowStore) {
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
+    let mut again = row("kafka", "1.0.0", "batch", at(30));
+    again.name = "renamed".into();
+    again.created_by = "someone-else".into();
+    store.commit_registration(std::slice::from_ref(&again), at(30)).await.unwrap();
+    let stored = store.get("kafka-1.0.0", Status::Live).await.unwrap().expect("live");
+    assert_eq!(stored.name, "renamed");
+    assert_eq!(stored.category.as_str(), "batch");
+    assert_eq!(stored.created_by, "SYSTEM");
+    assert_eq!(stored.created_date, at(0));
+    assert_eq!(stored.live_date, Some(at(0)));
+    assert_eq!(stored.updated_date, at(30));
+    assert_eq!(all(store).await.len(), 1);
+}
+
+async fn a_retired_version_can_come_back(store: &dyn RowStore) {
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1)).await.unwrap();
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(2))], at(2)).await.unwrap();
+    assert_eq!(status_of(store, "kafka-1.0.0").await, Some(Status::Live));
+    assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Retired));
+}
+
+async fn a_package_commits_all_or_nothing(store: &dyn RowStore) {
+    // `a-b` version `1` and `a` version `b-1` share the row id `a-b-1`.
+    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0)).await.unwrap();
+    store.commit_registration(&[row("pg", "1.0.0", "batch", at(0))], at(0)).await.unwrap();
+    let package = [row("pg", "2.0.0", "batch", at(5)), row("a", "b-1", "batch", at(5))];
+    let error = store.commit_registration(&package, at(5)).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert_eq!(status_of(store, "pg-1.0.0").await, Some(Status::Live), "nothing of the failed package landed");
+    assert_eq!(status_of(store, "pg-2.0.0").await, None);
+    assert_eq!(store.get("a-b-1", Status::Live).await.unwrap().unwrap().connector_id.as_str(), "a-b");
+
+    let package = [row("mysql", "1.0.0", "batch", at(6)), row("pg", "2.0.0", "batch", at(6))];
+    store.commit_registration(&package, at(6)).await.unwrap();
+    assert_eq!(status_of(store, "mysql-1.0.0").await, Some(Status::Live));
+    assert_eq!(status_of(store, "pg-2.0.0").await, Some(Status::Live));
+    assert_eq!(status_of(store, "pg-1.0.0").await, Some(Status::Retired));
+}
+
+async fn list_filters_orders_and_pages(store: &dyn RowStore) {
+    for (connector, version, category) in
+        [("zeta", "1", "batch"), ("alpha", "1", "stream"), ("alpha", "2", "stream"), ("mid", "1", "Database")]
+    {
+        store.commit_registration(&[row(connector, version, category, at(0))], at(0)).await.unwrap();
+    }
+    let ids = |rows: &[ConnectorRow]| rows.iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
+    assert_eq!(ids(&all(store).await), ["alpha-1", "alpha-2", "mid-1", "zeta-1"], "id order");
+
+    let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
+    assert_eq!(ids(&store.list(&live).await.unwrap().rows), ["alpha-2", "mid-1", "zeta-1"]);
+    let retired_streams = ListQuery {
+        statuses: vec![Status::Retired, Status::Draft],
+        categories: vec![Category::parse("stream").unwrap()],
+        ..Default::default()
+    };
+    assert_eq!(ids(&store.list(&retired_streams).await.unwrap().rows), ["alpha-1"]);
+    let none = ListQuery { categories: vec![Category::parse("File").unwrap()], ..Default::default() };
+    assert!(store.list(&none).await.unwrap().rows.is_empty());
+
+    let first = store.list(&ListQuery { limit: Some(2), ..Default::default() }).await.unwrap();
+    assert_eq!(ids(&first.rows), ["alpha-1", "alpha-2"]);
+    assert_eq!(first.next_after.as_deref(), Some("alpha-2"));
+    let second = store.list(&ListQuery { limit: Some(2), after: first.next_after, ..Default::default() }).await.unwrap();
+    assert_eq!(ids(&second.rows), ["mid-1", "zeta-1"]);
+    assert_eq!(second.next_after, None, "no cursor on the last page");
+    let live_page = ListQuery { statuses: vec![Status::Live], limit: Some(1), after: Some("alpha-2".into()), ..Default::default() };
+    let page = store.list(&live_page).await.unwrap();
+    assert_eq!(ids(&page.rows), ["mid-1"]);
+    assert_eq!(page.next_after.as_deref(), Some("mid-1"));
+}
+
+async fn list_pages_through_many_rows(store: &dyn RowStore) {
+    let count = 120;
+    for i in 0..count {
+        store.commit_registration(&[row(&format!("c{i:03}"), "1", "batch", at(0))], at(0)).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.list(&ListQuery { limit: Some(7), after: after.clone(), ..Default::default() }).await.unwrap();
+        seen.extend(page.rows.into_iter().map(|r| r.id.as_str().to_owned()));
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = (0..count).map(|i| format!("c{i:03}-1")).collect();
+    assert_eq!(seen, expected, "every row exactly once, in order");
+}
+
+async fn racing_registrations_leave_one_live(store: Arc<dyn RowStore>) {
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let now = at(i);
+                store.commit_registration(&[row("race", &format!("{i}.0"), "batch", now)], now).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("commit");
+    }
+    let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
+    assert_eq!(store.list(&live).await.unwrap().rows.len(), 1, "exactly one Live version");
+    assert_eq!(all(&*store).await.len(), 12);
+}
+
+/// Runs every archive-store case on `store`.
+pub async fn archive_store_suite(store: &dyn ArchiveStore) {
+    let staged = tempfile::NamedTempFile::new_in(store.staging_dir()).expect("staging file");
+    std::fs::write(staged.path(), b"archive bytes").expect("write");
+    let name = StoredName::generate("pkg.tar.gz");
+    let key = name.key();
+    assert!(!store.exists(&key).await.unwrap());
+    store.put(&key, staged.path()).await.unwrap();
+    assert!(store.exists(&key).await.unwrap());
+    assert!(matches!(store.put(&key, staged.path()).await, Err(StoreError::AlreadyExists)), "never overwrites");
+    store.delete(&key).await.unwrap();
+    assert!(!store.exists(&key).await.unwrap());
+    store.delete(&key).await.expect("deleting a missing archive is fine");
+}

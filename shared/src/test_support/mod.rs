@@ -1,0 +1,220 @@
+//! Helpers for tests, here and in the tests crate: packages built in memory, packed as tar, tar.gz
+//! or zip, including deliberately broken ones; and the store conformance suites.
+
+pub mod conformance;
+
+use std::io::{Cursor, Write};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use serde_json::{Value, json};
+
+/// One entry of a package, in archive order.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    File(Vec<u8>),
+    Folder,
+    Symlink(String),
+    HardLink(String),
+    Fifo,
+}
+
+/// A connector distribution in memory: entries in archive order.
+#[derive(Debug, Clone, Default)]
+pub struct Package {
+    pub entries: Vec<(String, Entry)>,
+}
+
+pub const ICON_SVG: &[u8] = b"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"8\" height=\"8\"/>";
+
+/// The `metadata.json` of a single-tenant package.
+pub fn single_tenant_metadata(id: &str, version: &str) -> Value {
+    json!({
+        "type": "connector",
+        "metadata": {
+            "id": id, "name": format!("{id} name"), "description": format!("{id} description"),
+            "type": "source", "tenant": "single", "version": version, "category": "stream",
+            "technology": "scala", "runtime": "flink", "licence": "MIT", "owner": "Sunbird",
+            "main_class": "org.example.Main", "main_program": format!("{id}-{version}.jar"), "icon": "icon.svg"
+        }
+    })
+}
+
+/// The `metadata.json` of a multi-tenant package declaring `connectors`.
+pub fn multi_tenant_metadata(id: &str, version: &str, connectors: &[&str]) -> Value {
+    json!({
+        "type": "connector",
+        "metadata": {
+            "id": id, "name": format!("{id} name"), "version": version, "tenant": "multiple",
+            "type": "source", "category": "batch", "technology": "python", "runtime": "spark",
+            "licence": "MIT", "owner": "Sunbird", "main_class": null, "main_program": "main.py"
+        },
+        "connectors": connectors.iter().map(|c| json!({
+            "id": c, "name": format!("{c} name"), "description": format!("{c} description"), "icon": format!("{c}.svg")
+        })).collect::<Vec<_>>()
+    })
+}
+
+pub fn ui_config() -> Value {
+    json!({
+        "title": "Setup", "type": "object",
+        "properties": {"zeta": {"type": "string", "title": "Z", "uiIndex": 0}, "alpha": {"type": "number", "title": "A", "uiIndex": 1}},
+        "required": ["zeta"]
+    })
+}
+
+impl Package {
+    /// A valid single-tenant package `<id>-<version>/` with metadata, ui-config, icon and program.
+    pub fn single_tenant(id: &str, version: &str) -> Self {
+        let top = format!("{id}-{version}");
+        Package::default()
+            .folder(&top)
+            .json(&format!("{top}/metadata.json"), &single_tenant_metadata(id, version))
+            .json(&format!("{top}/ui-config.json"), &ui_config())
+            .file(&format!("{top}/icon.svg"), ICON_SVG)
+            .file(&format!("{top}/{id}-{version}.jar"), b"PK program bytes")
+    }
+
+    /// A valid multi-tenant package with one ui-config schema and one icon per connector.
+    pub fn multi_tenant(id: &str, version: &str, connectors: &[&str]) -> Self {
+        let top = format!("{id}-{version}");
+        let ui: serde_json::Map<String, Value> = connectors.iter().map(|c| (c.to_string(), ui_config())).collect();
+        let mut package = Package::default()
+            .folder(&top)
+            .json(&format!("{top}/metadata.json"), &multi_tenant_metadata(id, version, connectors))
+            .json(&format!("{top}/ui-config.json"), &Value::Object(ui));
+        for c in connectors {
+            package = package.file(&format!("{top}/{c}.svg"), ICON_SVG);
+        }
+        package.file(&format!("{top}/main.py"), b"print('hello')")
+    }
+
+    pub fn entry(mut self, path: &str, entry: Entry) -> Self {
+        self.entries.push((path.to_owned(), entry));
+        self
+    }
+
+    pub fn file(self, path: &str, bytes: &[u8]) -> Self {
+        self.entry(path, Entry::File(bytes.to_vec()))
+    }
+
+    pub fn json(self, path: &str, value: &Value) -> Self {
+        self.file(path, &serde_json::to_vec_pretty(value).expect("JSON"))
+    }
+
+    pub fn folder(self, path: &str) -> Self {
+        self.entry(path, Entry::Folder)
+    }
+
+    /// Drops every entry whose path ends with `suffix`.
+    pub fn without(mut self, suffix: &str) -> Self {
+        self.entries.retain(|(path, _)| !path.ends_with(suffix));
+        self
+    }
+
+    /// Replaces the content of every file whose path ends with `suffix`.
+    pub fn replace(mut self, suffix: &str, bytes: &[u8]) -> Self {
+        for (path, entry) in &mut self.entries {
+            if path.ends_with(suffix) {
+                *entry = Entry::File(bytes.to_vec());
+            }
+        }
+        self
+    }
+
+    pub fn tar(&self) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, entry) in &self.entries {
+            append_tar_entry(&mut builder, path, entry);
+        }
+        builder.into_inner().expect("tar")
+    }
+
+    pub fn tar_gz(&self) -> Vec<u8> {
+        gzip(&self.tar())
+    }
+
+    pub fn zip(&self) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (path, entry) in &self.entries {
+            match entry {
+                Entry::File(bytes) => {
+                    writer.start_file(path.as_str(), options).expect("zip entry");
+                    writer.write_all(bytes).expect("zip write");
+                }
+                Entry::Folder => writer.add_directory(path.as_str(), options).expect("zip folder"),
+                Entry::Symlink(target) | Entry::HardLink(target) => {
+                    writer.add_symlink(path.as_str(), target.as_str(), options).expect("zip link")
+                }
+                Entry::Fifo => {}
+            }
+        }
+        writer.finish().expect("zip").into_inner()
+    }
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// Appends an entry with its name written verbatim, so tests can build the unsafe names (`../x`,
+/// `/etc/x`) that `tar::Builder` itself would refuse.
+fn append_tar_entry(builder: &mut tar::Builder<Vec<u8>>, path: &str, entry: &Entry) {
+    let mut header = tar::Header::new_gnu();
+    let name = path.as_bytes();
+    assert!(name.len() < 100, "test entry names stay short");
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    let data: &[u8] = match entry {
+        Entry::File(bytes) => {
+            header.set_entry_type(tar::EntryType::Regular);
+            bytes
+        }
+        Entry::Folder => {
+            header.set_entry_type(tar::EntryType::Directory);
+            &[]
+        }
+        Entry::Symlink(target) => {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_link_name_literal(target).expect("link name");
+            &[]
+        }
+        Entry::HardLink(target) => {
+            header.set_entry_type(tar::EntryType::Link);
+            header.set_link_name_literal(target).expect("link name");
+            &[]
+        }
+        Entry::Fifo => {
+            header.set_entry_type(tar::EntryType::Fifo);
+            &[]
+        }
+    };
+    header.set_size(data.len() as u64);
+    header.set_cksum();
+    builder.append(&header, data).expect("tar entry");
+}
+
+/// A tar.gz with one entry that claims `size` bytes of zeros: a gzip bomb when `size` is large.
+/// The zeros are streamed into the encoder, so building it needs no memory of that size.
+pub fn gzip_bomb(top: &str, size: u64) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    let mut header = tar::Header::new_gnu();
+    header.set_path(format!("{top}/zeros.bin")).expect("path");
+    header.set_size(size);
+    header.set_mode(0o644);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_cksum();
+    encoder.write_all(header.as_bytes()).expect("gzip");
+    let block = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        encoder.write_all(&block[..n]).expect("gzip");
+        left -= n as u64;
+    }
+    encoder.finish().expect("gzip")
+}
