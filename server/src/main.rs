@@ -1,1 +1,188 @@
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use registry_server::{DEFAULT_MAX_UPLOAD_BYTES, ServerConfig, open_state, serve};
+use registry_shared::distribution::{Limits, build_rows, read_distribution};
+use registry_shared::distribution::reader::ReadError;
+use registry_shared::domain::Timestamp;
+use registry_shared::registry::StoredName;
+use tokio::net::TcpListener;
+
+/// The Obsrv connector registry, served locally over an embedded store.
+#[derive(Parser)]
+#[command(name = "registry-server", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Checks a connector distribution with the registry's rules and prints the rows it would
+    /// create; exits with 1 if it is invalid.
+    Validate {
+        /// The archive (.tar.gz, .tgz, .tar or .zip).
+        file: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "REGISTRY_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Folder of the embedded store (archives and the row database); created when missing.
+    #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Largest register request body accepted; larger ones get 413.
+    #[arg(long, env = "REGISTRY_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: u64,
+    /// Log lines as JSON (for collectors) or for humans.
+    #[arg(long, env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(clap::Args)]
+struct LimitArgs {
+    /// Largest archive accepted, in bytes.
+    #[arg(long, env = "REGISTRY_MAX_ARCHIVE_BYTES", default_value_t = Limits::default().max_archive_bytes)]
+    max_archive_bytes: u64,
+    /// Largest total size of an archive's entries once inflated, in bytes.
+    #[arg(long, env = "REGISTRY_MAX_UNCOMPRESSED_BYTES", default_value_t = Limits::default().max_uncompressed_bytes)]
+    max_uncompressed_bytes: u64,
+    /// Most entries an archive may hold.
+    #[arg(long, env = "REGISTRY_MAX_ENTRIES", default_value_t = Limits::default().max_entries)]
+    max_entries: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_archive_bytes: self.max_archive_bytes,
+            max_uncompressed_bytes: self.max_uncompressed_bytes,
+            max_entries: self.max_entries,
+            ..Limits::default()
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Json,
+    Human,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Validate { file, limits }) => validate(&file, &limits.limits()),
+        None => {
+            init_logging(cli.serve.log_format);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    eprintln!("registry-server: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(cli.serve)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "registry-server stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = ServerConfig {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        max_upload_bytes: args.max_upload_bytes,
+        limits: args.limits.limits(),
+    };
+    let state = open_state(&config)?;
+    let listener = TcpListener::bind(config.listen).await?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        data_dir = %config.data_dir.display(),
+        max_upload_bytes = config.max_upload_bytes,
+        "registry-server listening"
+    );
+    serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("registry-server stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn validate(path: &std::path::Path, limits: &Limits) -> ExitCode {
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) => {
+            eprintln!("cannot open {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    match read_distribution(&mut file, limits) {
+        Ok(distribution) => {
+            let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let stored_name = StoredName::generate(&file_name);
+            let rows = build_rows(&distribution, stored_name.as_str(), Timestamp::now());
+            let report = serde_json::json!({
+                "valid": true,
+                "sha256": distribution.sha256,
+                "archive_bytes": distribution.archive_bytes,
+                "rows": rows,
+            });
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(ReadError::Invalid(e)) => {
+            eprintln!("invalid distribution: {e}");
+            ExitCode::FAILURE
+        }
+        Err(ReadError::Io(e)) => {
+            eprintln!("cannot read {}: {e}", path.display());
+            ExitCode::from(2)
+        }
+    }
+}

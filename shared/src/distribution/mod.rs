@@ -8,7 +8,7 @@
 mod error;
 mod limits;
 mod metadata;
-pub(crate) mod reader;
+pub mod reader;
 mod rows;
 
 pub use error::DistributionError;

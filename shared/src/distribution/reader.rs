@@ -378,7 +378,7 @@ fn capture(
         Kind::Folder => Ok(Captured::NotRegular("a folder")),
         Kind::File if size > limit => Ok(Captured::TooLarge),
         Kind::File => {
-            let bytes = read(limit).map_err(|e| DistributionError::Unreadable(e.to_string()))?;
+            let bytes = read(limit).map_err(|e| DistributionError::Unreadable(describe_io(&e)))?;
             // A zip may declare a smaller size than it inflates to.
             if bytes.len() as u64 > limit { Ok(Captured::TooLarge) } else { Ok(Captured::Bytes(bytes)) }
         }
