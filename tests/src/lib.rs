@@ -1,1 +1,178 @@
+//! Helpers for the black-box tests: a registry server spawned on a free port over a fresh data
+//! folder, and a client that speaks its HTTP API.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use registry_server::{DEFAULT_MAX_UPLOAD_BYTES, RunningServer, ServerConfig};
+use registry_shared::distribution::Limits;
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::{Value, json};
+
+pub use registry_shared::test_support::{self, Entry, Package};
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub config: ServerConfig,
+    server: Option<RunningServer>,
+    _data: Option<tempfile::TempDir>,
+}
+
+/// A response: its status, its body parsed with key order kept, and the raw text.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Spawns with a configuration adjusted by `adjust` (limits, upload size).
+    pub async fn spawn_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data.path().to_owned(),
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            limits: Limits::default(),
+        };
+        adjust(&mut config);
+        let server = RunningServer::start(config.clone()).await.expect("server starts");
+        Self {
+            base_url: format!("http://{}", server.addr),
+            client: reqwest::Client::new(),
+            config,
+            server: Some(server),
+            _data: Some(data),
+        }
+    }
+
+    /// Stops the server (letting requests in flight finish) and starts it again on the same data.
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+        let server = RunningServer::start(self.config.clone()).await.expect("server restarts");
+        self.base_url = format!("http://{}", server.addr);
+        self.server = Some(server);
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.config.data_dir
+    }
+
+    /// The archives the store holds, by stored name.
+    pub fn stored_archives(&self) -> Vec<PathBuf> {
+        let folder = self.data_dir().join("archives/connector-registry");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
+            .map(|entries| entries.map(|e| e.expect("entry").path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn answer(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, body, text }
+    }
+
+    /// Registers an archive as one multipart file part named `file`.
+    pub async fn register(&self, file_name: &str, bytes: Vec<u8>) -> Answer {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name(file_name.to_owned()));
+        self.register_form(form).await
+    }
+
+    pub async fn register_form(&self, form: Form) -> Answer {
+        let response = self.client.post(self.url("/v2/connector/register")).multipart(form).send().await.expect("send");
+        Self::answer(response).await
+    }
+
+    pub async fn read(&self, path_and_query: &str) -> Answer {
+        let response = self.client.get(self.url(&format!("/v2/connectors/read/{path_and_query}"))).send().await.expect("send");
+        Self::answer(response).await
+    }
+
+    /// Lists with a well-formed envelope around `request`.
+    pub async fn list(&self, request: Value) -> Answer {
+        self.list_raw(list_body(request).to_string()).await
+    }
+
+    pub async fn list_raw(&self, body: String) -> Answer {
+        let response = self
+            .client
+            .post(self.url("/v2/connectors/list"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        Self::answer(response).await
+    }
+
+    /// The ids and statuses of every row, in list order.
+    pub async fn all_rows(&self) -> Vec<(String, String)> {
+        let answer = self.list(json!({})).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+        answer.body["result"]["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .map(|r| (r["id"].as_str().unwrap().to_owned(), r["status"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+}
+
+pub const MSGID: &str = "4a7f14c3-d61e-4d4f-be78-181834eeff6d";
+
+pub fn list_body(request: Value) -> Value {
+    json!({"id": "api.connectors.list", "ver": "v2", "ts": "2024-04-10T16:10:50+05:30", "params": {"msgid": MSGID}, "request": request})
+}
+
+/// The keys of a JSON object, in order.
+pub fn keys(value: &Value) -> Vec<&str> {
+    value.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default()
+}
+
+/// Checks the parts of the envelope every answer shares.
+pub fn assert_envelope(answer: &Answer, api_id: &str, status: &str) {
+    let body = &answer.body;
+    assert_eq!(body["id"], api_id, "{}", answer.text);
+    assert_eq!(body["ver"], "v2");
+    assert_eq!(body["params"]["status"], status);
+    let ts = body["ts"].as_str().expect("ts");
+    assert!(
+        ts.len() == 25 && ts.ends_with("+00:00") && chrono_like(ts),
+        "ts {ts:?} is not seconds-precision UTC with +00:00"
+    );
+    let resmsgid = body["params"]["resmsgid"].as_str().expect("resmsgid");
+    assert!(is_uuid_v4(resmsgid), "resmsgid {resmsgid:?}");
+}
+
+fn chrono_like(ts: &str) -> bool {
+    let b = ts.as_bytes();
+    b[4] == b'-' && b[7] == b'-' && b[10] == b'T' && b[13] == b':' && b[16] == b':'
+}
+
+pub fn is_uuid_v4(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && text.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+        && parts[2].starts_with('4')
+}
+
+/// An ISO-8601 UTC timestamp with milliseconds and `Z`, as rows carry them.
+pub fn is_row_timestamp(value: &Value) -> bool {
+    value.as_str().is_some_and(|t| t.len() == 24 && t.ends_with('Z') && t.as_bytes()[19] == b'.' && chrono_like(t))
+}

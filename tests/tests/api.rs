@@ -1,0 +1,326 @@
+//! The registry driven from outside, over real HTTP and real multipart, through a spawned server.
+
+use registry_tests::*;
+use reqwest::StatusCode;
+use reqwest::multipart::{Form, Part};
+use serde_json::json;
+
+const READ_FIELDS: [&str; 17] = [
+    "id", "connector_id", "name", "type", "category", "version", "description", "licence", "owner", "iconurl",
+    "status", "ui_spec", "created_by", "updated_by", "created_date", "updated_date", "live_date",
+];
+const LIST_FIELDS: [&str; 18] = [
+    "id", "connector_id", "name", "type", "category", "version", "description", "technology", "runtime",
+    "licence", "owner", "iconurl", "status", "created_by", "updated_by", "created_date", "updated_date", "live_date",
+];
+
+fn kafka(version: &str) -> Vec<u8> {
+    Package::single_tenant("kafka-connector", version).tar_gz()
+}
+
+#[tokio::test]
+async fn register_read_and_list_a_single_tenant_package() {
+    let app = TestApp::spawn().await;
+    let bytes = kafka("1.0.0");
+    let answer = app.register("kafka-connector.tar.gz", bytes.clone()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_envelope(&answer, "api.connector.register", "SUCCESS");
+    assert_eq!(keys(&answer.body), ["id", "ver", "ts", "params", "responseCode", "result"]);
+    assert_eq!(keys(&answer.body["params"]), ["status", "resmsgid"], "no msgid without a request msgid");
+    assert_eq!(answer.body["responseCode"], "OK");
+    assert_eq!(answer.body["result"], json!({"message": "connector registered successfully."}));
+
+    let read = app.read("kafka-connector-1.0.0").await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_envelope(&read, "api.connectors.read", "SUCCESS");
+    assert_eq!(keys(&read.body["params"]), ["status", "resmsgid"]);
+    let row = &read.body["result"];
+    assert_eq!(keys(row), READ_FIELDS);
+    assert_eq!(row["id"], "kafka-connector-1.0.0");
+    assert_eq!(row["connector_id"], "kafka-connector");
+    assert_eq!(row["type"], "source");
+    assert_eq!(row["status"], "Live");
+    assert_eq!(row["category"], "stream");
+    assert_eq!(row["created_by"], "SYSTEM");
+    assert_eq!(row["updated_by"], "SYSTEM");
+    assert!(row["iconurl"].as_str().unwrap().starts_with("data:image/svg+xml;base64,"));
+    assert_eq!(keys(&row["ui_spec"]), ["title", "type", "properties", "required"], "ui_spec keeps its key order");
+    assert_eq!(keys(&row["ui_spec"]["properties"]), ["zeta", "alpha"]);
+    for field in ["created_date", "updated_date", "live_date"] {
+        assert!(is_row_timestamp(&row[field]), "{field}: {}", row[field]);
+    }
+
+    let list = app.list(json!({})).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert_envelope(&list, "api.connectors.list", "SUCCESS");
+    assert_eq!(keys(&list.body["params"]), ["status", "msgid", "resmsgid"]);
+    assert_eq!(list.body["params"]["msgid"], MSGID);
+    assert_eq!(keys(&list.body["result"]), ["data", "count"], "no cursor without a limit");
+    assert_eq!(list.body["result"]["count"], 1);
+    let listed = &list.body["result"]["data"][0];
+    assert_eq!(keys(listed), LIST_FIELDS);
+    assert_eq!(listed["technology"], "scala");
+    assert_eq!(listed["runtime"], "flink");
+
+    // The archive is kept byte for byte under its stored name.
+    let stored = app.stored_archives();
+    assert_eq!(stored.len(), 1);
+    let name = stored[0].file_name().unwrap().to_str().unwrap().to_owned();
+    assert!(name.starts_with("kafka-connector.tar_") && name.ends_with(".gz") && name.len() == "kafka-connector.tar_123456.gz".len(), "{name}");
+    assert_eq!(std::fs::read(&stored[0]).unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn a_multi_tenant_package_registers_one_row_per_connector() {
+    let app = TestApp::spawn().await;
+    let package = Package::multi_tenant("jdbc-connector", "1.0.0", &["postgres-connector", "mysql-connector"]);
+    let answer = app.register("jdbc.zip", package.zip()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_eq!(
+        app.all_rows().await,
+        [("mysql-connector-1.0.0".to_owned(), "Live".to_owned()), ("postgres-connector-1.0.0".to_owned(), "Live".to_owned())]
+    );
+    let pg = app.read("postgres-connector-1.0.0").await;
+    assert_eq!(pg.body["result"]["ui_spec"]["title"], "Setup");
+    assert_eq!(pg.body["result"]["category"], "batch");
+    assert_eq!(app.stored_archives().len(), 1, "one archive for the whole package");
+}
+
+#[tokio::test]
+async fn a_new_version_retires_the_old_one_and_re_registering_keeps_creation() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.register("k.tar.gz", kafka("1.0.0")).await.status, StatusCode::OK);
+    let first = app.read("kafka-connector-1.0.0").await.body["result"].clone();
+    assert_eq!(app.register("k.tar.gz", kafka("2.0.0")).await.status, StatusCode::OK);
+    assert_eq!(
+        app.all_rows().await,
+        [("kafka-connector-1.0.0".to_owned(), "Retired".to_owned()), ("kafka-connector-2.0.0".to_owned(), "Live".to_owned())]
+    );
+    let retired = app.read("kafka-connector-1.0.0").await;
+    assert_eq!(retired.status, StatusCode::NOT_FOUND, "Retired rows are never readable");
+
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(app.register("k.tar.gz", kafka("1.0.0")).await.status, StatusCode::OK);
+    let again = app.read("kafka-connector-1.0.0").await.body["result"].clone();
+    assert_eq!(again["status"], "Live");
+    assert_eq!(again["created_date"], first["created_date"]);
+    assert_eq!(again["live_date"], first["live_date"]);
+    assert_eq!(again["created_by"], "SYSTEM");
+    assert_ne!(again["updated_date"], first["updated_date"]);
+    assert_eq!(app.read("kafka-connector-2.0.0").await.status, StatusCode::NOT_FOUND, "2.0.0 was retired");
+    assert_eq!(app.all_rows().await.len(), 2);
+}
+
+#[tokio::test]
+async fn read_modes_and_misses() {
+    let app = TestApp::spawn().await;
+    app.register("k.tar.gz", kafka("1.0.0")).await;
+    for query in ["kafka-connector-1.0.0", "kafka-connector-1.0.0?mode=", "kafka-connector-1.0.0?mode=foo", "kafka-connector-1.0.0?mode=edit&mode=edit"] {
+        assert_eq!(app.read(query).await.status, StatusCode::OK, "{query}");
+    }
+    for query in ["kafka-connector-1.0.0?mode=edit", "kafka-connector-1.0.0?mode=EDIT"] {
+        let miss = app.read(query).await;
+        assert_eq!(miss.status, StatusCode::NOT_FOUND, "{query}: registered rows are Live, not Draft");
+    }
+    let miss = app.read("postgres-conn").await;
+    assert_eq!(miss.status, StatusCode::NOT_FOUND);
+    assert_envelope(&miss, "api.connectors.read", "FAILED");
+    assert_eq!(keys(&miss.body), ["id", "ver", "ts", "params", "responseCode", "result", "error"]);
+    assert_eq!(miss.body["responseCode"], "NOT_FOUND");
+    assert_eq!(miss.body["result"], json!({}));
+    assert_eq!(miss.body["error"], json!({"code": "CONNECTOR_NOT_FOUND", "message": "Connector not found: postgres-conn"}));
+    let encoded = app.read("a%20b").await;
+    assert_eq!(encoded.body["error"]["message"], "Connector not found: a b");
+}
+
+#[tokio::test]
+async fn unknown_routes_get_the_catch_all_404() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (reqwest::Method::GET, "/v2/connectors/list"),
+        (reqwest::Method::GET, "/v2/connectors/read/"),
+        (reqwest::Method::POST, "/v2/connectors/register"),
+        (reqwest::Method::DELETE, "/v2/connectors/read/x"),
+        (reqwest::Method::GET, "/"),
+    ];
+    for (method, path) in cases {
+        let answer = TestApp::answer(app.client.request(method.clone(), app.url(path)).send().await.unwrap()).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert_eq!(answer.body["id"], "api");
+        assert_eq!(answer.body["responseCode"], "NOT_FOUND");
+        assert_eq!(answer.body["result"], "");
+        assert_eq!(answer.body["params"]["resmsgid"], "");
+        assert_eq!(answer.body["error"], json!({"code": "ROUTE_NOT_FOUND", "message": "Route not found"}));
+    }
+}
+
+#[tokio::test]
+async fn list_filters_orders_and_pages() {
+    let app = TestApp::spawn().await;
+    app.register("k.tar.gz", kafka("1.0.0")).await;
+    app.register("k.tar.gz", kafka("2.0.0")).await;
+    app.register("j.tar.gz", Package::multi_tenant("jdbc", "1.0.0", &["pg", "mysql"]).tar_gz()).await;
+    let ids = |answer: &Answer| -> Vec<String> {
+        answer.body["result"]["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let all = app.list(json!({})).await;
+    assert_eq!(ids(&all), ["kafka-connector-1.0.0", "kafka-connector-2.0.0", "mysql-1.0.0", "pg-1.0.0"]);
+    assert_eq!(all.body["result"]["count"], 4);
+    let live = app.list(json!({"filters": {"status": ["Live"]}})).await;
+    assert_eq!(ids(&live), ["kafka-connector-2.0.0", "mysql-1.0.0", "pg-1.0.0"]);
+    let batch = app.list(json!({"filters": {"category": ["batch"]}})).await;
+    assert_eq!(ids(&batch), ["mysql-1.0.0", "pg-1.0.0"], "the categories real packages use can be filtered on");
+    let both = app.list(json!({"filters": {"category": ["stream"], "status": ["Retired"]}})).await;
+    assert_eq!(ids(&both), ["kafka-connector-1.0.0"]);
+    let none = app.list(json!({"filters": {"category": ["Database"], "status": ["Live"]}})).await;
+    assert_eq!((none.status, none.body["result"]["count"].clone()), (StatusCode::OK, json!(0)));
+
+    let first = app.list(json!({"limit": 3})).await;
+    assert_eq!(ids(&first), ["kafka-connector-1.0.0", "kafka-connector-2.0.0", "mysql-1.0.0"]);
+    let cursor = first.body["result"]["cursor"].as_str().expect("a cursor while rows remain").to_owned();
+    let second = app.list(json!({"limit": 3, "cursor": cursor})).await;
+    assert_eq!(ids(&second), ["pg-1.0.0"]);
+    assert!(second.body["result"].get("cursor").is_none(), "no cursor on the last page");
+}
+
+#[tokio::test]
+async fn list_refuses_bad_requests_with_the_original_messages() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (list_body(json!({"filters": {"category": []}})).to_string(), "#properties/request/properties/filters/properties/category/minItems must NOT have fewer than 1 items"),
+        (list_body(json!({"filters": {"status": ["Foo"]}})).to_string(), "#properties/request/properties/filters/properties/status/items/enum must be equal to one of the allowed values"),
+        (list_body(json!({"filters": {"type": ["x"]}})).to_string(), "#properties/request/properties/filters/additionalProperties must NOT have additional properties"),
+        ("{}".to_owned(), "#required must have required property 'id'"),
+        (String::new(), "#required must have required property 'id'"),
+    ];
+    for (body, message) in cases {
+        let answer = app.list_raw(body.clone()).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_envelope(&answer, "api.connectors.list", "FAILED");
+        assert_eq!(answer.body["responseCode"], "BAD_REQUEST");
+        assert_eq!(answer.body["result"], json!({}));
+        assert_eq!(answer.body["error"], json!({"code": "CONNECTORS_LIST_INPUT_INVALID", "message": message}));
+    }
+    let echoed = app.list(json!({"filters": {"status": []}})).await;
+    assert_eq!(echoed.body["params"]["msgid"], MSGID, "msgid is echoed on errors too");
+    let not_json = app.list_raw("{not json".to_owned()).await;
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_json.body["error"]["code"], "CONNECTORS_LIST_INPUT_INVALID");
+    assert!(not_json.body["error"]["message"].as_str().unwrap().starts_with("request body is not valid JSON"));
+}
+
+#[tokio::test]
+async fn register_refuses_bad_uploads_with_register_style_errors() {
+    let app = TestApp::spawn().await;
+    let check = |answer: &Answer, status: StatusCode, code: &str| {
+        assert_eq!(answer.status, status, "{}", answer.text);
+        assert_envelope(answer, "api.connector.register", "FAILED");
+        assert_eq!(keys(&answer.body), ["id", "ver", "ts", "params", "responseCode", "error"], "no result");
+        assert_eq!(keys(&answer.body["error"]), ["code", "message", "trace"]);
+        assert_eq!(answer.body["error"]["trace"], "");
+        assert_eq!(answer.body["error"]["code"], code);
+    };
+
+    let two = Form::new()
+        .part("a", Part::bytes(kafka("1.0.0")).file_name("a.tar.gz"))
+        .part("b", Part::bytes(kafka("2.0.0")).file_name("b.tar.gz"));
+    let answer = app.register_form(two).await;
+    check(&answer, StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD");
+    assert_eq!(answer.body["error"]["message"], "Uploading multiple files are not allowed");
+
+    let none = Form::new().text("note", "no file here");
+    check(&app.register_form(none).await, StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD");
+
+    // A text field beside the file is fine, whatever the file field is called.
+    let with_field = Form::new().text("note", "hi").part("file3", Part::bytes(kafka("1.0.0")).file_name("k.tgz"));
+    assert_eq!(app.register_form(with_field).await.status, StatusCode::OK);
+
+    let invalid = app.register("bad.tar.gz", b"not an archive at all".to_vec()).await;
+    check(&invalid, StatusCode::BAD_REQUEST, "FAILED_TO_REGISTER_CONNECTOR");
+    assert_eq!(invalid.body["error"]["message"], "Failed to Extract the File: not a tar, tar.gz or zip archive");
+    assert_eq!(invalid.body["responseCode"], "BAD_REQUEST");
+
+    let mut wrong_folder = Package::single_tenant("kafka-connector", "3.0.0");
+    for (path, _) in &mut wrong_folder.entries {
+        *path = path.replace("kafka-connector-3.0.0", "kafka");
+    }
+    let answer = app.register("k.tar.gz", wrong_folder.tar_gz()).await;
+    check(&answer, StatusCode::BAD_REQUEST, "FAILED_TO_REGISTER_CONNECTOR");
+    assert_eq!(answer.body["error"]["message"], "connector source folder not found; expecting kafka-connector-3.0.0 folder inside the archive");
+
+    let plain = TestApp::answer(app.client.post(app.url("/v2/connector/register")).body("x").send().await.unwrap()).await;
+    check(&plain, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
+
+    let no_boundary = app.client.post(app.url("/v2/connector/register")).header("content-type", "multipart/form-data").body("x");
+    check(&TestApp::answer(no_boundary.send().await.unwrap()).await, StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD");
+
+    let truncated_body = "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"k.tar.gz\"\r\n\r\npartial data without an end";
+    let truncated = app
+        .client
+        .post(app.url("/v2/connector/register"))
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .body(truncated_body);
+    check(&TestApp::answer(truncated.send().await.unwrap()).await, StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD");
+
+    // Only the one good registration landed.
+    assert_eq!(app.all_rows().await, [("kafka-connector-1.0.0".to_owned(), "Live".to_owned())]);
+    assert_eq!(app.stored_archives().len(), 1, "refused uploads leave no archive behind");
+}
+
+#[tokio::test]
+async fn bodies_over_the_upload_limit_get_413() {
+    let app = TestApp::spawn_with(|config| config.max_upload_bytes = 64 * 1024).await;
+    let big = Package::single_tenant("kafka-connector", "1.0.0").file("kafka-connector-1.0.0/libs/big.jar", &vec![7u8; 200 * 1024]);
+    let answer = app.register("k.tar", big.tar()).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "PAYLOAD_TOO_LARGE");
+    assert_eq!(answer.body["responseCode"], "PAYLOAD_TOO_LARGE");
+    assert!(app.all_rows().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_registration_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.register("k.tar.gz", kafka("1.0.0")).await;
+    let before = app.list(json!({})).await.body["result"].clone();
+    // Version 2.0.0 whose metadata is broken must not retire 1.0.0.
+    let broken = Package::single_tenant("kafka-connector", "2.0.0").replace("metadata.json", b"{\"metadata\": {\"id\": \"kafka-connector\"}}");
+    let answer = app.register("k.tar.gz", broken.tar_gz()).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.body["error"]["message"], "metadata.json: metadata.version is required");
+    assert_eq!(app.list(json!({})).await.body["result"], before);
+    assert_eq!(app.stored_archives().len(), 1);
+}
+
+#[tokio::test]
+async fn registrations_survive_a_restart() {
+    let mut app = TestApp::spawn().await;
+    app.register("k.tar.gz", kafka("1.0.0")).await;
+    app.register("k.tar.gz", kafka("1.1.0")).await;
+    let before = app.read("kafka-connector-1.1.0").await.body["result"].clone();
+    app.restart().await;
+    assert_eq!(app.read("kafka-connector-1.1.0").await.body["result"], before);
+    assert_eq!(
+        app.all_rows().await,
+        [("kafka-connector-1.0.0".to_owned(), "Retired".to_owned()), ("kafka-connector-1.1.0".to_owned(), "Live".to_owned())]
+    );
+    assert_eq!(app.register("k.tar.gz", kafka("1.2.0")).await.status, StatusCode::OK, "writable after a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_registrations_of_one_connector_leave_exactly_one_live() {
+    let app = std::sync::Arc::new(TestApp::spawn().await);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let app = app.clone();
+            tokio::spawn(async move { app.register("k.tar.gz", kafka(&format!("1.{i}.0"))).await.status })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), StatusCode::OK);
+    }
+    let rows = app.all_rows().await;
+    assert_eq!(rows.len(), 16);
+    assert_eq!(rows.iter().filter(|(_, status)| status == "Live").count(), 1, "{rows:?}");
+    assert_eq!(app.stored_archives().len(), 16);
+}
