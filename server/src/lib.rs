@@ -43,7 +43,11 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.context("serving HTTP")
 }
 
@@ -86,7 +90,8 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         Route::Read => (Api::ConnectorsRead, MAX_JSON_BODY_BYTES),
         Route::List => (Api::ConnectorsList, MAX_JSON_BODY_BYTES),
     };
-    let declared = request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
         return into_axum(error_response(api, None, &too_large(limit)));
     }

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use registry_server::{DEFAULT_MAX_UPLOAD_BYTES, ServerConfig, open_state, serve};
-use registry_shared::distribution::{Limits, build_rows, read_distribution};
 use registry_shared::distribution::reader::ReadError;
+use registry_shared::distribution::{Limits, build_rows, read_distribution};
 use registry_shared::domain::Timestamp;
 use registry_shared::registry::StoredName;
 use tokio::net::TcpListener;

@@ -59,7 +59,9 @@ impl From<StoreError> for RegistryError {
             StoreError::Unavailable(e) => RegistryError::Unavailable(e),
             StoreError::Conflict(message) => RegistryError::Conflict(message),
             StoreError::TooLarge(message) => RegistryError::PayloadTooLarge(message),
-            StoreError::AlreadyExists => RegistryError::Internal(anyhow::anyhow!("unexpected AlreadyExists from a store")),
+            StoreError::AlreadyExists => {
+                RegistryError::Internal(anyhow::anyhow!("unexpected AlreadyExists from a store"))
+            }
             StoreError::Other(e) => RegistryError::Internal(e),
         }
     }

@@ -2,10 +2,10 @@
 //! service and its store ports, the store adapters, and the HTTP handlers that every binary runs.
 
 pub mod adapters;
+pub mod api;
 pub mod distribution;
 pub mod domain;
 pub mod error;
-pub mod api;
 pub mod registry;
 
 #[cfg(any(test, feature = "test-support"))]

@@ -100,7 +100,8 @@ impl TestApp {
     }
 
     pub async fn read(&self, path_and_query: &str) -> Answer {
-        let response = self.client.get(self.url(&format!("/v2/connectors/read/{path_and_query}"))).send().await.expect("send");
+        let response =
+            self.client.get(self.url(&format!("/v2/connectors/read/{path_and_query}"))).send().await.expect("send");
         Self::answer(response).await
     }
 

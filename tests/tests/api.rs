@@ -6,12 +6,43 @@ use reqwest::multipart::{Form, Part};
 use serde_json::json;
 
 const READ_FIELDS: [&str; 17] = [
-    "id", "connector_id", "name", "type", "category", "version", "description", "licence", "owner", "iconurl",
-    "status", "ui_spec", "created_by", "updated_by", "created_date", "updated_date", "live_date",
+    "id",
+    "connector_id",
+    "name",
+    "type",
+    "category",
+    "version",
+    "description",
+    "licence",
+    "owner",
+    "iconurl",
+    "status",
+    "ui_spec",
+    "created_by",
+    "updated_by",
+    "created_date",
+    "updated_date",
+    "live_date",
 ];
 const LIST_FIELDS: [&str; 18] = [
-    "id", "connector_id", "name", "type", "category", "version", "description", "technology", "runtime",
-    "licence", "owner", "iconurl", "status", "created_by", "updated_by", "created_date", "updated_date", "live_date",
+    "id",
+    "connector_id",
+    "name",
+    "type",
+    "category",
+    "version",
+    "description",
+    "technology",
+    "runtime",
+    "licence",
+    "owner",
+    "iconurl",
+    "status",
+    "created_by",
+    "updated_by",
+    "created_date",
+    "updated_date",
+    "live_date",
 ];
 
 fn kafka(version: &str) -> Vec<u8> {
@@ -66,7 +97,12 @@ async fn register_read_and_list_a_single_tenant_package() {
     let stored = app.stored_archives();
     assert_eq!(stored.len(), 1);
     let name = stored[0].file_name().unwrap().to_str().unwrap().to_owned();
-    assert!(name.starts_with("kafka-connector.tar_") && name.ends_with(".gz") && name.len() == "kafka-connector.tar_123456.gz".len(), "{name}");
+    assert!(
+        name.starts_with("kafka-connector.tar_")
+            && name.ends_with(".gz")
+            && name.len() == "kafka-connector.tar_123456.gz".len(),
+        "{name}"
+    );
     assert_eq!(std::fs::read(&stored[0]).unwrap(), bytes);
 }
 
@@ -78,7 +114,10 @@ async fn a_multi_tenant_package_registers_one_row_per_connector() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(
         app.all_rows().await,
-        [("mysql-connector-1.0.0".to_owned(), "Live".to_owned()), ("postgres-connector-1.0.0".to_owned(), "Live".to_owned())]
+        [
+            ("mysql-connector-1.0.0".to_owned(), "Live".to_owned()),
+            ("postgres-connector-1.0.0".to_owned(), "Live".to_owned())
+        ]
     );
     let pg = app.read("postgres-connector-1.0.0").await;
     assert_eq!(pg.body["result"]["ui_spec"]["title"], "Setup");
@@ -94,7 +133,10 @@ async fn a_new_version_retires_the_old_one_and_re_registering_keeps_creation() {
     assert_eq!(app.register("k.tar.gz", kafka("2.0.0")).await.status, StatusCode::OK);
     assert_eq!(
         app.all_rows().await,
-        [("kafka-connector-1.0.0".to_owned(), "Retired".to_owned()), ("kafka-connector-2.0.0".to_owned(), "Live".to_owned())]
+        [
+            ("kafka-connector-1.0.0".to_owned(), "Retired".to_owned()),
+            ("kafka-connector-2.0.0".to_owned(), "Live".to_owned())
+        ]
     );
     let retired = app.read("kafka-connector-1.0.0").await;
     assert_eq!(retired.status, StatusCode::NOT_FOUND, "Retired rows are never readable");
@@ -115,7 +157,12 @@ async fn a_new_version_retires_the_old_one_and_re_registering_keeps_creation() {
 async fn read_modes_and_misses() {
     let app = TestApp::spawn().await;
     app.register("k.tar.gz", kafka("1.0.0")).await;
-    for query in ["kafka-connector-1.0.0", "kafka-connector-1.0.0?mode=", "kafka-connector-1.0.0?mode=foo", "kafka-connector-1.0.0?mode=edit&mode=edit"] {
+    for query in [
+        "kafka-connector-1.0.0",
+        "kafka-connector-1.0.0?mode=",
+        "kafka-connector-1.0.0?mode=foo",
+        "kafka-connector-1.0.0?mode=edit&mode=edit",
+    ] {
         assert_eq!(app.read(query).await.status, StatusCode::OK, "{query}");
     }
     for query in ["kafka-connector-1.0.0?mode=edit", "kafka-connector-1.0.0?mode=EDIT"] {
@@ -128,7 +175,10 @@ async fn read_modes_and_misses() {
     assert_eq!(keys(&miss.body), ["id", "ver", "ts", "params", "responseCode", "result", "error"]);
     assert_eq!(miss.body["responseCode"], "NOT_FOUND");
     assert_eq!(miss.body["result"], json!({}));
-    assert_eq!(miss.body["error"], json!({"code": "CONNECTOR_NOT_FOUND", "message": "Connector not found: postgres-conn"}));
+    assert_eq!(
+        miss.body["error"],
+        json!({"code": "CONNECTOR_NOT_FOUND", "message": "Connector not found: postgres-conn"})
+    );
     let encoded = app.read("a%20b").await;
     assert_eq!(encoded.body["error"]["message"], "Connector not found: a b");
 }
@@ -187,9 +237,18 @@ async fn list_filters_orders_and_pages() {
 async fn list_refuses_bad_requests_with_the_original_messages() {
     let app = TestApp::spawn().await;
     let cases = [
-        (list_body(json!({"filters": {"category": []}})).to_string(), "#properties/request/properties/filters/properties/category/minItems must NOT have fewer than 1 items"),
-        (list_body(json!({"filters": {"status": ["Foo"]}})).to_string(), "#properties/request/properties/filters/properties/status/items/enum must be equal to one of the allowed values"),
-        (list_body(json!({"filters": {"type": ["x"]}})).to_string(), "#properties/request/properties/filters/additionalProperties must NOT have additional properties"),
+        (
+            list_body(json!({"filters": {"category": []}})).to_string(),
+            "#properties/request/properties/filters/properties/category/minItems must NOT have fewer than 1 items",
+        ),
+        (
+            list_body(json!({"filters": {"status": ["Foo"]}})).to_string(),
+            "#properties/request/properties/filters/properties/status/items/enum must be equal to one of the allowed values",
+        ),
+        (
+            list_body(json!({"filters": {"type": ["x"]}})).to_string(),
+            "#properties/request/properties/filters/additionalProperties must NOT have additional properties",
+        ),
         ("{}".to_owned(), "#required must have required property 'id'"),
         (String::new(), "#required must have required property 'id'"),
     ];
@@ -246,12 +305,17 @@ async fn register_refuses_bad_uploads_with_register_style_errors() {
     }
     let answer = app.register("k.tar.gz", wrong_folder.tar_gz()).await;
     check(&answer, StatusCode::BAD_REQUEST, "FAILED_TO_REGISTER_CONNECTOR");
-    assert_eq!(answer.body["error"]["message"], "connector source folder not found; expecting kafka-connector-3.0.0 folder inside the archive");
+    assert_eq!(
+        answer.body["error"]["message"],
+        "connector source folder not found; expecting kafka-connector-3.0.0 folder inside the archive"
+    );
 
-    let plain = TestApp::answer(app.client.post(app.url("/v2/connector/register")).body("x").send().await.unwrap()).await;
+    let plain =
+        TestApp::answer(app.client.post(app.url("/v2/connector/register")).body("x").send().await.unwrap()).await;
     check(&plain, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
 
-    let no_boundary = app.client.post(app.url("/v2/connector/register")).header("content-type", "multipart/form-data").body("x");
+    let no_boundary =
+        app.client.post(app.url("/v2/connector/register")).header("content-type", "multipart/form-data").body("x");
     check(&TestApp::answer(no_boundary.send().await.unwrap()).await, StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD");
 
     let truncated_body = "--XYZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"k.tar.gz\"\r\n\r\npartial data without an end";
@@ -270,7 +334,8 @@ async fn register_refuses_bad_uploads_with_register_style_errors() {
 #[tokio::test]
 async fn bodies_over_the_upload_limit_get_413() {
     let app = TestApp::spawn_with(|config| config.max_upload_bytes = 64 * 1024).await;
-    let big = Package::single_tenant("kafka-connector", "1.0.0").file("kafka-connector-1.0.0/libs/big.jar", &vec![7u8; 200 * 1024]);
+    let big = Package::single_tenant("kafka-connector", "1.0.0")
+        .file("kafka-connector-1.0.0/libs/big.jar", &vec![7u8; 200 * 1024]);
     let answer = app.register("k.tar", big.tar()).await;
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", answer.text);
     assert_eq!(answer.body["error"]["code"], "PAYLOAD_TOO_LARGE");
@@ -284,7 +349,8 @@ async fn a_failed_registration_changes_nothing() {
     app.register("k.tar.gz", kafka("1.0.0")).await;
     let before = app.list(json!({})).await.body["result"].clone();
     // Version 2.0.0 whose metadata is broken must not retire 1.0.0.
-    let broken = Package::single_tenant("kafka-connector", "2.0.0").replace("metadata.json", b"{\"metadata\": {\"id\": \"kafka-connector\"}}");
+    let broken = Package::single_tenant("kafka-connector", "2.0.0")
+        .replace("metadata.json", b"{\"metadata\": {\"id\": \"kafka-connector\"}}");
     let answer = app.register("k.tar.gz", broken.tar_gz()).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.body["error"]["message"], "metadata.json: metadata.version is required");
@@ -302,7 +368,10 @@ async fn registrations_survive_a_restart() {
     assert_eq!(app.read("kafka-connector-1.1.0").await.body["result"], before);
     assert_eq!(
         app.all_rows().await,
-        [("kafka-connector-1.0.0".to_owned(), "Retired".to_owned()), ("kafka-connector-1.1.0".to_owned(), "Live".to_owned())]
+        [
+            ("kafka-connector-1.0.0".to_owned(), "Retired".to_owned()),
+            ("kafka-connector-1.1.0".to_owned(), "Live".to_owned())
+        ]
     );
     assert_eq!(app.register("k.tar.gz", kafka("1.2.0")).await.status, StatusCode::OK, "writable after a restart");
 }

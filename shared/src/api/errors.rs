@@ -35,7 +35,9 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
             server_fault_code(api),
             "The registry is temporarily unavailable, please retry".to_owned(),
         ),
-        E::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, server_fault_code(api), server_fault_message(api).to_owned()),
+        E::Internal(_) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, server_fault_code(api), server_fault_message(api).to_owned())
+        }
     };
     Failure { status, response_code: response_code(status), code, message }
 }
@@ -82,7 +84,10 @@ mod tests {
     fn server_faults_say_nothing_of_their_cause() {
         let error = RegistryError::internal(anyhow::anyhow!("secret SDK detail"));
         let f = failure(Api::ConnectorsList, &error);
-        assert_eq!((f.status, f.code, f.message.as_str()), (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error"));
+        assert_eq!(
+            (f.status, f.code, f.message.as_str()),
+            (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error")
+        );
         let f = failure(Api::ConnectorRegister, &error);
         assert_eq!((f.code, f.message.as_str()), ("FAILED_TO_REGISTER_CONNECTOR", "Failed to register connector"));
         let f = failure(Api::ConnectorsRead, &RegistryError::Unavailable(anyhow::anyhow!("throttled")));
@@ -92,11 +97,18 @@ mod tests {
 
     #[test]
     fn client_mistakes_are_4xx() {
-        let f = failure(Api::ConnectorRegister, &RegistryError::InvalidDistribution(DistributionError::MissingMetadata));
-        assert_eq!((f.status, f.response_code, f.code), (StatusCode::BAD_REQUEST, "BAD_REQUEST", "FAILED_TO_REGISTER_CONNECTOR"));
+        let f =
+            failure(Api::ConnectorRegister, &RegistryError::InvalidDistribution(DistributionError::MissingMetadata));
+        assert_eq!(
+            (f.status, f.response_code, f.code),
+            (StatusCode::BAD_REQUEST, "BAD_REQUEST", "FAILED_TO_REGISTER_CONNECTOR")
+        );
         assert_eq!(f.message, "unable to locate the metadata file");
         let f = failure(Api::ConnectorsRead, &RegistryError::ConnectorNotFound("x-1".into()));
-        assert_eq!((f.status, f.code, f.message.as_str()), (StatusCode::NOT_FOUND, "CONNECTOR_NOT_FOUND", "Connector not found: x-1"));
+        assert_eq!(
+            (f.status, f.code, f.message.as_str()),
+            (StatusCode::NOT_FOUND, "CONNECTOR_NOT_FOUND", "Connector not found: x-1")
+        );
         let too_big = DistributionError::ArchiveTooLarge { actual: 2, limit: 1 };
         assert_eq!(failure(Api::ConnectorRegister, &too_big.into()).status, StatusCode::PAYLOAD_TOO_LARGE);
     }

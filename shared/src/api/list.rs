@@ -66,7 +66,8 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 /// additions are the category pattern (instead of an enum) and `request.limit`/`request.cursor`.
 pub fn parse_list_request(document: &Value) -> Result<ListQuery, String> {
     let root = Schema::root();
-    let top = root.object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])?;
+    let top =
+        root.object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])?;
 
     let id = root.property("id");
     let id_value = id.string(&top["id"])?;
@@ -92,7 +93,8 @@ pub fn parse_list_request(document: &Value) -> Result<ListQuery, String> {
             for item in status.non_empty_array(value)? {
                 let items = status.child("items");
                 let text = items.string(item)?;
-                let parsed: Status = text.parse().map_err(|_| items.fail("enum", "must be equal to one of the allowed values"))?;
+                let parsed: Status =
+                    text.parse().map_err(|_| items.fail("enum", "must be equal to one of the allowed values"))?;
                 query.statuses.push(parsed);
             }
         }
@@ -109,7 +111,8 @@ pub fn parse_list_request(document: &Value) -> Result<ListQuery, String> {
     }
     if let Some(value) = request_object.get("limit") {
         let limit = request.property("limit");
-        let number = value.as_f64().filter(|n| n.fract() == 0.0).ok_or_else(|| limit.fail("type", "must be integer"))?;
+        let number =
+            value.as_f64().filter(|n| n.fract() == 0.0).ok_or_else(|| limit.fail("type", "must be integer"))?;
         if number < 1.0 {
             return Err(limit.fail("minimum", "must be >= 1"));
         }
@@ -153,7 +156,12 @@ impl Schema {
     }
 
     /// `type: object`, then `required` (in order), then `additionalProperties: false`.
-    fn object<'v>(&self, value: &'v Value, required: &[&str], allowed: &[&str]) -> Result<&'v Map<String, Value>, String> {
+    fn object<'v>(
+        &self,
+        value: &'v Value,
+        required: &[&str],
+        allowed: &[&str],
+    ) -> Result<&'v Map<String, Value>, String> {
         let object = value.as_object().ok_or_else(|| self.fail("type", "must be object"))?;
         if let Some(missing) = required.iter().find(|key| !object.contains_key(**key)) {
             return Err(self.fail("required", &format!("must have required property '{missing}'")));
@@ -200,19 +208,84 @@ mod tests {
         let f = "#properties/request/properties/filters";
         let cases = vec![
             (json!({}), "#required must have required property 'id'".to_owned()),
-            ({ let mut b = body(json!({})); b.as_object_mut().unwrap().remove("request"); b }, "#required must have required property 'request'".to_owned()),
-            (body(json!({"filters": {"category": []}})), format!("{f}/properties/category/minItems must NOT have fewer than 1 items")),
-            (body(json!({"filters": {"status": []}})), format!("{f}/properties/status/minItems must NOT have fewer than 1 items")),
-            (body(json!({"filters": {"status": ["Foo"]}})), format!("{f}/properties/status/items/enum must be equal to one of the allowed values")),
+            (
+                {
+                    let mut b = body(json!({}));
+                    b.as_object_mut().unwrap().remove("request");
+                    b
+                },
+                "#required must have required property 'request'".to_owned(),
+            ),
+            (
+                body(json!({"filters": {"category": []}})),
+                format!("{f}/properties/category/minItems must NOT have fewer than 1 items"),
+            ),
+            (
+                body(json!({"filters": {"status": []}})),
+                format!("{f}/properties/status/minItems must NOT have fewer than 1 items"),
+            ),
+            (
+                body(json!({"filters": {"status": ["Foo"]}})),
+                format!("{f}/properties/status/items/enum must be equal to one of the allowed values"),
+            ),
             (body(json!({"filters": {"status": "Live"}})), format!("{f}/properties/status/type must be array")),
-            (body(json!({"filters": {"type": ["source"]}})), format!("{f}/additionalProperties must NOT have additional properties")),
-            (body(json!({"sort": 10})), "#properties/request/additionalProperties must NOT have additional properties".to_owned()),
-            ({ let mut b = body(json!({})); b["params"] = json!({}); b }, "#properties/params/required must have required property 'msgid'".to_owned()),
-            ({ let mut b = body(json!({})); b["params"]["status"] = json!("x"); b }, "#properties/params/additionalProperties must NOT have additional properties".to_owned()),
-            ({ let mut b = body(json!({})); b["id"] = json!("api.connectors.read"); b }, "#properties/id/enum must be equal to one of the allowed values".to_owned()),
-            ({ let mut b = body(json!({})); b["ver"] = json!(2); b }, "#properties/ver/type must be string".to_owned()),
-            ({ let mut b = body(json!({})); b["extra"] = json!(1); b }, "#additionalProperties must NOT have additional properties".to_owned()),
-            ({ let mut b = body(json!({})); b.as_object_mut().unwrap().remove("request"); b["extra"] = json!(1); b }, "#required must have required property 'request'".to_owned()),
+            (
+                body(json!({"filters": {"type": ["source"]}})),
+                format!("{f}/additionalProperties must NOT have additional properties"),
+            ),
+            (
+                body(json!({"sort": 10})),
+                "#properties/request/additionalProperties must NOT have additional properties".to_owned(),
+            ),
+            (
+                {
+                    let mut b = body(json!({}));
+                    b["params"] = json!({});
+                    b
+                },
+                "#properties/params/required must have required property 'msgid'".to_owned(),
+            ),
+            (
+                {
+                    let mut b = body(json!({}));
+                    b["params"]["status"] = json!("x");
+                    b
+                },
+                "#properties/params/additionalProperties must NOT have additional properties".to_owned(),
+            ),
+            (
+                {
+                    let mut b = body(json!({}));
+                    b["id"] = json!("api.connectors.read");
+                    b
+                },
+                "#properties/id/enum must be equal to one of the allowed values".to_owned(),
+            ),
+            (
+                {
+                    let mut b = body(json!({}));
+                    b["ver"] = json!(2);
+                    b
+                },
+                "#properties/ver/type must be string".to_owned(),
+            ),
+            (
+                {
+                    let mut b = body(json!({}));
+                    b["extra"] = json!(1);
+                    b
+                },
+                "#additionalProperties must NOT have additional properties".to_owned(),
+            ),
+            (
+                {
+                    let mut b = body(json!({}));
+                    b.as_object_mut().unwrap().remove("request");
+                    b["extra"] = json!(1);
+                    b
+                },
+                "#required must have required property 'request'".to_owned(),
+            ),
             (json!([]), "#type must be object".to_owned()),
         ];
         for (document, expected) in cases {
@@ -228,7 +301,10 @@ mod tests {
             format!("{f}/properties/category/items/pattern must match pattern \"^[A-Za-z][A-Za-z0-9_-]{{0,63}}$\"")
         );
         assert_eq!(error_of(body(json!({"limit": 0}))), "#properties/request/properties/limit/minimum must be >= 1");
-        assert_eq!(error_of(body(json!({"limit": 1001}))), "#properties/request/properties/limit/maximum must be <= 1000");
+        assert_eq!(
+            error_of(body(json!({"limit": 1001}))),
+            "#properties/request/properties/limit/maximum must be <= 1000"
+        );
         assert_eq!(error_of(body(json!({"limit": 1.5}))), "#properties/request/properties/limit/type must be integer");
         assert_eq!(error_of(body(json!({"cursor": 5}))), "#properties/request/properties/cursor/type must be string");
         assert!(error_of(body(json!({"cursor": "%%%"}))).starts_with("#properties/request/properties/cursor/format "));

@@ -43,9 +43,7 @@ fn query_values(request: &lambda_http::Request, name: &str) -> Vec<String> {
     request
         .uri()
         .query()
-        .map(|query| {
-            form_urlencoded_pairs(query).filter(|(key, _)| key == name).map(|(_, value)| value).collect()
-        })
+        .map(|query| form_urlencoded_pairs(query).filter(|(key, _)| key == name).map(|(_, value)| value).collect())
         .unwrap_or_default()
 }
 

@@ -30,8 +30,9 @@ async fn register(state: &AppState, request: lambda_http::Request) -> Result<(),
             "Content-Type must be multipart/form-data with the connector archive as a file part".to_owned(),
         ));
     }
-    let boundary = multer::parse_boundary(&content_type)
-        .map_err(|_| RegistryError::UploadInvalid("Invalid multipart body: the Content-Type has no boundary".to_owned()))?;
+    let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+        RegistryError::UploadInvalid("Invalid multipart body: the Content-Type has no boundary".to_owned())
+    })?;
     let body = body_bytes(request.into_body());
     if body.len() as u64 > state.max_body_bytes {
         return Err(payload_too_large(state.max_body_bytes));
@@ -45,7 +46,11 @@ pub(crate) fn payload_too_large(limit: u64) -> RegistryError {
 }
 
 /// Writes the first file part to a staging file, and checks that no other file part follows.
-async fn stage_first_file(state: &AppState, body: bytes::Bytes, boundary: String) -> Result<StagedUpload, RegistryError> {
+async fn stage_first_file(
+    state: &AppState,
+    body: bytes::Bytes,
+    boundary: String,
+) -> Result<StagedUpload, RegistryError> {
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(state.max_body_bytes).per_field(state.max_body_bytes));
     let mut multipart = multer::Multipart::with_constraints(
@@ -78,5 +83,7 @@ async fn stage_first_file(state: &AppState, body: bytes::Bytes, boundary: String
         file.flush().map_err(RegistryError::internal)?;
         staged = Some(StagedUpload { file, file_name });
     }
-    staged.ok_or_else(|| RegistryError::UploadInvalid("No file was uploaded: send the connector archive as a file part".to_owned()))
+    staged.ok_or_else(|| {
+        RegistryError::UploadInvalid("No file was uploaded: send the connector archive as a file part".to_owned())
+    })
 }

@@ -71,9 +71,7 @@ impl Metadata {
             None | Some("single") => false,
             Some("multiple") => true,
             Some(other) => {
-                return Err(invalid(format!(
-                    "metadata.tenant must be \"single\" or \"multiple\", not {other:?}"
-                )));
+                return Err(invalid(format!("metadata.tenant must be \"single\" or \"multiple\", not {other:?}")));
             }
         };
 
@@ -95,8 +93,8 @@ impl Metadata {
                 };
                 let fields = Fields { map: object, path };
                 let raw = fields.required_str("id")?;
-                let connector_id = ConnectorId::from_metadata(&raw)
-                    .map_err(|e| invalid(format!("{}.id: {e}", fields.path)))?;
+                let connector_id =
+                    ConnectorId::from_metadata(&raw).map_err(|e| invalid(format!("{}.id: {e}", fields.path)))?;
                 if specs.iter().any(|s: &ConnectorSpec| s.connector_id == connector_id) {
                     return Err(invalid(format!("{}.id {raw:?} is declared twice", fields.path)));
                 }
@@ -113,9 +111,7 @@ impl Metadata {
             specs
         } else {
             if matches!(root.get("connectors"), Some(Value::Array(list)) if !list.is_empty()) {
-                return Err(invalid(
-                    "connectors is only allowed when metadata.tenant is \"multiple\"",
-                ));
+                return Err(invalid("connectors is only allowed when metadata.tenant is \"multiple\""));
             }
             vec![ConnectorSpec {
                 connector_id: package_id,
@@ -194,11 +190,7 @@ impl<'a> Fields<'a> {
 
     /// A per-connector value that overrides the package's when the key is present.
     fn override_of(&self, key: &str, package_value: &Option<String>) -> Result<Option<String>, DistributionError> {
-        if self.map.contains_key(key) {
-            self.optional_str(key)
-        } else {
-            Ok(package_value.clone())
-        }
+        if self.map.contains_key(key) { self.optional_str(key) } else { Ok(package_value.clone()) }
     }
 }
 
@@ -271,21 +263,46 @@ mod tests {
 
     #[test]
     fn messages_name_the_field() {
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
-            (Box::new(|v| { v.as_object_mut().unwrap().remove("metadata"); }), "metadata.json: metadata is required"),
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Mutation, &str)> = vec![
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("metadata");
+                }),
+                "metadata.json: metadata is required",
+            ),
             (Box::new(|v| v["metadata"] = json!([])), "metadata.json: metadata must be an object"),
-            (Box::new(|v| { v["metadata"].as_object_mut().unwrap().remove("version"); }), "metadata.version is required"),
+            (
+                Box::new(|v| {
+                    v["metadata"].as_object_mut().unwrap().remove("version");
+                }),
+                "metadata.version is required",
+            ),
             (Box::new(|v| v["metadata"]["version"] = json!(1)), "metadata.version must be a non-empty string"),
             (Box::new(|v| v["metadata"]["version"] = json!("1/2")), "metadata.version: \"1/2\" is not a valid version"),
             (Box::new(|v| v["metadata"]["id"] = json!("-bad")), "metadata.id: \"-bad\" is not a valid connector id"),
             (Box::new(|v| v["metadata"]["owner"] = json!("")), "metadata.owner must be a non-empty string"),
             (Box::new(|v| v["metadata"]["licence"] = json!(null)), "metadata.licence must be a non-empty string"),
-            (Box::new(|v| { v["metadata"].as_object_mut().unwrap().remove("main_class"); }), "metadata.main_class is required (it may be null)"),
+            (
+                Box::new(|v| {
+                    v["metadata"].as_object_mut().unwrap().remove("main_class");
+                }),
+                "metadata.main_class is required (it may be null)",
+            ),
             (Box::new(|v| v["metadata"]["main_program"] = json!(7)), "metadata.main_program must be a string or null"),
             (Box::new(|v| v["metadata"]["icon"] = json!(true)), "metadata.icon must be a string or null"),
-            (Box::new(|v| v["metadata"]["category"] = json!("Data Base")), "metadata.category: \"Data Base\" is not a valid category"),
-            (Box::new(|v| v["metadata"]["tenant"] = json!("many")), "metadata.tenant must be \"single\" or \"multiple\""),
-            (Box::new(|v| v["connectors"] = json!([{"id": "x", "name": "X"}])), "connectors is only allowed when metadata.tenant is \"multiple\""),
+            (
+                Box::new(|v| v["metadata"]["category"] = json!("Data Base")),
+                "metadata.category: \"Data Base\" is not a valid category",
+            ),
+            (
+                Box::new(|v| v["metadata"]["tenant"] = json!("many")),
+                "metadata.tenant must be \"single\" or \"multiple\"",
+            ),
+            (
+                Box::new(|v| v["connectors"] = json!([{"id": "x", "name": "X"}])),
+                "connectors is only allowed when metadata.tenant is \"multiple\"",
+            ),
         ];
         for (mutate, expected) in cases {
             let mut v = single();

@@ -70,7 +70,9 @@ pub enum ReadError {
 pub fn read_distribution(file: &mut File, limits: &Limits) -> Result<Distribution, ReadError> {
     let archive_bytes = file.metadata().map_err(ReadError::Io)?.len();
     if archive_bytes > limits.max_archive_bytes {
-        return Err(DistributionError::ArchiveTooLarge { actual: archive_bytes, limit: limits.max_archive_bytes }.into());
+        return Err(
+            DistributionError::ArchiveTooLarge { actual: archive_bytes, limit: limits.max_archive_bytes }.into()
+        );
     }
     file.seek(SeekFrom::Start(0)).map_err(ReadError::Io)?;
     let mut head = [0u8; 512];
@@ -156,7 +158,9 @@ fn resolve_icons(
                 icons.insert(name, Icon { bytes });
             }
             Some(Captured::TooLarge) => {
-                return Err(DistributionError::FileTooLarge { file: "icon", path, limit: walk.limits.max_icon_bytes }.into());
+                return Err(
+                    DistributionError::FileTooLarge { file: "icon", path, limit: walk.limits.max_icon_bytes }.into()
+                );
             }
             Some(Captured::NotRegular(why)) => {
                 return Err(DistributionError::NotARegularFile { file: "icon", path, why }.into());

@@ -19,7 +19,9 @@ pub fn build_rows(distribution: &Distribution, source_url: &str, now: Timestamp)
         .map(|connector| {
             let ui_spec = match &connector.ui_config_key {
                 None => distribution.ui_config.clone(),
-                Some(key) => distribution.ui_config.get(key).cloned().unwrap_or_else(|| Value::Object(Default::default())),
+                Some(key) => {
+                    distribution.ui_config.get(key).cloned().unwrap_or_else(|| Value::Object(Default::default()))
+                }
             };
             let iconurl = connector.icon.as_deref().and_then(|icon| {
                 if is_url(icon) {

@@ -117,7 +117,9 @@ fn the_shallowest_metadata_json_wins() {
 
 #[test]
 fn refuses_what_is_not_an_archive() {
-    assert!(matches!(refusal(b"hello, this is not an archive"), DistributionError::Unreadable(m) if m.contains("not a tar, tar.gz or zip")));
+    assert!(
+        matches!(refusal(b"hello, this is not an archive"), DistributionError::Unreadable(m) if m.contains("not a tar, tar.gz or zip"))
+    );
     assert!(matches!(refusal(b""), DistributionError::Unreadable(m) if m.contains("empty")));
     assert!(matches!(refusal(b"BZh91AY&SY"), DistributionError::Unreadable(m) if m.contains("bzip2")));
     assert!(refusal(b"not an archive").to_string().starts_with("Failed to Extract the File: "));
@@ -144,7 +146,10 @@ fn refuses_missing_empty_or_invalid_metadata() {
     assert_eq!(refusal(&kafka().without("metadata.json").tar_gz()), DistributionError::MissingMetadata);
     assert_eq!(refusal(&kafka().replace("metadata.json", b"{}").tar_gz()), DistributionError::MissingMetadata);
     assert_eq!(refusal(&kafka().replace("metadata.json", b"").tar_gz()), DistributionError::MissingMetadata);
-    assert!(matches!(refusal(&kafka().replace("metadata.json", b"{\"metadata\": ").tar_gz()), DistributionError::MetadataNotJson(_)));
+    assert!(matches!(
+        refusal(&kafka().replace("metadata.json", b"{\"metadata\": ").tar_gz()),
+        DistributionError::MetadataNotJson(_)
+    ));
     let mut missing_field = single_tenant_metadata("kafka-connector", "1.0.0");
     missing_field["metadata"].as_object_mut().unwrap().remove("owner");
     let e = refusal(&kafka().replace("metadata.json", &serde_json::to_vec(&missing_field).unwrap()).tar_gz());
@@ -174,7 +179,10 @@ fn refuses_missing_or_empty_ui_config() {
     assert_eq!(refusal(&kafka().without("ui-config.json").tar_gz()), DistributionError::MissingUiConfig);
     assert_eq!(refusal(&kafka().replace("ui-config.json", b"{}").tar_gz()), DistributionError::MissingUiConfig);
     assert_eq!(refusal(&kafka().replace("ui-config.json", b" \n").zip()), DistributionError::MissingUiConfig);
-    assert!(matches!(refusal(&kafka().replace("ui-config.json", b"{oops").tar_gz()), DistributionError::UiConfigNotJson(_)));
+    assert!(matches!(
+        refusal(&kafka().replace("ui-config.json", b"{oops").tar_gz()),
+        DistributionError::UiConfigNotJson(_)
+    ));
 }
 
 #[test]
@@ -190,7 +198,8 @@ fn refuses_traversal_and_absolute_entries() {
 #[test]
 fn never_follows_links_or_special_files() {
     let top = "kafka-connector-1.0.0";
-    let linked = kafka().without("metadata.json").entry(&format!("{top}/metadata.json"), Entry::Symlink("/etc/passwd".into()));
+    let linked =
+        kafka().without("metadata.json").entry(&format!("{top}/metadata.json"), Entry::Symlink("/etc/passwd".into()));
     for bytes in [linked.tar_gz(), linked.zip()] {
         let e = refusal(&bytes);
         assert!(matches!(e, DistributionError::NotARegularFile { file: "metadata.json", .. }), "{e:?}");
@@ -268,9 +277,18 @@ fn enforces_each_limit() {
         }
     };
     assert!(matches!(tight(|l| l.max_archive_bytes = 10), DistributionError::ArchiveTooLarge { limit: 10, .. }));
-    assert!(matches!(tight(|l| l.max_uncompressed_bytes = 100), DistributionError::UncompressedTooLarge { limit: 100 }));
+    assert!(matches!(
+        tight(|l| l.max_uncompressed_bytes = 100),
+        DistributionError::UncompressedTooLarge { limit: 100 }
+    ));
     assert!(matches!(tight(|l| l.max_entries = 2), DistributionError::TooManyEntries { limit: 2 }));
-    assert!(matches!(tight(|l| l.max_metadata_bytes = 10), DistributionError::FileTooLarge { file: "metadata.json", .. }));
-    assert!(matches!(tight(|l| l.max_ui_config_bytes = 10), DistributionError::FileTooLarge { file: "ui-config.json", .. }));
+    assert!(matches!(
+        tight(|l| l.max_metadata_bytes = 10),
+        DistributionError::FileTooLarge { file: "metadata.json", .. }
+    ));
+    assert!(matches!(
+        tight(|l| l.max_ui_config_bytes = 10),
+        DistributionError::FileTooLarge { file: "ui-config.json", .. }
+    ));
     assert!(matches!(tight(|l| l.max_icon_bytes = 10), DistributionError::FileTooLarge { file: "icon", .. }));
 }

@@ -21,10 +21,7 @@ impl Category {
         if first_ok && rest_ok && raw.len() <= 64 {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(InvalidValue(format!(
-                "{raw:?} is not a valid category: it must match {}",
-                Self::PATTERN
-            )))
+            Err(InvalidValue(format!("{raw:?} is not a valid category: it must match {}", Self::PATTERN)))
         }
     }
 

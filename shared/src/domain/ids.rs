@@ -153,10 +153,7 @@ mod tests {
 
     #[test]
     fn row_id_joins_connector_and_version() {
-        let id = RowId::new(
-            &ConnectorId::parse("postgres-connector").unwrap(),
-            &Version::parse("1.0.0").unwrap(),
-        );
+        let id = RowId::new(&ConnectorId::parse("postgres-connector").unwrap(), &Version::parse("1.0.0").unwrap());
         assert_eq!(id.as_str(), "postgres-connector-1.0.0");
     }
 

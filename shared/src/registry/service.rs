@@ -4,8 +4,8 @@ use std::sync::Arc;
 use tempfile::NamedTempFile;
 
 use super::{ArchiveStore, ListPage, ListQuery, RowStore, StoredName};
-use crate::distribution::{Distribution, Limits, build_rows, read_distribution};
 use crate::distribution::reader::ReadError;
+use crate::distribution::{Distribution, Limits, build_rows, read_distribution};
 use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
 use crate::error::{RegistryError, StoreError, error_chain};
 
@@ -86,7 +86,12 @@ impl Registry {
         self.commit(&distribution, file.path(), &file_name).await
     }
 
-    async fn commit(&self, distribution: &Distribution, staged: &Path, file_name: &str) -> Result<Registered, RegistryError> {
+    async fn commit(
+        &self,
+        distribution: &Distribution,
+        staged: &Path,
+        file_name: &str,
+    ) -> Result<Registered, RegistryError> {
         let stored_name = self.store_archive(staged, file_name).await?;
         let now = Timestamp::now();
         let rows = build_rows(distribution, stored_name.as_str(), now);

@@ -29,7 +29,11 @@ pub fn row(connector: &str, version: &str, category: &str, now: Timestamp) -> Co
         status: Status::Live,
         ui_spec: RawValue::from_string(r#"{"b":1,"a":{"z":[1,2]}}"#.into()).expect("raw"),
         source_url: "pkg.tar_abcdef.gz".into(),
-        source: SourceInfo { source: format!("{connector}-{version}"), main_class: None, main_program: Some("x.jar".into()) },
+        source: SourceInfo {
+            source: format!("{connector}-{version}"),
+            main_class: None,
+            main_program: Some("x.jar".into()),
+        },
         archive_sha256: "0".repeat(64),
         created_by: "SYSTEM".into(),
         updated_by: "SYSTEM".into(),
@@ -172,10 +176,12 @@ async fn list_filters_orders_and_pages(store: &dyn RowStore) {
     let first = store.list(&ListQuery { limit: Some(2), ..Default::default() }).await.unwrap();
     assert_eq!(ids(&first.rows), ["alpha-1", "alpha-2"]);
     assert_eq!(first.next_after.as_deref(), Some("alpha-2"));
-    let second = store.list(&ListQuery { limit: Some(2), after: first.next_after, ..Default::default() }).await.unwrap();
+    let second =
+        store.list(&ListQuery { limit: Some(2), after: first.next_after, ..Default::default() }).await.unwrap();
     assert_eq!(ids(&second.rows), ["mid-1", "zeta-1"]);
     assert_eq!(second.next_after, None, "no cursor on the last page");
-    let live_page = ListQuery { statuses: vec![Status::Live], limit: Some(1), after: Some("alpha-2".into()), ..Default::default() };
+    let live_page =
+        ListQuery { statuses: vec![Status::Live], limit: Some(1), after: Some("alpha-2".into()), ..Default::default() };
     let page = store.list(&live_page).await.unwrap();
     assert_eq!(ids(&page.rows), ["mid-1"]);
     assert_eq!(page.next_after.as_deref(), Some("mid-1"));

@@ -61,7 +61,8 @@ impl RedbRowStore {
             let mut table = txn.open_table(ROWS).map_err(other)?;
             let mut live = txn.open_table(LIVE).map_err(other)?;
             for row in rows {
-                let existing = table.get(row.id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
+                let existing =
+                    table.get(row.id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
                 let mut new = row.clone();
                 if let Some(existing) = existing {
                     if existing.connector_id != row.connector_id {
@@ -77,7 +78,12 @@ impl RedbRowStore {
                 }
                 let previous_live = live.get(row.connector_id.as_str()).map_err(other)?.map(|v| v.value().to_owned());
                 if let Some(previous) = previous_live.filter(|id| id != row.id.as_str()) {
-                    let stored = table.get(previous.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
+                    let stored = table
+                        .get(previous.as_str())
+                        .map_err(other)?
+                        .map(|v| decode(v.value()))
+                        .transpose()
+                        .map_err(other)?;
                     if let Some(mut retired) = stored.filter(|r| r.status == Status::Live) {
                         retired.status = Status::Retired;
                         retired.updated_date = now;

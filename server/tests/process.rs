@@ -1,0 +1,126 @@
+//! The `registry-server` binary as an operator runs it: start, SIGTERM, and a hard kill in the
+//! middle of registrations.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use registry_shared::adapters::embedded::RedbRowStore;
+use registry_shared::domain::Status;
+use registry_shared::registry::{ListQuery, RowStore};
+use registry_shared::test_support::Package;
+
+struct Server {
+    child: Child,
+    base_url: String,
+}
+
+/// Starts the binary on a free port and waits for its "listening" log line.
+fn start(data_dir: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn registry-server");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let listen = loop {
+        let line = lines.next().expect("a log line before exit").expect("read");
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        if entry["message"] == "registry-server listening" {
+            break entry["listen"].as_str().expect("listen").to_owned();
+        }
+    };
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Server { child, base_url: format!("http://{listen}") }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+}
+
+fn wait_for_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(started.elapsed() < within, "the server did not exit within {within:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+async fn register(
+    client: &reqwest::Client,
+    base_url: &str,
+    version: &str,
+) -> Result<reqwest::StatusCode, reqwest::Error> {
+    let bytes = Package::single_tenant("kafka-connector", version).tar_gz();
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name("k.tar.gz"));
+    Ok(client.post(format!("{base_url}/v2/connector/register")).multipart(form).send().await?.status())
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start(data.path());
+    let client = reqwest::Client::new();
+    assert_eq!(register(&client, &server.base_url, "1.0.0").await.unwrap(), 200);
+    signal(&server.child, "TERM");
+    let status = wait_for_exit(&mut server.child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    // The data folder is released and intact.
+    let mut again = start(data.path());
+    let read = client.get(format!("{}/v2/connectors/read/kafka-connector-1.0.0", again.base_url)).send().await.unwrap();
+    assert_eq!(read.status(), 200);
+    signal(&again.child, "INT");
+    assert!(wait_for_exit(&mut again.child, Duration::from_secs(10)).success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hard_kill_mid_registration_leaves_a_consistent_registry() {
+    let data = tempfile::tempdir().unwrap();
+    let mut server = start(data.path());
+    let client = reqwest::Client::new();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let client = client.clone();
+            let base_url = server.base_url.clone();
+            tokio::spawn(async move {
+                for i in 0.. {
+                    if register(&client, &base_url, &format!("{w}.{i}.0")).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    signal(&server.child, "KILL");
+    wait_for_exit(&mut server.child, Duration::from_secs(10));
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    // The database opens, every row points at an archive that is there, and one version is Live.
+    {
+        let rows = RedbRowStore::open(&data.path().join("registry.redb")).expect("database opens after a crash");
+        let all = rows.list(&ListQuery::default()).await.unwrap().rows;
+        assert!(!all.is_empty(), "some registrations committed before the kill");
+        assert_eq!(all.iter().filter(|r| r.status == Status::Live).count(), 1);
+        for row in &all {
+            let archive = data.path().join("archives/connector-registry").join(&row.source_url);
+            assert!(archive.is_file(), "{} has its archive", row.id);
+        }
+    }
+    let mut again = start(data.path());
+    assert!(std::fs::read_dir(data.path().join("staging")).unwrap().next().is_none(), "staging is emptied at start");
+    assert_eq!(register(&client, &again.base_url, "9.9.9").await.unwrap(), 200);
+    signal(&again.child, "TERM");
+    assert!(wait_for_exit(&mut again.child, Duration::from_secs(10)).success());
+}
