@@ -13,7 +13,8 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use http::header::CONTENT_LENGTH;
 use http_body_util::{BodyExt, Limited};
-use registry_shared::api::{self, Api, AppState, Route, error_response, route_not_found, route_of};
+use registry_shared::api::{self, Api, AppState, RegisterState, Route, error_response, route_not_found, route_of};
+use registry_shared::registry::{Catalog, Registrar};
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
 use tokio::net::TcpListener;
@@ -33,9 +34,15 @@ pub struct ServerConfig {
 
 /// Opens the embedded stores under the data folder.
 pub fn open_state(config: &ServerConfig) -> anyhow::Result<AppState> {
-    let registry = registry_shared::adapters::embedded::open_registry(&config.data_dir, config.limits)
+    let (archives, rows) = registry_shared::adapters::embedded::open_stores(&config.data_dir)
         .with_context(|| format!("opening the data folder {}", config.data_dir.display()))?;
-    Ok(AppState { registry, max_body_bytes: config.max_upload_bytes })
+    Ok(AppState {
+        register: RegisterState {
+            registrar: Registrar::new(archives, rows.clone(), config.limits),
+            max_body_bytes: config.max_upload_bytes,
+        },
+        catalog: Catalog::new(rows),
+    })
 }
 
 pub fn app(state: AppState) -> Router {
@@ -86,7 +93,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
         return into_axum(route_not_found());
     };
     let (api, limit) = match route {
-        Route::Register => (Api::ConnectorRegister, state.max_body_bytes),
+        Route::Register => (Api::ConnectorRegister, state.register.max_body_bytes),
         Route::Read => (Api::ConnectorsRead, MAX_JSON_BODY_BYTES),
         Route::List => (Api::ConnectorsList, MAX_JSON_BODY_BYTES),
     };

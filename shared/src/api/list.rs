@@ -5,14 +5,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Api, AppState, Response, body_bytes, error_response, success_response};
+use super::{Api, Response, body_bytes, error_response, success_response};
 use crate::domain::{Category, ListView, Status};
 use crate::error::RegistryError;
-use crate::registry::ListQuery;
+use crate::registry::{Catalog, ListQuery};
 
 pub const MAX_PAGE_SIZE: u64 = 1000;
 
-pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response {
+pub async fn handle(catalog: &Catalog, request: lambda_http::Request) -> Response {
     let body = body_bytes(request.into_body());
     // The original's body parser turns a missing body into `{}`.
     let document: Result<Value, _> = if body.iter().all(u8::is_ascii_whitespace) {
@@ -32,7 +32,7 @@ pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response
         Ok(query) => query,
         Err(message) => return error_response(Api::ConnectorsList, msgid, &RegistryError::ListInputInvalid(message)),
     };
-    match state.registry.list(&query).await {
+    match catalog.list(&query).await {
         Ok(page) => {
             let result = ListResult {
                 data: page.rows.iter().map(|row| row.list_view()).collect(),

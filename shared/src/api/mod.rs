@@ -15,16 +15,24 @@ pub use read::handle as read;
 pub use register::handle as register;
 pub use router::{Route, handle, route_of};
 
+
 use lambda_http::Body;
 
-use crate::registry::Registry;
+use crate::registry::{Catalog, Registrar};
 
-/// Everything a handler needs, built once per process.
+/// What the register handler needs, built once per process.
 #[derive(Clone)]
-pub struct AppState {
-    pub registry: Registry,
+pub struct RegisterState {
+    pub registrar: Registrar,
     /// The largest request body accepted (413 beyond it).
     pub max_body_bytes: u64,
+}
+
+/// Every route's state, for the binaries that serve them all.
+#[derive(Clone)]
+pub struct AppState {
+    pub register: RegisterState,
+    pub catalog: Catalog,
 }
 
 pub type Response = lambda_http::Response<Body>;

@@ -3,18 +3,18 @@
 use lambda_http::RequestExt;
 use percent_encoding::percent_decode_str;
 
-use super::{Api, AppState, Response, error_response, route_not_found, success_response};
-use crate::registry::ReadMode;
+use super::{Api, Response, error_response, route_not_found, success_response};
+use crate::registry::{Catalog, ReadMode};
 
 const READ_PATH: &str = "/connectors/read/";
 
-pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response {
+pub async fn handle(catalog: &Catalog, request: lambda_http::Request) -> Response {
     let Some(id) = row_id_of(&request) else {
         return route_not_found();
     };
     let modes = query_values(&request, "mode");
     let mode = ReadMode::from_query(&modes.iter().map(String::as_str).collect::<Vec<_>>());
-    match state.registry.read(&id, mode).await {
+    match catalog.read(&id, mode).await {
         Ok(row) => success_response(Api::ConnectorsRead, None, row.read_view()),
         Err(error) => error_response(Api::ConnectorsRead, None, &error),
     }

@@ -6,7 +6,7 @@ use futures_util::stream;
 use http::header::CONTENT_TYPE;
 use tempfile::NamedTempFile;
 
-use super::{Api, AppState, Response, body_bytes, error_response, success_response};
+use super::{Api, RegisterState, Response, body_bytes, error_response, success_response};
 use crate::error::RegistryError;
 use crate::registry::StagedUpload;
 
@@ -15,14 +15,14 @@ pub const REGISTERED_MESSAGE: &str = "connector registered successfully.";
 /// Non-file fields are ignored, but not without bound.
 const MAX_FIELD_BYTES: u64 = 64 * 1024;
 
-pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response {
+pub async fn handle(state: &RegisterState, request: lambda_http::Request) -> Response {
     match register(state, request).await {
         Ok(()) => success_response(Api::ConnectorRegister, None, serde_json::json!({ "message": REGISTERED_MESSAGE })),
         Err(error) => error_response(Api::ConnectorRegister, None, &error),
     }
 }
 
-async fn register(state: &AppState, request: lambda_http::Request) -> Result<(), RegistryError> {
+async fn register(state: &RegisterState, request: lambda_http::Request) -> Result<(), RegistryError> {
     let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let media_type = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     if media_type != "multipart/form-data" {
@@ -38,7 +38,7 @@ async fn register(state: &AppState, request: lambda_http::Request) -> Result<(),
         return Err(payload_too_large(state.max_body_bytes));
     }
     let upload = stage_first_file(state, body, boundary).await?;
-    state.registry.register(upload).await.map(|_| ())
+    state.registrar.register(upload).await.map(|_| ())
 }
 
 pub(crate) fn payload_too_large(limit: u64) -> RegistryError {
@@ -47,7 +47,7 @@ pub(crate) fn payload_too_large(limit: u64) -> RegistryError {
 
 /// Writes the first file part to a staging file, and checks that no other file part follows.
 async fn stage_first_file(
-    state: &AppState,
+    state: &RegisterState,
     body: bytes::Bytes,
     boundary: String,
 ) -> Result<StagedUpload, RegistryError> {
@@ -76,7 +76,7 @@ async fn stage_first_file(
         if staged.is_some() {
             return Err(RegistryError::UploadInvalid("Uploading multiple files are not allowed".to_owned()));
         }
-        let mut file = NamedTempFile::new_in(state.registry.staging_dir()).map_err(RegistryError::internal)?;
+        let mut file = NamedTempFile::new_in(state.registrar.staging_dir()).map_err(RegistryError::internal)?;
         while let Some(chunk) = field.chunk().await.map_err(invalid)? {
             file.write_all(&chunk).map_err(RegistryError::internal)?;
         }

@@ -28,9 +28,9 @@ pub fn route_of(method: &Method, path: &str) -> Option<Route> {
 
 pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response {
     match route_of(request.method(), request.uri().path()) {
-        Some(Route::Register) => register(state, request).await,
-        Some(Route::Read) => read(state, request).await,
-        Some(Route::List) => list(state, request).await,
+        Some(Route::Register) => register(&state.register, request).await,
+        Some(Route::Read) => read(&state.catalog, request).await,
+        Some(Route::List) => list(&state.catalog, request).await,
         None => route_not_found(),
     }
 }

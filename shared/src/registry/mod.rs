@@ -6,5 +6,5 @@ mod service;
 mod stored_name;
 
 pub use ports::{ArchiveStore, ListPage, ListQuery, RowStore};
-pub use service::{ReadMode, Registered, Registry, StagedUpload};
+pub use service::{Catalog, ReadMode, Registered, Registrar, StagedUpload};
 pub use stored_name::{ARCHIVE_PREFIX, ArchiveKey, StoredName};

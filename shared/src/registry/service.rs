@@ -12,12 +12,19 @@ use crate::error::{RegistryError, StoreError, error_chain};
 /// How many fresh stored names are tried before a taken-name collision is reported.
 const STORED_NAME_ATTEMPTS: usize = 5;
 
-/// The registry: the three use cases over the two ports.
+/// Registration: validates a package, stores its archive and commits its rows.
 #[derive(Clone)]
-pub struct Registry {
+pub struct Registrar {
     archives: Arc<dyn ArchiveStore>,
     rows: Arc<dyn RowStore>,
     limits: Limits,
+}
+
+/// Reading and listing rows; needs only the row store, so a read-only deployment links no
+/// archive store.
+#[derive(Clone)]
+pub struct Catalog {
+    rows: Arc<dyn RowStore>,
 }
 
 /// An uploaded archive, staged in the archive store's staging folder.
@@ -53,7 +60,7 @@ impl ReadMode {
     }
 }
 
-impl Registry {
+impl Registrar {
     pub fn new(archives: Arc<dyn ArchiveStore>, rows: Arc<dyn RowStore>, limits: Limits) -> Self {
         Self { archives, rows, limits }
     }
@@ -126,6 +133,13 @@ impl Registry {
             }
         }
         Err(RegistryError::internal(anyhow::anyhow!("no free stored name after {STORED_NAME_ATTEMPTS} attempts")))
+    }
+
+}
+
+impl Catalog {
+    pub fn new(rows: Arc<dyn RowStore>) -> Self {
+        Self { rows }
     }
 
     pub async fn read(&self, id: &str, mode: ReadMode) -> Result<ConnectorRow, RegistryError> {

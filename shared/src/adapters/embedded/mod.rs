@@ -15,14 +15,13 @@ use std::sync::Arc;
 pub use archives::FileArchiveStore;
 pub use rows::RedbRowStore;
 
-use crate::distribution::Limits;
-use crate::registry::Registry;
+use crate::registry::{ArchiveStore, RowStore};
 
-/// A registry on the embedded stores under `data_dir`, which is created when missing.
-pub fn open_registry(data_dir: &Path, limits: Limits) -> anyhow::Result<Registry> {
+/// The embedded stores under `data_dir`, which is created when missing.
+pub fn open_stores(data_dir: &Path) -> anyhow::Result<(Arc<dyn ArchiveStore>, Arc<dyn RowStore>)> {
     let archives = FileArchiveStore::open(data_dir)?;
     let rows = RedbRowStore::open(&data_dir.join("registry.redb"))?;
-    Ok(Registry::new(Arc::new(archives), Arc::new(rows), limits))
+    Ok((Arc::new(archives), Arc::new(rows)))
 }
 
 #[cfg(test)]
