@@ -1,4 +1,7 @@
-//! Store adapters: each implements the ports of `crate::registry` for one backend.
+//! Store adapters: each implements the ports of `crate::registry` for one backend. Every adapter
+//! passes the same conformance suite (`crate::test_support::conformance`).
 
+#[cfg(feature = "aws")]
+pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -238,3 +238,15 @@ pub async fn archive_store_suite(store: &dyn ArchiveStore) {
     assert!(!store.exists(&key).await.unwrap());
     store.delete(&key).await.expect("deleting a missing archive is fine");
 }
+
+/// An archive larger than one upload part is stored whole.
+pub async fn large_archive_case(store: &dyn ArchiveStore, size: usize) {
+    let staged = tempfile::NamedTempFile::new_in(store.staging_dir()).expect("staging file");
+    let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+    std::fs::write(staged.path(), &content).expect("write");
+    let key = StoredName::generate("big.tar.gz").key();
+    store.put(&key, staged.path()).await.unwrap();
+    assert!(store.exists(&key).await.unwrap());
+    assert!(matches!(store.put(&key, staged.path()).await, Err(StoreError::AlreadyExists)), "never overwrites");
+    store.delete(&key).await.unwrap();
+}

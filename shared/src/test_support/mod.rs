@@ -1,6 +1,8 @@
 //! Helpers for tests, here and in the tests crate: packages built in memory, packed as tar, tar.gz
 //! or zip, including deliberately broken ones; and the store conformance suites.
 
+#[cfg(all(feature = "aws-dynamodb", feature = "aws-s3"))]
+pub mod aws;
 pub mod conformance;
 
 use std::io::{Cursor, Write};

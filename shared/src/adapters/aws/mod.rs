@@ -1,0 +1,66 @@
+//! The AWS backend: archives in S3, rows in DynamoDB.
+
+#[cfg(feature = "aws-dynamodb")]
+mod dynamodb;
+#[cfg(feature = "aws-s3")]
+mod s3;
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+#[cfg(feature = "aws-dynamodb")]
+pub use dynamodb::{DynamoRowStore, TableSchema};
+#[cfg(feature = "aws-s3")]
+pub use s3::S3ArchiveStore;
+
+use crate::error::StoreError;
+
+/// How long one attempt of a row-store call may take before it is retried, and how long all
+/// attempts together may take: a stalled store becomes a 503, never a hung request.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The one SDK configuration of a process, shared by every client: the standard credential and
+/// region chain, `AWS_ENDPOINT_URL` honoured, rustls with ring, explicit timeouts.
+pub async fn sdk_config() -> SdkConfig {
+    let http_client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).timeout_config(timeouts).load().await
+}
+
+/// Sorts an SDK failure into what the registry can act on: worth a retry (503) or not (500).
+/// The SDK's own text goes to the log only.
+fn classify<E, R>(operation: &'static str, error: aws_smithy_runtime_api::client::result::SdkError<E, R>) -> StoreError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let transient = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            matches!(
+                code,
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+                    | "InternalServerError"
+                    | "ServiceUnavailable"
+                    | "SlowDown"
+                    | "TransactionInProgressException"
+                    | "InternalError"
+            )
+        }
+        _ => false,
+    };
+    let error = anyhow::anyhow!("{}", aws_smithy_types::error::display::DisplayErrorContext(&error)).context(operation);
+    if transient { StoreError::Unavailable(error) } else { StoreError::Other(error) }
+}

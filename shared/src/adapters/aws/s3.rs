@@ -1,0 +1,186 @@
+//! Archives in S3, under `<key prefix>connector-registry/<stored name>`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::primitives::{ByteStream, Length};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use super::classify;
+use crate::error::StoreError;
+use crate::registry::{ArchiveKey, ArchiveStore};
+
+/// Above this size an archive goes up in parts, read from the staged file one part at a time.
+const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
+const PART_SIZE: u64 = 16 * 1024 * 1024;
+
+#[derive(Clone)]
+pub struct S3ArchiveStore {
+    client: Client,
+    bucket: String,
+    key_prefix: String,
+    staging: PathBuf,
+}
+
+impl S3ArchiveStore {
+    /// Path-style addressing is used when an endpoint is configured (local stand-ins).
+    pub fn new(sdk: &SdkConfig, bucket: impl Into<String>, key_prefix: impl Into<String>) -> std::io::Result<Self> {
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(super::CONNECT_TIMEOUT)
+            // A part of an archive takes longer than a row.
+            .operation_attempt_timeout(Duration::from_secs(60))
+            .operation_timeout(Duration::from_secs(180))
+            .build();
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .timeout_config(timeouts)
+            .build();
+        let staging = std::env::temp_dir().join("connector-registry-staging");
+        std::fs::create_dir_all(&staging)?;
+        Ok(Self { client: Client::from_conf(config), bucket: bucket.into(), key_prefix: key_prefix.into(), staging })
+    }
+
+    pub async fn create_bucket_if_missing(&self) -> Result<(), StoreError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                match self.client.create_bucket().bucket(&self.bucket).send().await {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => Ok(()),
+                    Err(e) => Err(classify("creating the bucket", e)),
+                }
+            }
+            Err(e) => Err(classify("checking the bucket", e)),
+        }
+    }
+
+    async fn exists_object(&self, object_key: &str) -> Result<bool, StoreError> {
+        match self.client.head_object().bucket(&self.bucket).key(object_key).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(classify("checking an archive", e)),
+        }
+    }
+
+    fn object_key(&self, key: &ArchiveKey) -> String {
+        format!("{}{}", self.key_prefix, key.as_str())
+    }
+
+    async fn put_in_parts(&self, object_key: &str, staged: &Path, size: u64) -> Result<(), StoreError> {
+        let upload = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(object_key)
+            .send()
+            .await
+            .map_err(|e| classify("starting a multipart upload", e))?;
+        let upload_id = upload.upload_id().unwrap_or_default().to_owned();
+        let result = self.upload_parts(object_key, &upload_id, staged, size).await;
+        if result.is_err() {
+            let abort =
+                self.client.abort_multipart_upload().bucket(&self.bucket).key(object_key).upload_id(&upload_id).send().await;
+            if let Err(e) = abort {
+                tracing::warn!(key = object_key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "could not abort a multipart upload");
+            }
+        }
+        result
+    }
+
+    async fn upload_parts(&self, object_key: &str, upload_id: &str, staged: &Path, size: u64) -> Result<(), StoreError> {
+        let mut parts = Vec::new();
+        let mut offset = 0;
+        let mut number = 1;
+        while offset < size {
+            let length = PART_SIZE.min(size - offset);
+            let body = ByteStream::read_from()
+                .path(staged)
+                .offset(offset)
+                .length(Length::Exact(length))
+                .build()
+                .await
+                .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("reading the staged archive")))?;
+            let part = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(object_key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| classify("uploading a part", e))?;
+            parts.push(CompletedPart::builder().part_number(number).set_e_tag(part.e_tag).build());
+            offset += length;
+            number += 1;
+        }
+        let completed = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(object_key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .if_none_match("*")
+            .send()
+            .await;
+        completed.map(|_| ()).map_err(|e| taken_or(e, "completing a multipart upload"))
+    }
+}
+
+/// A failed conditional write means the key is taken.
+fn taken_or<E, R>(error: aws_smithy_runtime_api::client::result::SdkError<E, R>, operation: &'static str) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let code = error.as_service_error().and_then(|e| e.code()).unwrap_or_default();
+    if matches!(code, "PreconditionFailed" | "ConditionalRequestConflict") {
+        StoreError::AlreadyExists
+    } else {
+        classify(operation, error)
+    }
+}
+
+#[async_trait]
+impl ArchiveStore for S3ArchiveStore {
+    fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
+    async fn put(&self, key: &ArchiveKey, staged: &Path) -> Result<(), StoreError> {
+        let object_key = self.object_key(key);
+        let size = tokio::fs::metadata(staged).await.map_err(|e| StoreError::Other(e.into()))?.len();
+        if size > MULTIPART_THRESHOLD {
+            return self.put_in_parts(&object_key, staged, size).await;
+        }
+        let body = ByteStream::from_path(staged)
+            .await
+            .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("reading the staged archive")))?;
+        let put = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&object_key)
+            .content_length(size as i64)
+            .if_none_match("*")
+            .body(body)
+            .send()
+            .await;
+        put.map(|_| ()).map_err(|e| taken_or(e, "storing an archive"))
+    }
+
+    async fn delete(&self, key: &ArchiveKey) -> Result<(), StoreError> {
+        let deleted = self.client.delete_object().bucket(&self.bucket).key(self.object_key(key)).send().await;
+        deleted.map(|_| ()).map_err(|e| classify("deleting an archive", e))
+    }
+
+    async fn exists(&self, key: &ArchiveKey) -> Result<bool, StoreError> {
+        self.exists_object(&self.object_key(key)).await
+    }
+}
