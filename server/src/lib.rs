@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -13,10 +14,11 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use http::header::CONTENT_LENGTH;
 use http_body_util::{BodyExt, Limited};
+use registry_shared::adapters::aws;
 use registry_shared::api::{self, Api, AppState, RegisterState, Route, error_response, route_not_found, route_of};
-use registry_shared::registry::{Catalog, Registrar};
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
+use registry_shared::registry::{ArchiveStore, Catalog, Registrar, RowStore};
 use tokio::net::TcpListener;
 
 /// Bodies of routes that take JSON are small; only register carries an archive.
@@ -27,15 +29,30 @@ pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 256 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    pub data_dir: PathBuf,
+    pub backend: Backend,
     pub max_upload_bytes: u64,
     pub limits: Limits,
 }
 
-/// Opens the embedded stores under the data folder.
-pub fn open_state(config: &ServerConfig) -> anyhow::Result<AppState> {
-    let (archives, rows) = registry_shared::adapters::embedded::open_stores(&config.data_dir)
-        .with_context(|| format!("opening the data folder {}", config.data_dir.display()))?;
+/// Where the registry keeps archives and rows.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Files and a redb database under one data folder.
+    Embedded { data_dir: PathBuf },
+    /// S3 and DynamoDB, through the standard AWS configuration chain (`AWS_ENDPOINT_URL` included).
+    Aws {
+        table: String,
+        bucket: String,
+        /// Prepended to every archive key (`<prefix>connector-registry/<stored name>`).
+        key_prefix: String,
+        /// Create the table (with its indexes) and the bucket when they are missing.
+        create_missing: bool,
+    },
+}
+
+/// Opens the stores of the configured backend.
+pub async fn open_state(config: &ServerConfig) -> anyhow::Result<AppState> {
+    let (archives, rows) = open_stores(&config.backend).await?;
     Ok(AppState {
         register: RegisterState {
             registrar: Registrar::new(archives, rows.clone(), config.limits),
@@ -43,6 +60,23 @@ pub fn open_state(config: &ServerConfig) -> anyhow::Result<AppState> {
         },
         catalog: Catalog::new(rows),
     })
+}
+
+async fn open_stores(backend: &Backend) -> anyhow::Result<(Arc<dyn ArchiveStore>, Arc<dyn RowStore>)> {
+    match backend {
+        Backend::Embedded { data_dir } => registry_shared::adapters::embedded::open_stores(data_dir)
+            .with_context(|| format!("opening the data folder {}", data_dir.display())),
+        Backend::Aws { table, bucket, key_prefix, create_missing } => {
+            let sdk = aws::sdk_config().await;
+            let rows = aws::DynamoRowStore::new(&sdk, table);
+            let archives = aws::S3ArchiveStore::new(&sdk, bucket, key_prefix).context("creating the staging folder")?;
+            if *create_missing {
+                rows.create_table_if_missing().await.with_context(|| format!("creating the table {table}"))?;
+                archives.create_bucket_if_missing().await.with_context(|| format!("creating the bucket {bucket}"))?;
+            }
+            Ok((Arc::new(archives), Arc::new(rows)))
+        }
+    }
 }
 
 pub fn app(state: AppState) -> Router {
@@ -67,7 +101,7 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub async fn start(config: ServerConfig) -> anyhow::Result<Self> {
-        let state = open_state(&config)?;
+        let state = open_state(&config).await?;
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel();

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use registry_server::{DEFAULT_MAX_UPLOAD_BYTES, ServerConfig, open_state, serve};
+use registry_server::{Backend, DEFAULT_MAX_UPLOAD_BYTES, ServerConfig, open_state, serve};
 use registry_shared::distribution::reader::ReadError;
 use registry_shared::distribution::{Limits, build_rows, read_distribution};
 use registry_shared::domain::Timestamp;
@@ -37,9 +37,24 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "REGISTRY_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
-    /// Folder of the embedded store (archives and the row database); created when missing.
+    /// Where archives and rows live.
+    #[arg(long, env = "REGISTRY_BACKEND", value_enum, default_value_t = BackendKind::Embedded)]
+    backend: BackendKind,
+    /// Embedded backend: folder of the archives and the row database; created when missing.
     #[arg(long, env = "REGISTRY_DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
+    /// AWS backend: the DynamoDB table of the rows.
+    #[arg(long, env = "REGISTRY_TABLE", required_if_eq("backend", "aws"))]
+    table: Option<String>,
+    /// AWS backend: the S3 bucket of the archives.
+    #[arg(long, env = "REGISTRY_BUCKET", required_if_eq("backend", "aws"))]
+    bucket: Option<String>,
+    /// AWS backend: a prefix for every archive key, e.g. `registry/`.
+    #[arg(long, env = "REGISTRY_KEY_PREFIX", default_value = "")]
+    key_prefix: String,
+    /// AWS backend: create the table and the bucket when they are missing.
+    #[arg(long, env = "REGISTRY_CREATE_MISSING")]
+    create_missing: bool,
     /// Largest register request body accepted; larger ones get 413.
     #[arg(long, env = "REGISTRY_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     max_upload_bytes: u64,
@@ -74,6 +89,12 @@ impl LimitArgs {
     }
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendKind {
+    Embedded,
+    Aws,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Json,
@@ -105,17 +126,26 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let backend = match args.backend {
+        BackendKind::Embedded => Backend::Embedded { data_dir: args.data_dir },
+        BackendKind::Aws => Backend::Aws {
+            table: args.table.unwrap_or_default(),
+            bucket: args.bucket.unwrap_or_default(),
+            key_prefix: args.key_prefix,
+            create_missing: args.create_missing,
+        },
+    };
     let config = ServerConfig {
         listen: args.listen,
-        data_dir: args.data_dir,
+        backend: backend.clone(),
         max_upload_bytes: args.max_upload_bytes,
         limits: args.limits.limits(),
     };
-    let state = open_state(&config)?;
+    let state = open_state(&config).await?;
     let listener = TcpListener::bind(config.listen).await?;
     tracing::info!(
         listen = %listener.local_addr()?,
-        data_dir = %config.data_dir.display(),
+        backend = ?backend,
         max_upload_bytes = config.max_upload_bytes,
         "registry-server listening"
     );

@@ -2,9 +2,9 @@
 //! folder, and a client that speaks its HTTP API.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use registry_server::{DEFAULT_MAX_UPLOAD_BYTES, RunningServer, ServerConfig};
+use registry_server::{Backend, DEFAULT_MAX_UPLOAD_BYTES, RunningServer, ServerConfig};
 use registry_shared::distribution::Limits;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -17,7 +17,48 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub config: ServerConfig,
     server: Option<RunningServer>,
-    _data: Option<tempfile::TempDir>,
+    /// The embedded backend's data folder, removed with the app.
+    data: Option<tempfile::TempDir>,
+    /// The AWS backend's bucket, for looking at stored archives.
+    s3: Option<aws_sdk_s3::Client>,
+}
+
+/// Which backend a black-box test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Embedded,
+    Aws,
+}
+
+/// Declares each scenario `async fn name(kind: BackendKind)` as two tests, `embedded::name` and
+/// `aws::name`, so every behaviour is checked on both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::BackendKind::Embedded).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    if $crate::aws_available().await {
+                        super::$name($crate::BackendKind::Aws).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// Whether the S3/DynamoDB stand-in is configured (see `test_support::aws::stand_in`).
+pub async fn aws_available() -> bool {
+    registry_shared::test_support::aws::stand_in().await.is_some()
 }
 
 /// A response: its status, its body parsed with key order kept, and the raw text.
@@ -29,16 +70,35 @@ pub struct Answer {
 }
 
 impl TestApp {
-    pub async fn spawn() -> Self {
-        Self::spawn_with(|_| {}).await
+    pub async fn spawn(kind: BackendKind) -> Self {
+        Self::spawn_with(kind, |_| {}).await
     }
 
-    /// Spawns with a configuration adjusted by `adjust` (limits, upload size).
-    pub async fn spawn_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
+    /// Spawns on a fresh store (a new data folder, or a new table and bucket), with a
+    /// configuration adjusted by `adjust` (limits, upload size).
+    pub async fn spawn_with(kind: BackendKind, adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        let (backend, data, s3) = match kind {
+            BackendKind::Embedded => {
+                let data = tempfile::tempdir().expect("temp dir");
+                (Backend::Embedded { data_dir: data.path().to_owned() }, Some(data), None)
+            }
+            BackendKind::Aws => {
+                let sdk = registry_shared::test_support::aws::stand_in().await.expect("the AWS stand-in");
+                let s3 = aws_sdk_s3::Client::from_conf(
+                    aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build(),
+                );
+                let backend = Backend::Aws {
+                    table: test_support::aws::unique_name("registry"),
+                    bucket: test_support::aws::unique_name("registry"),
+                    key_prefix: String::new(),
+                    create_missing: true,
+                };
+                (backend, None, Some(s3))
+            }
+        };
         let mut config = ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: data.path().to_owned(),
+            backend,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             limits: Limits::default(),
         };
@@ -49,7 +109,8 @@ impl TestApp {
             client: reqwest::Client::new(),
             config,
             server: Some(server),
-            _data: Some(data),
+            data,
+            s3,
         }
     }
 
@@ -63,18 +124,37 @@ impl TestApp {
         self.server = Some(server);
     }
 
-    pub fn data_dir(&self) -> &Path {
-        &self.config.data_dir
+    /// The archives the store holds: stored name and content, by name.
+    pub async fn stored_archives(&self) -> Vec<(String, Vec<u8>)> {
+        let mut archives = Vec::new();
+        match &self.config.backend {
+            Backend::Embedded { data_dir } => {
+                let folder = data_dir.join("archives/connector-registry");
+                for entry in std::fs::read_dir(folder).into_iter().flatten() {
+                    let path = entry.expect("entry").path();
+                    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                    archives.push((name, std::fs::read(&path).expect("archive")));
+                }
+            }
+            Backend::Aws { bucket, .. } => {
+                let s3 = self.s3.as_ref().expect("S3 client");
+                let listed = s3.list_objects_v2().bucket(bucket).send().await.expect("list objects");
+                for object in listed.contents() {
+                    let key = object.key().unwrap().to_owned();
+                    let body = s3.get_object().bucket(bucket).key(&key).send().await.expect("get object").body;
+                    let bytes = body.collect().await.expect("object body").into_bytes().to_vec();
+                    let name = key.strip_prefix("connector-registry/").expect("key prefix").to_owned();
+                    archives.push((name, bytes));
+                }
+            }
+        }
+        archives.sort();
+        archives
     }
 
-    /// The archives the store holds, by stored name.
-    pub fn stored_archives(&self) -> Vec<PathBuf> {
-        let folder = self.data_dir().join("archives/connector-registry");
-        let mut files: Vec<PathBuf> = std::fs::read_dir(folder)
-            .map(|entries| entries.map(|e| e.expect("entry").path()).collect())
-            .unwrap_or_default();
-        files.sort();
-        files
+    /// The data folder of an embedded backend.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data.as_ref().map(|d| d.path())
     }
 
     pub fn url(&self, path: &str) -> String {

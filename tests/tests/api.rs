@@ -45,13 +45,27 @@ const LIST_FIELDS: [&str; 18] = [
     "live_date",
 ];
 
+on_both_backends!(
+    register_read_and_list_a_single_tenant_package,
+    a_multi_tenant_package_registers_one_row_per_connector,
+    a_new_version_retires_the_old_one_and_re_registering_keeps_creation,
+    read_modes_and_misses,
+    unknown_routes_get_the_catch_all_404,
+    list_filters_orders_and_pages,
+    list_refuses_bad_requests_with_the_original_messages,
+    register_refuses_bad_uploads_with_register_style_errors,
+    bodies_over_the_upload_limit_get_413,
+    a_failed_registration_changes_nothing,
+    registrations_survive_a_restart,
+    concurrent_registrations_of_one_connector_leave_exactly_one_live,
+);
+
 fn kafka(version: &str) -> Vec<u8> {
     Package::single_tenant("kafka-connector", version).tar_gz()
 }
 
-#[tokio::test]
-async fn register_read_and_list_a_single_tenant_package() {
-    let app = TestApp::spawn().await;
+async fn register_read_and_list_a_single_tenant_package(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     let bytes = kafka("1.0.0");
     let answer = app.register("kafka-connector.tar.gz", bytes.clone()).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -94,21 +108,20 @@ async fn register_read_and_list_a_single_tenant_package() {
     assert_eq!(listed["runtime"], "flink");
 
     // The archive is kept byte for byte under its stored name.
-    let stored = app.stored_archives();
+    let stored = app.stored_archives().await;
     assert_eq!(stored.len(), 1);
-    let name = stored[0].file_name().unwrap().to_str().unwrap().to_owned();
+    let (name, content) = &stored[0];
     assert!(
         name.starts_with("kafka-connector.tar_")
             && name.ends_with(".gz")
             && name.len() == "kafka-connector.tar_123456.gz".len(),
         "{name}"
     );
-    assert_eq!(std::fs::read(&stored[0]).unwrap(), bytes);
+    assert_eq!(content, &bytes);
 }
 
-#[tokio::test]
-async fn a_multi_tenant_package_registers_one_row_per_connector() {
-    let app = TestApp::spawn().await;
+async fn a_multi_tenant_package_registers_one_row_per_connector(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     let package = Package::multi_tenant("jdbc-connector", "1.0.0", &["postgres-connector", "mysql-connector"]);
     let answer = app.register("jdbc.zip", package.zip()).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
@@ -122,12 +135,11 @@ async fn a_multi_tenant_package_registers_one_row_per_connector() {
     let pg = app.read("postgres-connector-1.0.0").await;
     assert_eq!(pg.body["result"]["ui_spec"]["title"], "Setup");
     assert_eq!(pg.body["result"]["category"], "batch");
-    assert_eq!(app.stored_archives().len(), 1, "one archive for the whole package");
+    assert_eq!(app.stored_archives().await.len(), 1, "one archive for the whole package");
 }
 
-#[tokio::test]
-async fn a_new_version_retires_the_old_one_and_re_registering_keeps_creation() {
-    let app = TestApp::spawn().await;
+async fn a_new_version_retires_the_old_one_and_re_registering_keeps_creation(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     assert_eq!(app.register("k.tar.gz", kafka("1.0.0")).await.status, StatusCode::OK);
     let first = app.read("kafka-connector-1.0.0").await.body["result"].clone();
     assert_eq!(app.register("k.tar.gz", kafka("2.0.0")).await.status, StatusCode::OK);
@@ -153,9 +165,8 @@ async fn a_new_version_retires_the_old_one_and_re_registering_keeps_creation() {
     assert_eq!(app.all_rows().await.len(), 2);
 }
 
-#[tokio::test]
-async fn read_modes_and_misses() {
-    let app = TestApp::spawn().await;
+async fn read_modes_and_misses(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     app.register("k.tar.gz", kafka("1.0.0")).await;
     for query in [
         "kafka-connector-1.0.0",
@@ -183,9 +194,8 @@ async fn read_modes_and_misses() {
     assert_eq!(encoded.body["error"]["message"], "Connector not found: a b");
 }
 
-#[tokio::test]
-async fn unknown_routes_get_the_catch_all_404() {
-    let app = TestApp::spawn().await;
+async fn unknown_routes_get_the_catch_all_404(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     let cases = [
         (reqwest::Method::GET, "/v2/connectors/list"),
         (reqwest::Method::GET, "/v2/connectors/read/"),
@@ -204,9 +214,8 @@ async fn unknown_routes_get_the_catch_all_404() {
     }
 }
 
-#[tokio::test]
-async fn list_filters_orders_and_pages() {
-    let app = TestApp::spawn().await;
+async fn list_filters_orders_and_pages(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     app.register("k.tar.gz", kafka("1.0.0")).await;
     app.register("k.tar.gz", kafka("2.0.0")).await;
     app.register("j.tar.gz", Package::multi_tenant("jdbc", "1.0.0", &["pg", "mysql"]).tar_gz()).await;
@@ -233,9 +242,8 @@ async fn list_filters_orders_and_pages() {
     assert!(second.body["result"].get("cursor").is_none(), "no cursor on the last page");
 }
 
-#[tokio::test]
-async fn list_refuses_bad_requests_with_the_original_messages() {
-    let app = TestApp::spawn().await;
+async fn list_refuses_bad_requests_with_the_original_messages(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     let cases = [
         (
             list_body(json!({"filters": {"category": []}})).to_string(),
@@ -268,9 +276,8 @@ async fn list_refuses_bad_requests_with_the_original_messages() {
     assert!(not_json.body["error"]["message"].as_str().unwrap().starts_with("request body is not valid JSON"));
 }
 
-#[tokio::test]
-async fn register_refuses_bad_uploads_with_register_style_errors() {
-    let app = TestApp::spawn().await;
+async fn register_refuses_bad_uploads_with_register_style_errors(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     let check = |answer: &Answer, status: StatusCode, code: &str| {
         assert_eq!(answer.status, status, "{}", answer.text);
         assert_envelope(answer, "api.connector.register", "FAILED");
@@ -328,12 +335,11 @@ async fn register_refuses_bad_uploads_with_register_style_errors() {
 
     // Only the one good registration landed.
     assert_eq!(app.all_rows().await, [("kafka-connector-1.0.0".to_owned(), "Live".to_owned())]);
-    assert_eq!(app.stored_archives().len(), 1, "refused uploads leave no archive behind");
+    assert_eq!(app.stored_archives().await.len(), 1, "refused uploads leave no archive behind");
 }
 
-#[tokio::test]
-async fn bodies_over_the_upload_limit_get_413() {
-    let app = TestApp::spawn_with(|config| config.max_upload_bytes = 64 * 1024).await;
+async fn bodies_over_the_upload_limit_get_413(kind: BackendKind) {
+    let app = TestApp::spawn_with(kind, |config| config.max_upload_bytes = 64 * 1024).await;
     let big = Package::single_tenant("kafka-connector", "1.0.0")
         .file("kafka-connector-1.0.0/libs/big.jar", &vec![7u8; 200 * 1024]);
     let answer = app.register("k.tar", big.tar()).await;
@@ -343,9 +349,8 @@ async fn bodies_over_the_upload_limit_get_413() {
     assert!(app.all_rows().await.is_empty());
 }
 
-#[tokio::test]
-async fn a_failed_registration_changes_nothing() {
-    let app = TestApp::spawn().await;
+async fn a_failed_registration_changes_nothing(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
     app.register("k.tar.gz", kafka("1.0.0")).await;
     let before = app.list(json!({})).await.body["result"].clone();
     // Version 2.0.0 whose metadata is broken must not retire 1.0.0.
@@ -355,12 +360,11 @@ async fn a_failed_registration_changes_nothing() {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert_eq!(answer.body["error"]["message"], "metadata.json: metadata.version is required");
     assert_eq!(app.list(json!({})).await.body["result"], before);
-    assert_eq!(app.stored_archives().len(), 1);
+    assert_eq!(app.stored_archives().await.len(), 1);
 }
 
-#[tokio::test]
-async fn registrations_survive_a_restart() {
-    let mut app = TestApp::spawn().await;
+async fn registrations_survive_a_restart(kind: BackendKind) {
+    let mut app = TestApp::spawn(kind).await;
     app.register("k.tar.gz", kafka("1.0.0")).await;
     app.register("k.tar.gz", kafka("1.1.0")).await;
     let before = app.read("kafka-connector-1.1.0").await.body["result"].clone();
@@ -376,9 +380,8 @@ async fn registrations_survive_a_restart() {
     assert_eq!(app.register("k.tar.gz", kafka("1.2.0")).await.status, StatusCode::OK, "writable after a restart");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_registrations_of_one_connector_leave_exactly_one_live() {
-    let app = std::sync::Arc::new(TestApp::spawn().await);
+async fn concurrent_registrations_of_one_connector_leave_exactly_one_live(kind: BackendKind) {
+    let app = std::sync::Arc::new(TestApp::spawn(kind).await);
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let app = app.clone();
@@ -389,7 +392,7 @@ async fn concurrent_registrations_of_one_connector_leave_exactly_one_live() {
         assert_eq!(task.await.unwrap(), StatusCode::OK);
     }
     let rows = app.all_rows().await;
-    assert_eq!(rows.len(), 16);
+    assert_eq!(rows.len(), 16, "{rows:?}");
     assert_eq!(rows.iter().filter(|(_, status)| status == "Live").count(), 1, "{rows:?}");
-    assert_eq!(app.stored_archives().len(), 16);
+    assert_eq!(app.stored_archives().await.len(), 16);
 }

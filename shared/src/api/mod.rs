@@ -15,7 +15,6 @@ pub use read::handle as read;
 pub use register::handle as register;
 pub use router::{Route, handle, route_of};
 
-
 use lambda_http::Body;
 
 use crate::registry::{Catalog, Registrar};

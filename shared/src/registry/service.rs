@@ -134,7 +134,6 @@ impl Registrar {
         }
         Err(RegistryError::internal(anyhow::anyhow!("no free stored name after {STORED_NAME_ATTEMPTS} attempts")))
     }
-
 }
 
 impl Catalog {

@@ -36,7 +36,9 @@ const ROW_SET: &str = "rows";
 const MAX_ROW_BYTES: usize = 380 * 1024;
 /// `TransactWriteItems` takes at most 100 actions; a connector needs up to three.
 const MAX_CONNECTORS_PER_PACKAGE: usize = 33;
-const COMMIT_ATTEMPTS: u32 = 10;
+/// Every round of a race has a winner, so with N racers the last one wins by round N; the bound is
+/// well above any realistic number of simultaneous registrations of one connector.
+const COMMIT_ATTEMPTS: u32 = 40;
 
 /// The table's keys and indexes: the single source of truth for the code that creates the table
 /// and for the deployment template (a test compares the two).
@@ -208,9 +210,10 @@ impl DynamoRowStore {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
-                    if cancelled.cancellation_reasons().iter().any(|r| {
-                        matches!(r.code(), Some("ConditionalCheckFailed") | Some("TransactionConflict"))
-                    }) =>
+                    if cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| matches!(r.code(), Some("ConditionalCheckFailed") | Some("TransactionConflict"))) =>
                 {
                     Err(Attempt::Lost)
                 }
@@ -277,8 +280,8 @@ impl RowStore for DynamoRowStore {
                 Err(Attempt::Failed(error)) => return Err(error),
                 Err(Attempt::Lost) => {
                     // Back off with jitter so racing registrations spread out.
-                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 20;
-                    tokio::time::sleep(Duration::from_millis((10 << attempt.min(5)) + jitter)).await;
+                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 50;
+                    tokio::time::sleep(Duration::from_millis((10 << attempt.min(4)) + jitter)).await;
                 }
             }
         }
@@ -357,7 +360,11 @@ impl Condition {
     }
 }
 
-fn put(table: &str, item: HashMap<String, AttributeValue>, condition: Condition) -> Result<TransactWriteItem, StoreError> {
+fn put(
+    table: &str,
+    item: HashMap<String, AttributeValue>,
+    condition: Condition,
+) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -400,7 +407,8 @@ fn encode(row: &ConnectorRow) -> Result<HashMap<String, AttributeValue>, StoreEr
 }
 
 fn decode(item: &HashMap<String, AttributeValue>) -> Result<ConnectorRow, StoreError> {
-    let json = item.get("row").and_then(|v| v.as_s().ok()).ok_or_else(|| other(anyhow::anyhow!("an item without a row")))?;
+    let json =
+        item.get("row").and_then(|v| v.as_s().ok()).ok_or_else(|| other(anyhow::anyhow!("an item without a row")))?;
     let mut row: ConnectorRow = serde_json::from_str(json).map_err(other)?;
     // The indexed attribute is what conditions check; keep the row in step with it.
     if let Some(status) = item.get("status").and_then(|v| v.as_s().ok()).and_then(|s| s.parse().ok()) {

@@ -26,7 +26,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The one SDK configuration of a process, shared by every client: the standard credential and
 /// region chain, `AWS_ENDPOINT_URL` honoured, rustls with ring, explicit timeouts.
 pub async fn sdk_config() -> SdkConfig {
-    let http_client = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    let http_client =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)

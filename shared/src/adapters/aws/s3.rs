@@ -82,8 +82,14 @@ impl S3ArchiveStore {
         let upload_id = upload.upload_id().unwrap_or_default().to_owned();
         let result = self.upload_parts(object_key, &upload_id, staged, size).await;
         if result.is_err() {
-            let abort =
-                self.client.abort_multipart_upload().bucket(&self.bucket).key(object_key).upload_id(&upload_id).send().await;
+            let abort = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(object_key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
             if let Err(e) = abort {
                 tracing::warn!(key = object_key, error = %aws_sdk_s3::error::DisplayErrorContext(e), "could not abort a multipart upload");
             }
@@ -91,7 +97,13 @@ impl S3ArchiveStore {
         result
     }
 
-    async fn upload_parts(&self, object_key: &str, upload_id: &str, staged: &Path, size: u64) -> Result<(), StoreError> {
+    async fn upload_parts(
+        &self,
+        object_key: &str,
+        upload_id: &str,
+        staged: &Path,
+        size: u64,
+    ) -> Result<(), StoreError> {
         let mut parts = Vec::new();
         let mut offset = 0;
         let mut number = 1;
