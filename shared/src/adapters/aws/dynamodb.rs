@@ -197,13 +197,15 @@ impl DynamoRowStore {
             ]);
             actions.push(put(&self.table, head, head_condition)?);
 
-            if let Some(previous) = live_id.filter(|id| id != row.id.as_str()) {
-                if let Some(mut retired) = self.get_row(&previous).await?.filter(|r| r.status == Status::Live) {
-                    retired.status = Status::Retired;
-                    retired.updated_date = now;
-                    let condition = Condition::new("#status = :live").name("#status", "status").value(":live", "Live");
-                    actions.push(put(&self.table, encode(&retired)?, condition)?);
-                }
+            let previous = match live_id.filter(|id| id != row.id.as_str()) {
+                Some(previous) => self.get_row(&previous).await?,
+                None => None,
+            };
+            if let Some(mut retired) = previous.filter(|r| r.status == Status::Live) {
+                retired.status = Status::Retired;
+                retired.updated_date = now;
+                let condition = Condition::new("#status = :live").name("#status", "status").value(":live", "Live");
+                actions.push(put(&self.table, encode(&retired)?, condition)?);
             }
         }
         match self.client.transact_write_items().set_transact_items(Some(actions)).send().await {
