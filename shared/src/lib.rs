@@ -6,6 +6,8 @@ pub mod api;
 pub mod distribution;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod registry;
 
 #[cfg(any(test, feature = "test-support"))]

@@ -76,6 +76,7 @@ where
     a_package_commits_all_or_nothing(&*make().await).await;
     list_filters_orders_and_pages(&*make().await).await;
     list_pages_through_many_rows(&*make().await).await;
+    a_list_over_a_megabyte_returns_every_row_once(&*make().await).await;
     racing_registrations_leave_one_live(make().await).await;
 }
 
@@ -204,6 +205,31 @@ async fn list_pages_through_many_rows(store: &dyn RowStore) {
     }
     let expected: Vec<String> = (0..count).map(|i| format!("c{i:03}-1")).collect();
     assert_eq!(seen, expected, "every row exactly once, in order");
+}
+
+/// DynamoDB answers a query in pages of at most 1 MB; 160 rows of ~10 KB each need two or more.
+async fn a_list_over_a_megabyte_returns_every_row_once(store: &dyn RowStore) {
+    let count = 160;
+    let spec = format!(r#"{{"title":"big","padding":"{}"}}"#, "x".repeat(10 * 1024));
+    for i in 0..count {
+        let mut big = row(&format!("big{i:03}"), "1", "batch", at(0));
+        big.ui_spec = RawValue::from_string(spec.clone()).expect("raw");
+        store.commit_registration(&[big], at(0)).await.unwrap();
+    }
+    let expected: Vec<String> = (0..count).map(|i| format!("big{i:03}-1")).collect();
+    let ids = |rows: Vec<ConnectorRow>| rows.into_iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
+    assert_eq!(ids(all(store).await), expected, "every row exactly once, in order");
+    let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
+    assert_eq!(ids(store.list(&live).await.unwrap().rows), expected);
+    let batch_live = ListQuery {
+        statuses: vec![Status::Live, Status::Retired],
+        categories: vec![Category::parse("batch").unwrap()],
+        limit: Some(150),
+        ..Default::default()
+    };
+    let page = store.list(&batch_live).await.unwrap();
+    assert_eq!(ids(page.rows), expected[..150]);
+    assert_eq!(page.next_after.as_deref(), Some("big149-1"));
 }
 
 async fn racing_registrations_leave_one_live(store: Arc<dyn RowStore>) {

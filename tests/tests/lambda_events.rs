@@ -1,0 +1,124 @@
+//! Every file in `events/` (the fixtures `sam local invoke -e` uses) through the Lambda functions'
+//! handlers, wired as the functions wire them, over S3 and DynamoDB on the local stand-in.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
+use registry_shared::api::{self, Api, RegisterState};
+use registry_shared::distribution::Limits;
+use registry_shared::lambda;
+use registry_shared::registry::{Catalog, Registrar};
+use registry_shared::test_support::aws::{stand_in, unique_name};
+use serde_json::Value;
+
+/// Each fixture, in the order they run, with the function that takes it and what it must answer.
+const EXPECTED: &[(&str, Api, u16, Option<&str>)] = &[
+    ("register-v2.json", Api::ConnectorRegister, 200, None),
+    ("register-v1.json", Api::ConnectorRegister, 200, None),
+    ("register-v2-invalid-base64.json", Api::ConnectorRegister, 400, Some("FAILED_TO_UPLOAD")),
+    ("register-v2-not-multipart.json", Api::ConnectorRegister, 415, Some("UNSUPPORTED_MEDIA_TYPE")),
+    ("read-v2.json", Api::ConnectorsRead, 200, None),
+    ("read-v1.json", Api::ConnectorsRead, 200, None),
+    ("read-v2-miss.json", Api::ConnectorsRead, 404, Some("CONNECTOR_NOT_FOUND")),
+    ("read-v2-edit.json", Api::ConnectorsRead, 404, Some("CONNECTOR_NOT_FOUND")),
+    ("list-v2.json", Api::ConnectorsList, 200, None),
+    ("list-v2-filters.json", Api::ConnectorsList, 200, None),
+    ("list-v1.json", Api::ConnectorsList, 200, None),
+    ("list-v2-invalid.json", Api::ConnectorsList, 400, Some("CONNECTORS_LIST_INPUT_INVALID")),
+];
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+#[test]
+fn every_event_file_has_an_expectation() {
+    let mut files: Vec<String> = std::fs::read_dir(events_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = EXPECTED.iter().map(|(name, ..)| name.to_string()).collect();
+    expected.sort();
+    assert_eq!(files, expected, "every fixture in events/ is exercised, and only those");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_functions_answer_every_event_fixture() {
+    let Some(sdk) = stand_in().await else { return };
+    let rows = Arc::new(DynamoRowStore::new(&sdk, unique_name("events")));
+    rows.create_table_if_missing().await.unwrap();
+    let archives = S3ArchiveStore::new(&sdk, unique_name("events"), "").unwrap();
+    archives.create_bucket_if_missing().await.unwrap();
+    let register_state = Arc::new(RegisterState {
+        registrar: Registrar::new(Arc::new(archives), rows.clone(), Limits::default()),
+        max_body_bytes: 6 * 1024 * 1024,
+    });
+    let catalog = Arc::new(Catalog::new(rows));
+
+    for (file, api, status, code) in EXPECTED {
+        let event: Value = serde_json::from_str(&std::fs::read_to_string(events_dir().join(file)).unwrap()).unwrap();
+        let response = match api {
+            Api::ConnectorRegister => {
+                let state = register_state.clone();
+                lambda::invoke(
+                    *api,
+                    move |r| {
+                        let s = state.clone();
+                        async move { api::register(&s, r).await }
+                    },
+                    event,
+                )
+                .await
+            }
+            Api::ConnectorsRead => {
+                let catalog = catalog.clone();
+                lambda::invoke(
+                    *api,
+                    move |r| {
+                        let c = catalog.clone();
+                        async move { api::read(&c, r).await }
+                    },
+                    event,
+                )
+                .await
+            }
+            Api::ConnectorsList => {
+                let catalog = catalog.clone();
+                lambda::invoke(
+                    *api,
+                    move |r| {
+                        let c = catalog.clone();
+                        async move { api::list(&c, r).await }
+                    },
+                    event,
+                )
+                .await
+            }
+        };
+        assert_eq!(response["statusCode"], *status, "{file}: {response}");
+        let body: Value = serde_json::from_str(response["body"].as_str().expect("a body")).expect("a JSON body");
+        assert_eq!(body["id"], api.id(), "{file}");
+        match code {
+            Some(code) => assert_eq!(body["error"]["code"], *code, "{file}: {body}"),
+            None => assert_eq!(body["params"]["status"], "SUCCESS", "{file}: {body}"),
+        }
+        match *file {
+            "register-v2.json" | "register-v1.json" => {
+                assert_eq!(body["result"]["message"], "connector registered successfully.")
+            }
+            "read-v2.json" | "read-v1.json" => {
+                assert_eq!(body["result"]["id"], "http-poller-connector-1.0.0");
+                assert_eq!(body["result"]["status"], "Live");
+            }
+            "list-v2.json" | "list-v2-filters.json" | "list-v1.json" => {
+                assert_eq!(body["result"]["count"], 1, "{file}: {body}");
+                assert_eq!(body["params"]["msgid"], "4a7f14c3-d61e-4d4f-be78-181834eeff6d");
+            }
+            "read-v2-miss.json" => assert_eq!(body["error"]["message"], "Connector not found: postgres-conn"),
+            _ => {}
+        }
+    }
+}
