@@ -15,7 +15,8 @@ use axum::response::Response;
 use http::header::CONTENT_LENGTH;
 use http_body_util::{BodyExt, Limited};
 use registry_shared::adapters::aws;
-use registry_shared::api::{self, Api, AppState, RegisterState, Route, error_response, route_not_found, route_of};
+use registry_shared::api::{self, AppState, RegisterState, Route, error_response, route_not_found, route_of};
+use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
 use registry_shared::registry::{ArchiveStore, Catalog, Registrar, RowStore};
@@ -32,6 +33,8 @@ pub struct ServerConfig {
     pub backend: Backend,
     pub max_upload_bytes: u64,
     pub limits: Limits,
+    /// Who may call what; `Authenticator::Open` only on loopback.
+    pub auth: Authenticator,
 }
 
 /// Where the registry keeps archives and rows.
@@ -79,22 +82,31 @@ async fn open_stores(backend: &Backend) -> anyhow::Result<(Arc<dyn ArchiveStore>
     }
 }
 
-pub fn app(state: AppState) -> Router {
-    Router::new().fallback(dispatch).layer(middleware::from_fn(log_request)).with_state(state)
+/// What the request handler needs: the routes' state and the access control in front of them.
+#[derive(Clone)]
+struct Served {
+    state: AppState,
+    auth: Authenticator,
+}
+
+pub fn app(state: AppState, auth: Authenticator) -> Router {
+    Router::new().fallback(dispatch).layer(middleware::from_fn(log_request)).with_state(Served { state, auth })
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    auth: Authenticator,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await.context("serving HTTP")
+    axum::serve(listener, app(state, auth)).with_graceful_shutdown(shutdown).await.context("serving HTTP")
 }
 
 /// A server started in the background, for tests and embedding.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    catalog: Catalog,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -102,13 +114,19 @@ pub struct RunningServer {
 impl RunningServer {
     pub async fn start(config: ServerConfig) -> anyhow::Result<Self> {
         let state = open_state(&config).await?;
+        let catalog = state.catalog.clone();
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(serve(listener, state, async move {
+        let task = tokio::spawn(serve(listener, state, config.auth.clone(), async move {
             let _ = rx.await;
         }));
-        Ok(Self { addr, shutdown: Some(tx), task })
+        Ok(Self { addr, catalog, shutdown: Some(tx), task })
+    }
+
+    /// The rows the server serves, read directly (for checks behind its access control).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Stops accepting, waits for requests in flight, and releases the data folder.
@@ -122,14 +140,18 @@ impl RunningServer {
 
 /// The one handler: finds the route, reads the body within its limit, and hands a
 /// `lambda_http::Request` to the shared handler, exactly as a Lambda function would.
-async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+async fn dispatch(State(Served { state, auth }): State<Served>, request: Request) -> Response {
     let Some(route) = route_of(request.method(), request.uri().path()) else {
         return into_axum(route_not_found());
     };
-    let (api, limit) = match route {
-        Route::Register => (Api::ConnectorRegister, state.register.max_body_bytes),
-        Route::Read => (Api::ConnectorsRead, MAX_JSON_BODY_BYTES),
-        Route::List => (Api::ConnectorsList, MAX_JSON_BODY_BYTES),
+    let api = route.api();
+    // Refused callers are answered before their body is read.
+    if let Err(refused) = auth.admit(api, &request) {
+        return into_axum(error_response(api, None, &refused));
+    }
+    let limit = match route {
+        Route::Register => state.register.max_body_bytes,
+        Route::Read | Route::List => MAX_JSON_BODY_BYTES,
     };
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());

@@ -2,8 +2,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use registry_server::{Backend, DEFAULT_MAX_UPLOAD_BYTES, ServerConfig, open_state, serve};
+use registry_shared::auth::{Authenticator, JwtVerifier};
 use registry_shared::distribution::reader::ReadError;
 use registry_shared::distribution::{Limits, build_rows, read_distribution};
 use registry_shared::domain::Timestamp;
@@ -58,6 +62,19 @@ struct ServeArgs {
     /// Largest register request body accepted; larger ones get 413.
     #[arg(long, env = "REGISTRY_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     max_upload_bytes: u64,
+    /// RS256 public key (PEM) that bearer tokens must be signed with; without it (or --jwks) the
+    /// server runs with no access control.
+    #[arg(long, env = "REGISTRY_JWT_PUBLIC_KEY", conflicts_with = "jwks", requires_all = ["jwt_issuer", "jwt_audience"])]
+    jwt_public_key: Option<PathBuf>,
+    /// A JSON Web Key Set file, instead of one PEM key: tokens pick their key by `kid`.
+    #[arg(long, env = "REGISTRY_JWKS", requires_all = ["jwt_issuer", "jwt_audience"])]
+    jwks: Option<PathBuf>,
+    /// The `iss` tokens must carry.
+    #[arg(long, env = "REGISTRY_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// The `aud` tokens must carry.
+    #[arg(long, env = "REGISTRY_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
     /// Log lines as JSON (for collectors) or for humans.
     #[arg(long, env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -126,6 +143,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let auth = authenticator(&args)?;
     let backend = match args.backend {
         BackendKind::Embedded => Backend::Embedded { data_dir: args.data_dir },
         BackendKind::Aws => Backend::Aws {
@@ -140,6 +158,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         backend: backend.clone(),
         max_upload_bytes: args.max_upload_bytes,
         limits: args.limits.limits(),
+        auth: auth.clone(),
     };
     let state = open_state(&config).await?;
     let listener = TcpListener::bind(config.listen).await?;
@@ -149,9 +168,28 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_upload_bytes = config.max_upload_bytes,
         "registry-server listening"
     );
-    serve(listener, state, shutdown_signal()).await?;
+    if matches!(auth, Authenticator::Open) {
+        tracing::warn!(
+            "NO ACCESS CONTROL: no --jwt-public-key or --jwks was given, so anyone who can reach {} may \
+             register connectors; keep it on loopback",
+            listener.local_addr()?
+        );
+    }
+    serve(listener, state, auth, shutdown_signal()).await?;
     tracing::info!("registry-server stopped");
     Ok(())
+}
+
+fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
+    let issuer = args.jwt_issuer.as_deref().unwrap_or_default();
+    let audience = args.jwt_audience.as_deref().unwrap_or_default();
+    let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
+    let verifier = match (&args.jwt_public_key, &args.jwks) {
+        (Some(pem), _) => JwtVerifier::from_pem(&read(pem)?, issuer, audience).context("the JWT public key")?,
+        (None, Some(jwks)) => JwtVerifier::from_jwks(&read(jwks)?, issuer, audience).context("the JWKS file")?,
+        (None, None) => return Ok(Authenticator::Open),
+    };
+    Ok(Authenticator::Jwt(Arc::new(verifier)))
 }
 
 /// Resolves on SIGINT or SIGTERM.

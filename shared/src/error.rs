@@ -23,6 +23,12 @@ pub enum RegistryError {
     /// race that kept losing).
     #[error("{0}")]
     Conflict(String),
+    /// No valid token (401 `UNAUTHORIZED ACCESS`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid token without a role that may call the API (403 `FORBIDDEN ACCESS`).
+    #[error("{0}")]
+    Forbidden(String),
     /// A store that may answer if asked again (throttled, timed out, briefly down).
     #[error("a store is unavailable")]
     Unavailable(#[source] anyhow::Error),

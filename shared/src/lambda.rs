@@ -12,6 +12,7 @@ use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, LambdaEvent, Service, service_fn};
 
 use crate::api::{Api, Response, error_response};
+use crate::auth::Authenticator;
 use crate::error::RegistryError;
 
 pub use lambda_http::Error;
@@ -39,6 +40,19 @@ pub fn required_env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("the environment variable {name} must be set").into())
 }
 
+/// Access control of a deployed function: the roles in the claims of API Gateway's JWT
+/// authorizer, unless `REGISTRY_AUTH=off` (for throwaway stacks) switches it off.
+pub fn authenticator_from_env() -> Result<Authenticator, Error> {
+    match std::env::var("REGISTRY_AUTH").as_deref() {
+        Err(_) | Ok("gateway") => Ok(Authenticator::GatewayClaims),
+        Ok("off") => {
+            tracing::warn!("REGISTRY_AUTH=off: every caller may use this function");
+            Ok(Authenticator::Open)
+        }
+        Ok(other) => Err(format!("REGISTRY_AUTH must be gateway or off, not {other:?}").into()),
+    }
+}
+
 /// An optional environment variable, parsed, with an error that names it.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
     match std::env::var(name) {
@@ -48,23 +62,23 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> 
 }
 
 /// Runs the handler until the Lambda runtime stops the process.
-pub async fn run<F, Fut>(api: Api, handler: F) -> Result<(), Error>
+pub async fn run<F, Fut>(api: Api, auth: Authenticator, handler: F) -> Result<(), Error>
 where
     F: Fn(lambda_http::Request) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
-    let service = GuardedBody { inner: Adapter::from(handler_service(api, handler)) };
+    let service = GuardedBody { inner: Adapter::from(handler_service(api, auth, handler)) };
     lambda_http::lambda_runtime::run(service).await
 }
 
 /// Feeds one event, as JSON, through the same service `run` gives the runtime, and returns the
 /// response as the runtime would send it: for tests and the `events/` fixtures.
-pub async fn invoke<F, Fut>(api: Api, handler: F, event: serde_json::Value) -> serde_json::Value
+pub async fn invoke<F, Fut>(api: Api, auth: Authenticator, handler: F, event: serde_json::Value) -> serde_json::Value
 where
     F: Fn(lambda_http::Request) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
-    let mut service = GuardedBody { inner: Adapter::from(handler_service(api, handler)) };
+    let mut service = GuardedBody { inner: Adapter::from(handler_service(api, auth, handler)) };
     let request: LambdaRequest = serde_json::from_value(event).expect("an API Gateway event");
     let event = LambdaEvent::new(request, lambda_http::Context::default());
     std::future::poll_fn(|cx| service.poll_ready(cx)).await.expect("ready");
@@ -72,10 +86,11 @@ where
     serde_json::to_value(response).expect("a serialisable response")
 }
 
-/// The handler as a service of `lambda_http::Request`s, answering 400 for a body the guard
-/// removed. Handlers never fail: every error is a response.
+/// The handler as a service of `lambda_http::Request`s: callers without the API's role are
+/// refused, and a body the guard removed is a 400. Handlers never fail: every error is a response.
 fn handler_service<F, Fut>(
     api: Api,
+    auth: Authenticator,
     handler: F,
 ) -> impl Service<
     lambda_http::Request,
@@ -89,7 +104,11 @@ where
 {
     service_fn(move |request: lambda_http::Request| {
         let handler = handler.clone();
+        let admitted = auth.admit(api, &request);
         async move {
+            if let Err(refused) = admitted {
+                return Ok(error_response(api, None, &refused));
+            }
             if request.headers().contains_key(INVALID_BODY_HEADER) {
                 return Ok(error_response(api, None, &undecodable_body(api)));
             }

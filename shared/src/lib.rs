@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod api;
+pub mod auth;
 pub mod distribution;
 pub mod domain;
 pub mod error;

@@ -101,6 +101,7 @@ impl TestApp {
             backend,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             limits: Limits::default(),
+            auth: registry_shared::auth::Authenticator::Open,
         };
         adjust(&mut config);
         let server = RunningServer::start(config.clone()).await.expect("server starts");
@@ -200,6 +201,13 @@ impl TestApp {
             .await
             .expect("send");
         Self::answer(response).await
+    }
+
+    /// Every row straight from the store, past any access control.
+    pub async fn all_rows_unchecked(&self) -> Vec<String> {
+        let server = self.server.as_ref().expect("running");
+        let rows = server.catalog().list(&Default::default()).await.expect("list");
+        rows.rows.into_iter().map(|r| r.id.as_str().to_owned()).collect()
     }
 
     /// The ids and statuses of every row, in list order.

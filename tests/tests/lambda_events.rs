@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
 use registry_shared::api::{self, Api, RegisterState};
+use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::lambda;
 use registry_shared::registry::{Catalog, Registrar};
@@ -16,10 +17,12 @@ use serde_json::Value;
 const EXPECTED: &[(&str, Api, u16, Option<&str>)] = &[
     ("register-v2.json", Api::ConnectorRegister, 200, None),
     ("register-v1.json", Api::ConnectorRegister, 200, None),
+    ("register-v2-viewer.json", Api::ConnectorRegister, 403, Some("FORBIDDEN ACCESS")),
     ("register-v2-invalid-base64.json", Api::ConnectorRegister, 400, Some("FAILED_TO_UPLOAD")),
     ("register-v2-not-multipart.json", Api::ConnectorRegister, 415, Some("UNSUPPORTED_MEDIA_TYPE")),
     ("read-v2.json", Api::ConnectorsRead, 200, None),
     ("read-v1.json", Api::ConnectorsRead, 200, None),
+    ("read-v2-no-token.json", Api::ConnectorsRead, 401, Some("UNAUTHORIZED ACCESS")),
     ("read-v2-miss.json", Api::ConnectorsRead, 404, Some("CONNECTOR_NOT_FOUND")),
     ("read-v2-edit.json", Api::ConnectorsRead, 404, Some("CONNECTOR_NOT_FOUND")),
     ("list-v2.json", Api::ConnectorsList, 200, None),
@@ -57,6 +60,8 @@ async fn the_functions_answer_every_event_fixture() {
         max_body_bytes: 6 * 1024 * 1024,
     });
     let catalog = Arc::new(Catalog::new(rows));
+    // The deployed shape: API Gateway's JWT authorizer verified the token; the function checks roles.
+    let auth = Authenticator::GatewayClaims;
 
     for (file, api, status, code) in EXPECTED {
         let event: Value = serde_json::from_str(&std::fs::read_to_string(events_dir().join(file)).unwrap()).unwrap();
@@ -65,6 +70,7 @@ async fn the_functions_answer_every_event_fixture() {
                 let state = register_state.clone();
                 lambda::invoke(
                     *api,
+                    auth.clone(),
                     move |r| {
                         let s = state.clone();
                         async move { api::register(&s, r).await }
@@ -77,6 +83,7 @@ async fn the_functions_answer_every_event_fixture() {
                 let catalog = catalog.clone();
                 lambda::invoke(
                     *api,
+                    auth.clone(),
                     move |r| {
                         let c = catalog.clone();
                         async move { api::read(&c, r).await }
@@ -89,6 +96,7 @@ async fn the_functions_answer_every_event_fixture() {
                 let catalog = catalog.clone();
                 lambda::invoke(
                     *api,
+                    auth.clone(),
                     move |r| {
                         let c = catalog.clone();
                         async move { api::list(&c, r).await }
@@ -118,6 +126,14 @@ async fn the_functions_answer_every_event_fixture() {
                 assert_eq!(body["params"]["msgid"], "4a7f14c3-d61e-4d4f-be78-181834eeff6d");
             }
             "read-v2-miss.json" => assert_eq!(body["error"]["message"], "Connector not found: postgres-conn"),
+            "read-v2-no-token.json" => assert_eq!(body["error"]["message"], "No token provided"),
+            "register-v2-viewer.json" => assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("have access to this action: dataset_manager, admin."),
+                "{body}"
+            ),
             _ => {}
         }
     }

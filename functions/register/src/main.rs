@@ -5,7 +5,7 @@ use std::sync::Arc;
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore, sdk_config};
 use registry_shared::api::{self, Api, RegisterState};
 use registry_shared::distribution::Limits;
-use registry_shared::lambda::{self, Error, env_or, required_env};
+use registry_shared::lambda::{self, Error, authenticator_from_env, env_or, required_env};
 use registry_shared::registry::Registrar;
 
 /// API Gateway passes at most 6 MB of payload to a function; larger archives go through S3.
@@ -30,7 +30,7 @@ async fn main() -> Result<(), Error> {
         registrar: Registrar::new(archives, rows, limits),
         max_body_bytes: env_or("REGISTRY_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)?,
     });
-    lambda::run(Api::ConnectorRegister, move |request| {
+    lambda::run(Api::ConnectorRegister, authenticator_from_env()?, move |request| {
         let state = state.clone();
         async move { api::register(&state, request).await }
     })

@@ -124,7 +124,9 @@ pub fn error_response(api: Api, msgid: Option<&str>, error: &RegistryError) -> R
     } else {
         tracing::info!(api = api.id(), status = failure.status.as_u16(), code = failure.code, message = %failure.message, "request refused");
     }
-    let register_style = api.register_error_style();
+    // The original answers access refusals from its RBAC middleware, in the register style.
+    let register_style =
+        api.register_error_style() || matches!(error, RegistryError::Unauthorized(_) | RegistryError::Forbidden(_));
     json_response(
         failure.status,
         &Envelope {

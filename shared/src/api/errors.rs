@@ -29,6 +29,8 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         E::UnsupportedMediaType(message) => {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message.clone())
         }
+        E::Unauthorized(message) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED ACCESS", message.clone()),
+        E::Forbidden(message) => (StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", message.clone()),
         E::Conflict(message) => (StatusCode::CONFLICT, conflict_code(api), message.clone()),
         E::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -68,6 +70,8 @@ fn response_code(status: StatusCode) -> &'static str {
     match status {
         StatusCode::BAD_REQUEST => "BAD_REQUEST",
         StatusCode::NOT_FOUND => "NOT_FOUND",
+        StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+        StatusCode::FORBIDDEN => "FORBIDDEN",
         StatusCode::CONFLICT => "CONFLICT",
         StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",

@@ -12,6 +12,16 @@ pub enum Route {
     List,
 }
 
+impl Route {
+    pub fn api(self) -> super::Api {
+        match self {
+            Route::Register => super::Api::ConnectorRegister,
+            Route::Read => super::Api::ConnectorsRead,
+            Route::List => super::Api::ConnectorsList,
+        }
+    }
+}
+
 /// The route a method and path lead to, if any. A trailing slash is tolerated, as Express does.
 pub fn route_of(method: &Method, path: &str) -> Option<Route> {
     let path = if path.len() > 1 { path.strip_suffix('/').unwrap_or(path) } else { path };
