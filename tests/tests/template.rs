@@ -58,34 +58,58 @@ fn the_table_in_the_template_is_the_table_the_code_creates() {
     assert_eq!(indexes, expected);
 }
 
+/// The string inside a short-form intrinsic (`!Sub "..."`, `!GetAtt X.Arn`).
+fn intrinsic<'a>(value: &'a Value, tag: &str) -> &'a str {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == tag => text(&tagged.value),
+        other => panic!("expected {tag}, found {other:?}"),
+    }
+}
+
 #[test]
-fn every_function_serves_the_route_its_handler_is_for() {
+fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer() {
     let template = template();
     let resources = template["Resources"].as_mapping().unwrap();
+    let resource = |name: &str| &template["Resources"][name];
     let mut seen = Vec::new();
-    for (name, resource) in resources {
-        if text(&resource["Type"]) != "AWS::Serverless::Function" {
+    for (name, route) in resources {
+        if text(&route["Type"]) != "AWS::ApiGatewayV2::Route" {
             continue;
         }
-        let binary = text(&resource["Metadata"]["BuildProperties"]["Binary"]);
-        assert_eq!(text(&resource["Metadata"]["BuildMethod"]), "rust-cargolambda");
+        let properties = &route["Properties"];
+        let (method, path) = text(&properties["RouteKey"]).split_once(' ').unwrap();
+        let integration = intrinsic(&properties["Target"], "!Sub").strip_prefix("integrations/${").unwrap();
+        let integration = resource(integration.strip_suffix('}').unwrap());
+        assert_eq!(text(&integration["Properties"]["PayloadFormatVersion"]), "2.0");
+        let function = intrinsic(&integration["Properties"]["IntegrationUri"], "!GetAtt").strip_suffix(".Arn").unwrap();
+        let function = resource(function);
+        assert_eq!(text(&function["Metadata"]["BuildMethod"]), "rust-cargolambda");
+        let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
         let manifest = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
         assert!(std::path::Path::new(&manifest).exists(), "{name:?}: no crate functions/{binary}");
-        let events = resource["Properties"]["Events"].as_mapping().unwrap();
-        for event in events.values() {
-            assert_eq!(text(&event["Type"]), "HttpApi");
-            let method = text(&event["Properties"]["Method"]).parse().unwrap();
-            let path = text(&event["Properties"]["Path"]).replace("{connector_id}", "kafka-connector-1.0.0");
-            let route = route_of(&method, &path).unwrap_or_else(|| panic!("{method} {path} is not a route"));
-            let expected = match binary {
-                "register" => Route::Register,
-                "read" => Route::Read,
-                "list" => Route::List,
-                other => panic!("unknown function {other}"),
-            };
-            assert_eq!(route, expected, "{binary} serves {method} {path}");
-            seen.push(route);
-        }
+
+        let path = path.replace("{connector_id}", "kafka-connector-1.0.0");
+        let route_found = route_of(&method.parse().unwrap(), &path).unwrap_or_else(|| panic!("{method} {path}"));
+        let expected = match binary {
+            "register" => Route::Register,
+            "read" => Route::Read,
+            "list" => Route::List,
+            other => panic!("unknown function {other}"),
+        };
+        assert_eq!(route_found, expected, "{binary} serves {method} {path}");
+
+        let authorization = &properties["AuthorizationType"];
+        let Value::Tagged(choice) = authorization else {
+            panic!("{name:?}: AuthorizationType must depend on AuthMode")
+        };
+        assert_eq!(choice.tag, "!If");
+        let branches = list(&choice.value);
+        assert_eq!(
+            (text(&branches[0]), text(&branches[1]), text(&branches[2])),
+            ("AuthEnabled", "JWT", "NONE"),
+            "{name:?}"
+        );
+        seen.push(route_found);
     }
     seen.sort_by_key(|r| format!("{r:?}"));
     assert_eq!(seen, [Route::List, Route::Read, Route::Register], "every route is deployed once");
