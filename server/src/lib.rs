@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::Router;
@@ -15,12 +15,17 @@ use axum::response::Response;
 use http::header::CONTENT_LENGTH;
 use http_body_util::{BodyExt, Limited};
 use registry_shared::adapters::aws;
-use registry_shared::api::{self, AppState, RegisterState, Route, error_response, route_not_found, route_of};
+use registry_shared::adapters::embedded::FileArchiveStore;
+use registry_shared::api::{
+    self, AppState, FilesState, RegisterState, Route, error_response, route_not_found, route_of,
+};
 use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
 use registry_shared::registry::{ArchiveStore, Catalog, Registrar, RowStore};
 use tokio::net::TcpListener;
+
+mod files;
 
 /// Bodies of routes that take JSON are small; only register carries an archive.
 pub const MAX_JSON_BODY_BYTES: u64 = 1024 * 1024;
@@ -35,6 +40,11 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Who may call what; `Authenticator::Open` only on loopback.
     pub auth: Authenticator,
+    /// How long generate-url's URLs stay valid.
+    pub url_expiry: Duration,
+    /// Where clients reach this server, for the embedded store's upload and download URLs;
+    /// `http://<listen address>` when not set.
+    pub public_url: Option<String>,
 }
 
 /// Where the registry keeps archives and rows.
@@ -53,22 +63,40 @@ pub enum Backend {
     },
 }
 
-/// Opens the stores of the configured backend.
-pub async fn open_state(config: &ServerConfig) -> anyhow::Result<AppState> {
-    let (archives, rows) = open_stores(&config.backend).await?;
-    Ok(AppState {
+/// Everything the server serves: the routes' state, and the embedded store when there is one
+/// (it also serves the upload and download URLs it signs).
+#[derive(Clone)]
+pub struct Served {
+    pub state: AppState,
+    files: Option<Arc<FileArchiveStore>>,
+    max_archive_bytes: u64,
+}
+
+/// Opens the stores of the configured backend; `addr` is where the server listens.
+pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Result<Served> {
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let (archives, rows, files) = open_stores(&config.backend, &public_url).await?;
+    let state = AppState {
         register: RegisterState {
-            registrar: Registrar::new(archives, rows.clone(), config.limits),
+            registrar: Registrar::new(archives.clone(), rows.clone(), config.limits),
             max_body_bytes: config.max_upload_bytes,
         },
         catalog: Catalog::new(rows),
-    })
+        files: FilesState { archives, expiry: config.url_expiry },
+        auth: config.auth.clone(),
+    };
+    Ok(Served { state, files, max_archive_bytes: config.limits.max_archive_bytes })
 }
 
-async fn open_stores(backend: &Backend) -> anyhow::Result<(Arc<dyn ArchiveStore>, Arc<dyn RowStore>)> {
+type Stores = (Arc<dyn ArchiveStore>, Arc<dyn RowStore>, Option<Arc<FileArchiveStore>>);
+
+async fn open_stores(backend: &Backend, public_url: &str) -> anyhow::Result<Stores> {
     match backend {
-        Backend::Embedded { data_dir } => registry_shared::adapters::embedded::open_stores(data_dir)
-            .with_context(|| format!("opening the data folder {}", data_dir.display())),
+        Backend::Embedded { data_dir } => {
+            let (files, rows) = registry_shared::adapters::embedded::open_stores(data_dir, public_url)
+                .with_context(|| format!("opening the data folder {}", data_dir.display()))?;
+            Ok((files.clone(), rows, Some(files)))
+        }
         Backend::Aws { table, bucket, key_prefix, create_missing } => {
             let sdk = aws::sdk_config().await;
             let rows = aws::DynamoRowStore::new(&sdk, table);
@@ -77,30 +105,22 @@ async fn open_stores(backend: &Backend) -> anyhow::Result<(Arc<dyn ArchiveStore>
                 rows.create_table_if_missing().await.with_context(|| format!("creating the table {table}"))?;
                 archives.create_bucket_if_missing().await.with_context(|| format!("creating the bucket {bucket}"))?;
             }
-            Ok((Arc::new(archives), Arc::new(rows)))
+            Ok((Arc::new(archives), Arc::new(rows), None))
         }
     }
 }
 
-/// What the request handler needs: the routes' state and the access control in front of them.
-#[derive(Clone)]
-struct Served {
-    state: AppState,
-    auth: Authenticator,
-}
-
-pub fn app(state: AppState, auth: Authenticator) -> Router {
-    Router::new().fallback(dispatch).layer(middleware::from_fn(log_request)).with_state(Served { state, auth })
+pub fn app(served: Served) -> Router {
+    Router::new().fallback(dispatch).layer(middleware::from_fn(log_request)).with_state(served)
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
-    auth: Authenticator,
+    served: Served,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app(state, auth)).with_graceful_shutdown(shutdown).await.context("serving HTTP")
+    axum::serve(listener, app(served)).with_graceful_shutdown(shutdown).await.context("serving HTTP")
 }
 
 /// A server started in the background, for tests and embedding.
@@ -113,12 +133,12 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub async fn start(config: ServerConfig) -> anyhow::Result<Self> {
-        let state = open_state(&config).await?;
-        let catalog = state.catalog.clone();
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
+        let served = open_state(&config, addr).await?;
+        let catalog = served.state.catalog.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(serve(listener, state, config.auth.clone(), async move {
+        let task = tokio::spawn(serve(listener, served, async move {
             let _ = rx.await;
         }));
         Ok(Self { addr, catalog, shutdown: Some(tx), task })
@@ -140,18 +160,22 @@ impl RunningServer {
 
 /// The one handler: finds the route, reads the body within its limit, and hands a
 /// `lambda_http::Request` to the shared handler, exactly as a Lambda function would.
-async fn dispatch(State(Served { state, auth }): State<Served>, request: Request) -> Response {
+async fn dispatch(State(served): State<Served>, request: Request) -> Response {
+    let Served { state, files, max_archive_bytes } = served;
+    if let (Some(store), Some(key)) = (&files, request.uri().path().strip_prefix("/files/")) {
+        return files::serve(store, key.to_owned(), max_archive_bytes, request).await;
+    }
     let Some(route) = route_of(request.method(), request.uri().path()) else {
         return into_axum(route_not_found());
     };
     let api = route.api();
     // Refused callers are answered before their body is read.
-    if let Err(refused) = auth.admit(api, &request) {
+    if let Err(refused) = state.auth.admit(api, &request) {
         return into_axum(error_response(api, None, &refused));
     }
     let limit = match route {
         Route::Register => state.register.max_body_bytes,
-        Route::Read | Route::List => MAX_JSON_BODY_BYTES,
+        Route::Read | Route::List | Route::GenerateUrl => MAX_JSON_BODY_BYTES,
     };
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -159,6 +183,10 @@ async fn dispatch(State(Served { state, auth }): State<Served>, request: Request
         return into_axum(error_response(api, None, &too_large(limit)));
     }
     let (parts, body) = request.into_parts();
+    if route == Route::Register {
+        // Archives stream straight to the staging folder: memory stays flat whatever their size.
+        return into_axum(api::register_stream(&state.register, &parts.headers, body.into_data_stream()).await);
+    }
     let bytes = match Limited::new(body, limit as usize).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
@@ -178,7 +206,7 @@ fn too_large(limit: u64) -> RegistryError {
     RegistryError::PayloadTooLarge(format!("Request body exceeds the limit of {limit} bytes"))
 }
 
-fn into_axum(response: api::Response) -> Response {
+pub(crate) fn into_axum(response: api::Response) -> Response {
     response.map(|body| match body {
         lambda_http::Body::Text(text) => axum::body::Body::from(text),
         lambda_http::Body::Binary(bytes) => axum::body::Body::from(bytes),

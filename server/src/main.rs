@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -75,6 +76,13 @@ struct ServeArgs {
     /// The `aud` tokens must carry.
     #[arg(long, env = "REGISTRY_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
+    /// How long the URLs of POST /v2/files/generate-url stay valid, in seconds (at most 600).
+    #[arg(long, env = "REGISTRY_URL_EXPIRY_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=600))]
+    url_expiry_seconds: u64,
+    /// Embedded backend: the URL clients reach this server at, for upload and download URLs
+    /// (default http://<listen address>).
+    #[arg(long, env = "REGISTRY_PUBLIC_URL")]
+    public_url: Option<String>,
     /// Log lines as JSON (for collectors) or for humans.
     #[arg(long, env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -159,9 +167,11 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_upload_bytes: args.max_upload_bytes,
         limits: args.limits.limits(),
         auth: auth.clone(),
+        url_expiry: Duration::from_secs(args.url_expiry_seconds),
+        public_url: args.public_url,
     };
-    let state = open_state(&config).await?;
     let listener = TcpListener::bind(config.listen).await?;
+    let served = open_state(&config, listener.local_addr()?).await?;
     tracing::info!(
         listen = %listener.local_addr()?,
         backend = ?backend,
@@ -175,7 +185,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             listener.local_addr()?
         );
     }
-    serve(listener, state, auth, shutdown_signal()).await?;
+    serve(listener, served, shutdown_signal()).await?;
     tracing::info!("registry-server stopped");
     Ok(())
 }

@@ -30,13 +30,17 @@ pub const INVALID_TOKEN: &str = "Token verification failed or invalid token";
 pub fn allowed_roles(api: Api) -> &'static [&'static str] {
     match api {
         Api::ConnectorRegister => WRITER_ROLES,
-        Api::ConnectorsRead | Api::ConnectorsList => READER_ROLES,
+        // Read URLs are for readers; the handler also requires WRITER_ROLES for upload URLs.
+        Api::ConnectorsRead | Api::ConnectorsList | Api::FilesGenerateUrl => READER_ROLES,
     }
 }
 
 /// Admits a caller holding any of the API's roles; refuses the others with the original's 403.
 pub fn authorize(api: Api, roles: &[String]) -> Result<(), RegistryError> {
-    let allowed = allowed_roles(api);
+    authorize_roles(allowed_roles(api), roles)
+}
+
+fn authorize_roles(allowed: &[&str], roles: &[String]) -> Result<(), RegistryError> {
     if roles.iter().any(|role| allowed.contains(&role.as_str())) {
         Ok(())
     } else {
@@ -75,13 +79,18 @@ impl Authenticator {
     /// Lets the request through to the API, or says why not (401 or 403). Only headers and the
     /// request context are looked at, so it can run before the body is read.
     pub fn admit<B>(&self, api: Api, request: &http::Request<B>) -> Result<(), RegistryError> {
+        self.admit_roles(allowed_roles(api), request)
+    }
+
+    /// Like `admit`, for an action whose roles depend on more than the route.
+    pub fn admit_roles<B>(&self, allowed: &[&str], request: &http::Request<B>) -> Result<(), RegistryError> {
         let roles = match self {
             Authenticator::Open => return Ok(()),
             #[cfg(feature = "jwt")]
             Authenticator::Jwt(verifier) => verifier.verify(bearer_token(request)?)?,
             Authenticator::GatewayClaims => gateway_roles(request)?,
         };
-        authorize(api, &roles)
+        authorize_roles(allowed, &roles)
     }
 }
 

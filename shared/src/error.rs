@@ -8,10 +8,20 @@ pub enum RegistryError {
     /// A list request that breaks its schema; the message is the Ajv-style `#<path> <message>`.
     #[error("{0}")]
     ListInputInvalid(String),
+    /// A generate-url request that breaks its schema.
+    #[error("{0}")]
+    FilesInputInvalid(String),
+    #[error("No files were given: request.files must name at least one file")]
+    FilesNotProvided,
+    #[error("At most {0} files may be asked for in one request")]
+    FilesLimitExceeded(usize),
     #[error("Connector not found: {0}")]
     ConnectorNotFound(String),
     #[error(transparent)]
     InvalidDistribution(#[from] DistributionError),
+    /// Register by reference named an archive that was never uploaded.
+    #[error("No archive named {0} has been uploaded")]
+    ArchiveNotFound(String),
     /// No file part, several, or a multipart body that cannot be parsed.
     #[error("{0}")]
     UploadInvalid(String),

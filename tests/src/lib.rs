@@ -102,6 +102,8 @@ impl TestApp {
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             limits: Limits::default(),
             auth: registry_shared::auth::Authenticator::Open,
+            url_expiry: std::time::Duration::from_secs(600),
+            public_url: None,
         };
         adjust(&mut config);
         let server = RunningServer::start(config.clone()).await.expect("server starts");
@@ -184,6 +186,26 @@ impl TestApp {
         let response =
             self.client.get(self.url(&format!("/v2/connectors/read/{path_and_query}"))).send().await.expect("send");
         Self::answer(response).await
+    }
+
+    /// POSTs a JSON body.
+    pub async fn post_json(&self, path: &str, body: Value) -> Answer {
+        let response = self.client.post(self.url(path)).json(&body).send().await.expect("send");
+        Self::answer(response).await
+    }
+
+    /// Asks `POST /v2/files/generate-url` for URLs.
+    pub async fn generate_urls(&self, access: &str, files: &[&str]) -> Answer {
+        let body = json!({"id": "api.files.generate-url", "ver": "v2", "ts": "2026-11-28T13:00:00+00:00",
+            "params": {"msgid": MSGID}, "request": {"files": files, "access": access, "type": "connector"}});
+        self.post_json("/v2/files/generate-url", body).await
+    }
+
+    /// Registers an uploaded archive by its stored name.
+    pub async fn register_by_reference(&self, relative_path: &str) -> Answer {
+        let body = json!({"id": "api.connector.register", "ver": "v2", "ts": "2026-11-28T13:00:00+00:00",
+            "params": {"msgid": MSGID}, "request": {"relative_path": relative_path}});
+        self.post_json("/v2/connector/register", body).await
     }
 
     /// Lists with a well-formed envelope around `request`.

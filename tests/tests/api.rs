@@ -58,6 +58,8 @@ on_both_backends!(
     a_failed_registration_changes_nothing,
     registrations_survive_a_restart,
     concurrent_registrations_of_one_connector_leave_exactly_one_live,
+    upload_through_a_url_then_register_by_reference,
+    generate_url_refuses_bad_requests,
 );
 
 fn kafka(version: &str) -> Vec<u8> {
@@ -395,4 +397,80 @@ async fn concurrent_registrations_of_one_connector_leave_exactly_one_live(kind: 
     assert_eq!(rows.len(), 16, "{rows:?}");
     assert_eq!(rows.iter().filter(|(_, status)| status == "Live").count(), 1, "{rows:?}");
     assert_eq!(app.stored_archives().await.len(), 16);
+}
+
+async fn upload_through_a_url_then_register_by_reference(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
+    let bytes = kafka("1.0.0");
+    let answer = app.generate_urls("write", &["kafka-connector.tar.gz"]).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_envelope(&answer, "api.files.generate-url", "SUCCESS");
+    assert_eq!(answer.body["params"]["msgid"], MSGID);
+    let signed = &answer.body["result"][0];
+    assert_eq!(keys(signed), ["filePath", "fileName", "preSignedUrl"]);
+    let name = signed["fileName"].as_str().unwrap().to_owned();
+    assert!(name.starts_with("kafka-connector.tar_") && name.ends_with(".gz"), "{name}");
+    assert_eq!(signed["filePath"], format!("connector-registry/{name}"));
+
+    // The upload is a plain HTTP PUT, as with S3.
+    let put = app.client.put(signed["preSignedUrl"].as_str().unwrap()).body(bytes.clone()).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    assert_eq!(app.all_rows().await.len(), 0, "uploading registers nothing by itself");
+
+    let registered = app.register_by_reference(&name).await;
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.text);
+    assert_eq!(registered.body["result"]["message"], "connector registered successfully.");
+    assert_eq!(registered.body["params"]["msgid"], MSGID, "a JSON request's msgid is echoed");
+    assert_eq!(app.read("kafka-connector-1.0.0").await.body["result"]["status"], "Live");
+    assert_eq!(app.stored_archives().await, vec![(name.clone(), bytes.clone())], "the upload is the archive");
+
+    let read_urls = app.generate_urls("read", &[&name]).await;
+    assert_eq!(read_urls.status, StatusCode::OK, "{}", read_urls.text);
+    let url = read_urls.body["result"][0]["preSignedUrl"].as_str().unwrap().to_owned();
+    let downloaded = app.client.get(&url).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(downloaded.as_ref(), bytes.as_slice());
+
+    let missing = app.register_by_reference("nothing.tar_000000.gz").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
+    assert_eq!(missing.body["error"]["code"], "FAILED_TO_REGISTER_CONNECTOR");
+    let unsafe_name = app.register_by_reference("../../etc/passwd").await;
+    assert_eq!(unsafe_name.status, StatusCode::BAD_REQUEST);
+
+    if kind == BackendKind::Embedded {
+        let tampered = url.replace("signature=", "signature=00");
+        assert_eq!(app.client.get(&tampered).send().await.unwrap().status(), StatusCode::FORBIDDEN);
+        let put_url = signed["preSignedUrl"].as_str().unwrap();
+        let again = app.client.put(put_url).body(b"other bytes".to_vec()).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::CONFLICT, "an upload URL stores one archive, never overwrites");
+        let as_get = put_url.replace("PUT", "GET");
+        assert_eq!(
+            app.client.get(&as_get).send().await.unwrap().status(),
+            StatusCode::FORBIDDEN,
+            "URLs are single-purpose"
+        );
+    }
+}
+
+async fn generate_url_refuses_bad_requests(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
+    let empty = app.generate_urls("write", &[]).await;
+    assert_eq!(
+        (empty.status, empty.body["error"]["code"].clone()),
+        (StatusCode::BAD_REQUEST, json!("FILES_NOT_PROVIDED"))
+    );
+    let many: Vec<String> = (0..21).map(|i| format!("f{i}.tar.gz")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let too_many = app.generate_urls("write", &many).await;
+    assert_eq!(too_many.body["error"]["code"], "FILES_URL_GENERATION_LIMIT_EXCEED");
+    let verb = app.generate_urls("delete", &["a.tar.gz"]).await;
+    assert_eq!(verb.status, StatusCode::BAD_REQUEST);
+    assert_eq!(verb.body["error"]["code"], "FILES_GENERATE_URL_INPUT_INVALID");
+    assert_eq!(
+        verb.body["error"]["message"],
+        "#properties/request/properties/access/enum must be equal to one of the allowed values"
+    );
+    let missing = app.generate_urls("read", &["never.tar_123456.gz"]).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let no_request = app.post_json("/v2/files/generate-url", json!({"id": "api.files.generate-url"})).await;
+    assert_eq!(no_request.body["error"]["message"], "#required must have required property 'ver'");
 }

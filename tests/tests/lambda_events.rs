@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
-use registry_shared::api::{self, Api, RegisterState};
+use registry_shared::api::{self, Api, FilesState, RegisterState};
 use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::lambda;
@@ -19,7 +19,8 @@ const EXPECTED: &[(&str, Api, u16, Option<&str>)] = &[
     ("register-v1.json", Api::ConnectorRegister, 200, None),
     ("register-v2-viewer.json", Api::ConnectorRegister, 403, Some("FORBIDDEN ACCESS")),
     ("register-v2-invalid-base64.json", Api::ConnectorRegister, 400, Some("FAILED_TO_UPLOAD")),
-    ("register-v2-not-multipart.json", Api::ConnectorRegister, 415, Some("UNSUPPORTED_MEDIA_TYPE")),
+    ("register-v2-plain-text.json", Api::ConnectorRegister, 415, Some("UNSUPPORTED_MEDIA_TYPE")),
+    ("register-v2-by-reference-missing.json", Api::ConnectorRegister, 404, Some("FAILED_TO_REGISTER_CONNECTOR")),
     ("read-v2.json", Api::ConnectorsRead, 200, None),
     ("read-v1.json", Api::ConnectorsRead, 200, None),
     ("read-v2-no-token.json", Api::ConnectorsRead, 401, Some("UNAUTHORIZED ACCESS")),
@@ -29,6 +30,8 @@ const EXPECTED: &[(&str, Api, u16, Option<&str>)] = &[
     ("list-v2-filters.json", Api::ConnectorsList, 200, None),
     ("list-v1.json", Api::ConnectorsList, 200, None),
     ("list-v2-invalid.json", Api::ConnectorsList, 400, Some("CONNECTORS_LIST_INPUT_INVALID")),
+    ("generate-url-v2.json", Api::FilesGenerateUrl, 200, None),
+    ("generate-url-v2-viewer-write.json", Api::FilesGenerateUrl, 403, Some("FORBIDDEN ACCESS")),
 ];
 
 fn events_dir() -> PathBuf {
@@ -53,10 +56,11 @@ async fn the_functions_answer_every_event_fixture() {
     let Some(sdk) = stand_in().await else { return };
     let rows = Arc::new(DynamoRowStore::new(&sdk, unique_name("events")));
     rows.create_table_if_missing().await.unwrap();
-    let archives = S3ArchiveStore::new(&sdk, unique_name("events"), "").unwrap();
+    let archives = Arc::new(S3ArchiveStore::new(&sdk, unique_name("events"), "").unwrap());
     archives.create_bucket_if_missing().await.unwrap();
+    let files_state = Arc::new(FilesState { archives: archives.clone(), expiry: std::time::Duration::from_secs(600) });
     let register_state = Arc::new(RegisterState {
-        registrar: Registrar::new(Arc::new(archives), rows.clone(), Limits::default()),
+        registrar: Registrar::new(archives, rows.clone(), Limits::default()),
         max_body_bytes: 6 * 1024 * 1024,
     });
     let catalog = Arc::new(Catalog::new(rows));
@@ -87,6 +91,19 @@ async fn the_functions_answer_every_event_fixture() {
                     move |r| {
                         let c = catalog.clone();
                         async move { api::read(&c, r).await }
+                    },
+                    event,
+                )
+                .await
+            }
+            Api::FilesGenerateUrl => {
+                let (files, gate) = (files_state.clone(), auth.clone());
+                lambda::invoke(
+                    *api,
+                    auth.clone(),
+                    move |r| {
+                        let (f, g) = (files.clone(), gate.clone());
+                        async move { api::generate_url(&f, &g, r).await }
                     },
                     event,
                 )
@@ -126,6 +143,11 @@ async fn the_functions_answer_every_event_fixture() {
                 assert_eq!(body["params"]["msgid"], "4a7f14c3-d61e-4d4f-be78-181834eeff6d");
             }
             "read-v2-miss.json" => assert_eq!(body["error"]["message"], "Connector not found: postgres-conn"),
+            "generate-url-v2.json" => {
+                let signed = &body["result"][0];
+                assert!(signed["fileName"].as_str().unwrap().starts_with("http-poller-connector.tar_"), "{body}");
+                assert!(signed["preSignedUrl"].as_str().unwrap().contains("X-Amz-Signature="), "{body}");
+            }
             "read-v2-no-token.json" => assert_eq!(body["error"]["message"], "No token provided"),
             "register-v2-viewer.json" => assert!(
                 body["error"]["message"]

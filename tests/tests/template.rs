@@ -94,6 +94,7 @@ fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer() {
             "register" => Route::Register,
             "read" => Route::Read,
             "list" => Route::List,
+            "generate-url" => Route::GenerateUrl,
             other => panic!("unknown function {other}"),
         };
         assert_eq!(route_found, expected, "{binary} serves {method} {path}");
@@ -112,5 +113,5 @@ fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer() {
         seen.push(route_found);
     }
     seen.sort_by_key(|r| format!("{r:?}"));
-    assert_eq!(seen, [Route::List, Route::Read, Route::Register], "every route is deployed once");
+    assert_eq!(seen, [Route::GenerateUrl, Route::List, Route::Read, Route::Register], "every route is deployed once");
 }

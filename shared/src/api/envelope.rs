@@ -17,6 +17,7 @@ pub enum Api {
     ConnectorRegister,
     ConnectorsRead,
     ConnectorsList,
+    FilesGenerateUrl,
 }
 
 impl Api {
@@ -25,6 +26,7 @@ impl Api {
             Api::ConnectorRegister => "api.connector.register",
             Api::ConnectorsRead => "api.connectors.read",
             Api::ConnectorsList => "api.connectors.list",
+            Api::FilesGenerateUrl => "api.files.generate-url",
         }
     }
 

@@ -19,11 +19,15 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
     use RegistryError as E;
     let (status, code, message) = match error {
         E::ListInputInvalid(message) => (StatusCode::BAD_REQUEST, "CONNECTORS_LIST_INPUT_INVALID", message.clone()),
+        E::FilesInputInvalid(message) => (StatusCode::BAD_REQUEST, "FILES_GENERATE_URL_INPUT_INVALID", message.clone()),
+        E::FilesNotProvided => (StatusCode::BAD_REQUEST, "FILES_NOT_PROVIDED", error.to_string()),
+        E::FilesLimitExceeded(_) => (StatusCode::BAD_REQUEST, "FILES_URL_GENERATION_LIMIT_EXCEED", error.to_string()),
         E::ConnectorNotFound(_) => (StatusCode::NOT_FOUND, "CONNECTOR_NOT_FOUND", error.to_string()),
         E::InvalidDistribution(DistributionError::ArchiveTooLarge { .. }) => {
             (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", error.to_string())
         }
         E::InvalidDistribution(_) => (StatusCode::BAD_REQUEST, "FAILED_TO_REGISTER_CONNECTOR", error.to_string()),
+        E::ArchiveNotFound(_) => (StatusCode::NOT_FOUND, not_found_code(api), error.to_string()),
         E::UploadInvalid(message) => (StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD", message.clone()),
         E::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message.clone()),
         E::UnsupportedMediaType(message) => {
@@ -42,6 +46,13 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         }
     };
     Failure { status, response_code: response_code(status), code, message }
+}
+
+fn not_found_code(api: Api) -> &'static str {
+    match api {
+        Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
+        _ => "FILE_NOT_FOUND",
+    }
 }
 
 fn conflict_code(api: Api) -> &'static str {

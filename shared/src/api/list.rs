@@ -132,31 +132,31 @@ pub fn parse_list_request(document: &Value) -> Result<ListQuery, String> {
 }
 
 /// A position in the schema, for Ajv-style messages: `#properties/request/properties/filters ...`.
-struct Schema {
+pub(super) struct Schema {
     path: String,
 }
 
 impl Schema {
-    fn root() -> Self {
+    pub(super) fn root() -> Self {
         Self { path: "#".to_owned() }
     }
 
-    fn child(&self, segment: &str) -> Self {
+    pub(super) fn child(&self, segment: &str) -> Self {
         let separator = if self.path == "#" { "" } else { "/" };
         Self { path: format!("{}{separator}{segment}", self.path) }
     }
 
-    fn property(&self, name: &str) -> Self {
+    pub(super) fn property(&self, name: &str) -> Self {
         self.child("properties").child(name)
     }
 
-    fn fail(&self, keyword: &str, message: &str) -> String {
+    pub(super) fn fail(&self, keyword: &str, message: &str) -> String {
         let separator = if self.path == "#" { "" } else { "/" };
         format!("{}{separator}{keyword} {message}", self.path)
     }
 
     /// `type: object`, then `required` (in order), then `additionalProperties: false`.
-    fn object<'v>(
+    pub(super) fn object<'v>(
         &self,
         value: &'v Value,
         required: &[&str],
@@ -172,12 +172,12 @@ impl Schema {
         Ok(object)
     }
 
-    fn string<'v>(&self, value: &'v Value) -> Result<&'v str, String> {
+    pub(super) fn string<'v>(&self, value: &'v Value) -> Result<&'v str, String> {
         value.as_str().ok_or_else(|| self.fail("type", "must be string"))
     }
 
     /// `type: array`, then `minItems: 1`.
-    fn non_empty_array<'v>(&self, value: &'v Value) -> Result<&'v [Value], String> {
+    pub(super) fn non_empty_array<'v>(&self, value: &'v Value) -> Result<&'v [Value], String> {
         let items = value.as_array().ok_or_else(|| self.fail("type", "must be array"))?;
         if items.is_empty() {
             return Err(self.fail("minItems", "must NOT have fewer than 1 items"));

@@ -3,6 +3,7 @@
 
 mod envelope;
 mod errors;
+mod generate_url;
 mod list;
 mod read;
 mod register;
@@ -10,9 +11,10 @@ mod router;
 
 pub use envelope::{Api, error_response, route_not_found, success_response};
 pub use errors::{Failure, failure};
+pub use generate_url::{FilesState, MAX_FILES_PER_REQUEST, MAX_URL_EXPIRY, handle as generate_url};
 pub use list::handle as list;
 pub use read::handle as read;
-pub use register::handle as register;
+pub use register::{handle as register, handle_stream as register_stream};
 pub use router::{Route, handle, route_of};
 
 use lambda_http::Body;
@@ -32,6 +34,8 @@ pub struct RegisterState {
 pub struct AppState {
     pub register: RegisterState,
     pub catalog: Catalog,
+    pub files: FilesState,
+    pub auth: crate::auth::Authenticator,
 }
 
 pub type Response = lambda_http::Response<Body>;

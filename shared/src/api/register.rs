@@ -1,64 +1,141 @@
-//! `POST /v2/connector/register`: a multipart upload whose first file part is the archive.
+//! `POST /v2/connector/register`: a multipart upload whose first file part is the archive, or a
+//! JSON request naming an archive already uploaded (`request.relative_path`).
+//!
+//! The body is consumed as a stream of chunks and the archive is written to a staging file as it
+//! arrives, so a server that can stream its request bodies registers archives of any size in
+//! bounded memory; a Lambda function hands the whole (at most 6 MB) body over as one chunk.
 
-use std::io::Write;
-
-use futures_util::stream;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, stream};
+use http::HeaderMap;
 use http::header::CONTENT_TYPE;
+use serde_json::Value;
 use tempfile::NamedTempFile;
+use tokio::io::AsyncWriteExt;
 
 use super::{Api, RegisterState, Response, body_bytes, error_response, success_response};
 use crate::error::RegistryError;
-use crate::registry::StagedUpload;
+use crate::registry::{StagedUpload, StoredName};
 
 pub const REGISTERED_MESSAGE: &str = "connector registered successfully.";
 
-/// Non-file fields are ignored, but not without bound.
+/// Non-file fields are ignored, but not without bound; so is a JSON request.
 const MAX_FIELD_BYTES: u64 = 64 * 1024;
 
+/// The handler for a request whose body is already in memory (a Lambda event).
 pub async fn handle(state: &RegisterState, request: lambda_http::Request) -> Response {
-    match register(state, request).await {
-        Ok(()) => success_response(Api::ConnectorRegister, None, serde_json::json!({ "message": REGISTERED_MESSAGE })),
+    let (parts, body) = request.into_parts();
+    let body = body_bytes(body);
+    if body.len() as u64 > state.max_body_bytes {
+        return respond(Err(payload_too_large(state.max_body_bytes)));
+    }
+    respond(register(state, &parts.headers, stream::iter([Ok::<_, std::io::Error>(body)])).await)
+}
+
+/// The handler for a server that streams request bodies: the same steps, chunk by chunk.
+pub async fn handle_stream<S, E>(state: &RegisterState, headers: &HeaderMap, body: S) -> Response
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    respond(register(state, headers, body).await)
+}
+
+fn respond(outcome: Result<Option<String>, RegistryError>) -> Response {
+    match outcome {
+        Ok(msgid) => success_response(
+            Api::ConnectorRegister,
+            msgid.as_deref(),
+            serde_json::json!({ "message": REGISTERED_MESSAGE }),
+        ),
         Err(error) => error_response(Api::ConnectorRegister, None, &error),
     }
 }
 
-async fn register(state: &RegisterState, request: lambda_http::Request) -> Result<(), RegistryError> {
-    let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+/// Registers what the body carries; answers the request's `msgid` when it had one (JSON).
+async fn register<S, E>(state: &RegisterState, headers: &HeaderMap, body: S) -> Result<Option<String>, RegistryError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let media_type = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if media_type != "multipart/form-data" {
-        return Err(RegistryError::UnsupportedMediaType(
-            "Content-Type must be multipart/form-data with the connector archive as a file part".to_owned(),
-        ));
+    match media_type.as_str() {
+        "multipart/form-data" => {
+            let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+                RegistryError::UploadInvalid("Invalid multipart body: the Content-Type has no boundary".to_owned())
+            })?;
+            let upload = stage_first_file(state, body, boundary).await?;
+            state.registrar.register(upload).await?;
+            Ok(None)
+        }
+        "application/json" => {
+            let (msgid, stored_name) = parse_by_reference(&collect_small(body).await?)?;
+            state.registrar.register_stored(&stored_name).await?;
+            Ok(msgid)
+        }
+        _ => Err(RegistryError::UnsupportedMediaType(
+            "Content-Type must be multipart/form-data with the connector archive as a file part, \
+             or application/json naming an uploaded archive in request.relative_path"
+                .to_owned(),
+        )),
     }
-    let boundary = multer::parse_boundary(&content_type).map_err(|_| {
-        RegistryError::UploadInvalid("Invalid multipart body: the Content-Type has no boundary".to_owned())
-    })?;
-    let body = body_bytes(request.into_body());
-    if body.len() as u64 > state.max_body_bytes {
-        return Err(payload_too_large(state.max_body_bytes));
-    }
-    let upload = stage_first_file(state, body, boundary).await?;
-    state.registrar.register(upload).await.map(|_| ())
 }
 
 pub(crate) fn payload_too_large(limit: u64) -> RegistryError {
     RegistryError::PayloadTooLarge(format!("Request body exceeds the upload limit of {limit} bytes"))
 }
 
-/// Writes the first file part to a staging file, and checks that no other file part follows.
-async fn stage_first_file(
-    state: &RegisterState,
-    body: bytes::Bytes,
-    boundary: String,
-) -> Result<StagedUpload, RegistryError> {
+async fn collect_small<S, E>(mut body: S) -> Result<Bytes, RegistryError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut collected = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|_| RegistryError::UploadInvalid("The request body could not be read".to_owned()))?;
+        collected.extend_from_slice(&chunk);
+        if collected.len() as u64 > MAX_FIELD_BYTES {
+            return Err(RegistryError::PayloadTooLarge(format!(
+                "A JSON request is limited to {MAX_FIELD_BYTES} bytes"
+            )));
+        }
+    }
+    Ok(collected.into())
+}
+
+/// `{"id":"api.connector.register", ..., "request": {"relative_path": "<stored name>"}}`.
+fn parse_by_reference(body: &[u8]) -> Result<(Option<String>, StoredName), RegistryError> {
+    let invalid = |message: &str| RegistryError::UploadInvalid(message.to_owned());
+    let document: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(&format!("request body is not valid JSON: {e}")))?;
+    let msgid = document.pointer("/params/msgid").and_then(Value::as_str).filter(|m| !m.is_empty()).map(str::to_owned);
+    let path = document
+        .pointer("/request/relative_path")
+        .and_then(Value::as_str)
+        .ok_or_else(|| invalid("request.relative_path must name an uploaded archive"))?;
+    // A client may send the whole key; only the stored name counts.
+    let name = path.strip_prefix(&format!("{}/", crate::registry::ARCHIVE_PREFIX)).unwrap_or(path);
+    let stored_name = StoredName::parse(name)
+        .ok_or_else(|| invalid(&format!("request.relative_path {path:?} is not the name of an uploaded archive")))?;
+    Ok((msgid, stored_name))
+}
+
+/// Writes the first file part to a staging file as it streams in, and checks that no other file
+/// part follows.
+async fn stage_first_file<S, E>(state: &RegisterState, body: S, boundary: String) -> Result<StagedUpload, RegistryError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+{
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(state.max_body_bytes).per_field(state.max_body_bytes));
-    let mut multipart = multer::Multipart::with_constraints(
-        stream::once(async move { Ok::<_, std::convert::Infallible>(body) }),
-        boundary,
-        constraints,
-    );
-    let invalid = |e: multer::Error| RegistryError::UploadInvalid(format!("Invalid multipart body: {e}"));
+    let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
+    let limit = state.max_body_bytes;
+    let invalid = move |e: multer::Error| match e {
+        multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => payload_too_large(limit),
+        other => RegistryError::UploadInvalid(format!("Invalid multipart body: {other}")),
+    };
     let mut staged: Option<StagedUpload> = None;
     while let Some(mut field) = multipart.next_field().await.map_err(invalid)? {
         let Some(file_name) = field.file_name().map(str::to_owned) else {
@@ -76,11 +153,12 @@ async fn stage_first_file(
         if staged.is_some() {
             return Err(RegistryError::UploadInvalid("Uploading multiple files are not allowed".to_owned()));
         }
-        let mut file = NamedTempFile::new_in(state.registrar.staging_dir()).map_err(RegistryError::internal)?;
+        let file = NamedTempFile::new_in(state.registrar.staging_dir()).map_err(RegistryError::internal)?;
+        let mut writer = tokio::fs::File::from_std(file.as_file().try_clone().map_err(RegistryError::internal)?);
         while let Some(chunk) = field.chunk().await.map_err(invalid)? {
-            file.write_all(&chunk).map_err(RegistryError::internal)?;
+            writer.write_all(&chunk).await.map_err(RegistryError::internal)?;
         }
-        file.flush().map_err(RegistryError::internal)?;
+        writer.flush().await.map_err(RegistryError::internal)?;
         staged = Some(StagedUpload { file, file_name });
     }
     staged.ok_or_else(|| {

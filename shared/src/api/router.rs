@@ -10,6 +10,7 @@ pub enum Route {
     Register,
     Read,
     List,
+    GenerateUrl,
 }
 
 impl Route {
@@ -18,6 +19,7 @@ impl Route {
             Route::Register => super::Api::ConnectorRegister,
             Route::Read => super::Api::ConnectorsRead,
             Route::List => super::Api::ConnectorsList,
+            Route::GenerateUrl => super::Api::FilesGenerateUrl,
         }
     }
 }
@@ -28,6 +30,7 @@ pub fn route_of(method: &Method, path: &str) -> Option<Route> {
     match (method, path) {
         (&Method::POST, "/v2/connector/register") => Some(Route::Register),
         (&Method::POST, "/v2/connectors/list") => Some(Route::List),
+        (&Method::POST, "/v2/files/generate-url") => Some(Route::GenerateUrl),
         (&Method::GET, p) => {
             let id = p.strip_prefix("/v2/connectors/read/")?;
             (!id.is_empty() && !id.contains('/')).then_some(Route::Read)
@@ -41,6 +44,7 @@ pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response
         Some(Route::Register) => register(&state.register, request).await,
         Some(Route::Read) => read(&state.catalog, request).await,
         Some(Route::List) => list(&state.catalog, request).await,
+        Some(Route::GenerateUrl) => super::generate_url(&state.files, &state.auth, request).await,
         None => route_not_found(),
     }
 }

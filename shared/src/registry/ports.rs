@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -20,6 +21,16 @@ pub trait ArchiveStore: Send + Sync {
     async fn delete(&self, key: &ArchiveKey) -> Result<(), StoreError>;
 
     async fn exists(&self, key: &ArchiveKey) -> Result<bool, StoreError>;
+
+    /// The archive's content as a local file to read from the start, or `None` when there is no
+    /// such archive. Remote stores stream it into a temporary file in the staging folder.
+    async fn open(&self, key: &ArchiveKey) -> Result<Option<std::fs::File>, StoreError>;
+
+    /// A URL its holder may `PUT` the archive for `key` to, until `expiry` has passed.
+    async fn presign_put(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError>;
+
+    /// A URL its holder may `GET` the archive at `key` from, until `expiry` has passed.
+    async fn presign_get(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError>;
 }
 
 /// Where registry rows are kept.

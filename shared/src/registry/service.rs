@@ -77,12 +77,43 @@ impl Registrar {
     /// Validates the staged archive, stores it and commits its rows. Either the archive and every
     /// row are in place, the connector's older Live versions retired, or nothing changed.
     pub async fn register(&self, upload: StagedUpload) -> Result<Registered, RegistryError> {
-        let limits = self.limits;
         let StagedUpload { file, file_name } = upload;
-        let (file, distribution) = tokio::task::spawn_blocking(move || {
+        let (file, distribution) = self.read(file.into_parts()).await?;
+        let file = NamedTempFile::from_parts(file.0, file.1);
+        self.commit(&distribution, file.path(), &file_name).await
+    }
+
+    /// Registers an archive already in the store under `connector-registry/<stored name>` (an
+    /// upload through a presigned URL). The archive stays where it is and becomes the rows'
+    /// `source_url`; a failed registration leaves it in place.
+    pub async fn register_stored(&self, stored_name: &StoredName) -> Result<Registered, RegistryError> {
+        let file = self
+            .archives
+            .open(&stored_name.key())
+            .await?
+            .ok_or_else(|| RegistryError::ArchiveNotFound(stored_name.as_str().to_owned()))?;
+        let (_, distribution) = self.read((file, ())).await?;
+        let now = Timestamp::now();
+        let rows = build_rows(&distribution, stored_name.as_str(), now);
+        self.rows.commit_registration(&rows, now).await?;
+        tracing::info!(rows = ?ids(&rows), source_url = %stored_name, sha256 = %distribution.sha256, "connector registered from an upload");
+        Ok(Registered {
+            row_ids: rows.into_iter().map(|r| r.id).collect(),
+            stored_name: stored_name.clone(),
+            sha256: distribution.sha256,
+        })
+    }
+
+    /// Reads and validates the distribution in `file` on the blocking pool, handing the file back.
+    async fn read<T: Send + 'static>(
+        &self,
+        (file, rest): (std::fs::File, T),
+    ) -> Result<((std::fs::File, T), Distribution), RegistryError> {
+        let limits = self.limits;
+        let (file, rest, distribution) = tokio::task::spawn_blocking(move || {
             let mut file = file;
-            let distribution = read_distribution(file.as_file_mut(), &limits);
-            (file, distribution)
+            let distribution = read_distribution(&mut file, &limits);
+            (file, rest, distribution)
         })
         .await
         .map_err(RegistryError::internal)?;
@@ -90,7 +121,7 @@ impl Registrar {
             ReadError::Invalid(invalid) => RegistryError::InvalidDistribution(invalid),
             ReadError::Io(io) => RegistryError::internal(io),
         })?;
-        self.commit(&distribution, file.path(), &file_name).await
+        Ok(((file, rest), distribution))
     }
 
     async fn commit(
@@ -110,7 +141,7 @@ impl Registrar {
             return Err(error.into());
         }
         tracing::info!(
-            rows = ?rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            rows = ?ids(&rows),
             source_url = %stored_name,
             sha256 = %distribution.sha256,
             bytes = distribution.archive_bytes,
@@ -152,6 +183,10 @@ impl Catalog {
     pub async fn list(&self, query: &ListQuery) -> Result<ListPage, RegistryError> {
         Ok(self.rows.list(query).await?)
     }
+}
+
+fn ids(rows: &[ConnectorRow]) -> Vec<&str> {
+    rows.iter().map(|r| r.id.as_str()).collect()
 }
 
 #[cfg(test)]

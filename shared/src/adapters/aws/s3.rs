@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
@@ -64,6 +65,28 @@ impl S3ArchiveStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
             Err(e) => Err(classify("checking an archive", e)),
         }
+    }
+
+    /// Streams an object into an anonymous file in the staging folder (gone when dropped).
+    pub async fn download(&self, object_key: &str) -> Result<Option<std::fs::File>, StoreError> {
+        let object = match self.client.get_object().bucket(&self.bucket).key(object_key).send().await {
+            Ok(object) => object,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(classify("reading an archive", e)),
+        };
+        let io = |e: std::io::Error| StoreError::Other(anyhow::Error::new(e).context("staging a download"));
+        let file = tempfile::tempfile_in(&self.staging).map_err(io)?;
+        let mut writer = tokio::fs::File::from_std(file.try_clone().map_err(io)?);
+        let mut body = object.body;
+        while let Some(chunk) = body
+            .try_next()
+            .await
+            .map_err(|e| StoreError::Unavailable(anyhow::Error::new(e).context("downloading an archive")))?
+        {
+            tokio::io::AsyncWriteExt::write_all(&mut writer, &chunk).await.map_err(io)?;
+        }
+        tokio::io::AsyncWriteExt::flush(&mut writer).await.map_err(io)?;
+        Ok(Some(file))
     }
 
     fn object_key(&self, key: &ArchiveKey) -> String {
@@ -194,5 +217,21 @@ impl ArchiveStore for S3ArchiveStore {
 
     async fn exists(&self, key: &ArchiveKey) -> Result<bool, StoreError> {
         self.exists_object(&self.object_key(key)).await
+    }
+
+    async fn open(&self, key: &ArchiveKey) -> Result<Option<std::fs::File>, StoreError> {
+        self.download(&self.object_key(key)).await
+    }
+
+    async fn presign_put(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(expiry).map_err(|e| StoreError::Other(e.into()))?;
+        let request = self.client.put_object().bucket(&self.bucket).key(self.object_key(key)).presigned(config).await;
+        Ok(request.map_err(|e| classify("presigning an upload", e))?.uri().to_owned())
+    }
+
+    async fn presign_get(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError> {
+        let config = PresigningConfig::expires_in(expiry).map_err(|e| StoreError::Other(e.into()))?;
+        let request = self.client.get_object().bucket(&self.bucket).key(self.object_key(key)).presigned(config).await;
+        Ok(request.map_err(|e| classify("presigning a download", e))?.uri().to_owned())
     }
 }

@@ -2,21 +2,28 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
 use anyhow::Context;
 use async_trait::async_trait;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
 use crate::error::StoreError;
 use crate::registry::{ArchiveKey, ArchiveStore};
 
 /// Archives as files. Uploads are staged on the same file system, so storing one is a hard link:
-/// atomic, and never over an existing archive.
+/// atomic, and never over an existing archive. Presigned URLs point at the server that serves
+/// this store (`/files/<key>`), signed with a key kept in the data folder.
 pub struct FileArchiveStore {
     root: PathBuf,
     staging: PathBuf,
+    signer: UrlSigner,
 }
 
 impl FileArchiveStore {
-    pub fn open(data_dir: &Path) -> anyhow::Result<Self> {
+    /// `public_url` is where clients reach the server, e.g. `http://127.0.0.1:3000`.
+    pub fn open(data_dir: &Path, public_url: &str) -> anyhow::Result<Self> {
         let root = data_dir.join("archives");
         let staging = data_dir.join("staging");
         fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
@@ -25,11 +32,18 @@ impl FileArchiveStore {
             fs::remove_dir_all(&staging).with_context(|| format!("emptying {}", staging.display()))?;
         }
         fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-        Ok(Self { root, staging })
+        let signer = UrlSigner::open(&data_dir.join("url-signing.key"), public_url)?;
+        Ok(Self { root, staging, signer })
     }
 
-    fn path_of(&self, key: &ArchiveKey) -> PathBuf {
+    /// Where the archive for `key` is (or would be) kept.
+    pub fn path_of(&self, key: &ArchiveKey) -> PathBuf {
         self.root.join(key.as_str())
+    }
+
+    /// Checks a presigned URL's query (`expires`, `signature`) for `method` on `key`.
+    pub fn verify(&self, method: &str, key: &ArchiveKey, query: &str) -> Result<(), &'static str> {
+        self.signer.verify(method, key, query)
     }
 }
 
@@ -70,6 +84,96 @@ impl ArchiveStore for FileArchiveStore {
         let target = self.path_of(key);
         blocking(move || target.try_exists()).await
     }
+
+    async fn presign_put(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError> {
+        Ok(self.signer.url("PUT", key, expiry))
+    }
+
+    async fn presign_get(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError> {
+        Ok(self.signer.url("GET", key, expiry))
+    }
+
+    async fn open(&self, key: &ArchiveKey) -> Result<Option<File>, StoreError> {
+        let target = self.path_of(key);
+        blocking(move || match File::open(&target) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await
+    }
+}
+
+/// Signs and checks the URLs of the embedded store: HMAC-SHA256 over method, key and expiry, with
+/// a random key created on first start.
+struct UrlSigner {
+    secret: Vec<u8>,
+    base_url: String,
+}
+
+impl UrlSigner {
+    fn open(path: &Path, base_url: &str) -> anyhow::Result<Self> {
+        let secret = match fs::read(path) {
+            Ok(secret) if secret.len() >= 32 => secret,
+            _ => {
+                let secret: Vec<u8> = (0..2)
+                    .flat_map(|_| uuid::Uuid::new_v4().into_bytes())
+                    .chain(uuid::Uuid::new_v4().into_bytes())
+                    .collect();
+                write_private(path, &secret).with_context(|| format!("writing {}", path.display()))?;
+                secret
+            }
+        };
+        Ok(Self { secret, base_url: base_url.trim_end_matches('/').to_owned() })
+    }
+
+    fn mac(&self, method: &str, key: &ArchiveKey, expires: u64) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes keys of any size");
+        mac.update(format!("{method}\n{}\n{expires}", key.as_str()).as_bytes());
+        mac
+    }
+
+    fn url(&self, method: &str, key: &ArchiveKey, expiry: Duration) -> String {
+        let expires = unix_now() + expiry.as_secs();
+        let signature = hex::encode(self.mac(method, key, expires).finalize().into_bytes());
+        format!("{}/files/{}?expires={expires}&signature={signature}", self.base_url, key.as_str())
+    }
+
+    fn verify(&self, method: &str, key: &ArchiveKey, query: &str) -> Result<(), &'static str> {
+        let mut expires = None;
+        let mut signature = None;
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some(("expires", value)) => expires = value.parse::<u64>().ok(),
+                Some(("signature", value)) => signature = hex::decode(value).ok(),
+                _ => {}
+            }
+        }
+        let (Some(expires), Some(signature)) = (expires, signature) else {
+            return Err("the URL is not signed");
+        };
+        self.mac(method, key, expires).verify_slice(&signature).map_err(|_| "the URL's signature does not match")?;
+        if expires < unix_now() {
+            return Err("the URL has expired");
+        }
+        Ok(())
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, content: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(content)?;
+    file.sync_all()
 }
 
 async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> Result<T, StoreError> {

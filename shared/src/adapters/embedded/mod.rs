@@ -15,11 +15,12 @@ use std::sync::Arc;
 pub use archives::FileArchiveStore;
 pub use rows::RedbRowStore;
 
-use crate::registry::{ArchiveStore, RowStore};
+use crate::registry::RowStore;
 
-/// The embedded stores under `data_dir`, which is created when missing.
-pub fn open_stores(data_dir: &Path) -> anyhow::Result<(Arc<dyn ArchiveStore>, Arc<dyn RowStore>)> {
-    let archives = FileArchiveStore::open(data_dir)?;
+/// The embedded stores under `data_dir`, which is created when missing; presigned URLs point at
+/// `public_url`.
+pub fn open_stores(data_dir: &Path, public_url: &str) -> anyhow::Result<(Arc<FileArchiveStore>, Arc<dyn RowStore>)> {
+    let archives = FileArchiveStore::open(data_dir, public_url)?;
     let rows = RedbRowStore::open(&data_dir.join("registry.redb"))?;
     Ok((Arc::new(archives), Arc::new(rows)))
 }
@@ -47,7 +48,7 @@ mod tests {
     #[tokio::test]
     async fn file_archive_store_conforms() {
         let dir = tempfile::tempdir().unwrap();
-        conformance::archive_store_suite(&FileArchiveStore::open(dir.path()).unwrap()).await;
+        conformance::archive_store_suite(&FileArchiveStore::open(dir.path(), "http://127.0.0.1:3000").unwrap()).await;
     }
 
     #[tokio::test]

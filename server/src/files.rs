@@ -1,0 +1,73 @@
+//! The embedded store's presigned URLs: `PUT` and `GET /files/connector-registry/<stored name>`,
+//! signed and expiring, so that uploads of any size stream to disk and can then be registered by
+//! reference, just as with S3 (plain HTTP answers, like S3's, not the Obsrv envelope).
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use http::{Method, StatusCode};
+use registry_shared::adapters::embedded::FileArchiveStore;
+use registry_shared::error::StoreError;
+use registry_shared::registry::{ARCHIVE_PREFIX, ArchiveKey, ArchiveStore, StoredName};
+use tokio::io::AsyncWriteExt;
+
+pub(crate) async fn serve(store: &FileArchiveStore, path: String, max_bytes: u64, request: Request) -> Response {
+    let Some(key) = path.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).and_then(StoredName::parse).map(|n| n.key())
+    else {
+        return (StatusCode::NOT_FOUND, "no such file\n").into_response();
+    };
+    let method = request.method().clone();
+    if method != Method::PUT && method != Method::GET {
+        return (StatusCode::METHOD_NOT_ALLOWED, "use PUT to upload or GET to download\n").into_response();
+    }
+    if let Err(why) = store.verify(method.as_str(), &key, request.uri().query().unwrap_or_default()) {
+        return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
+    }
+    let outcome =
+        if method == Method::PUT { upload(store, &key, max_bytes, request).await } else { download(store, &key).await };
+    outcome.unwrap_or_else(|(status, message)| (status, format!("{message}\n")).into_response())
+}
+
+type Failure = (StatusCode, String);
+
+async fn upload(
+    store: &FileArchiveStore,
+    key: &ArchiveKey,
+    max_bytes: u64,
+    request: Request,
+) -> Result<Response, Failure> {
+    let internal = |e: std::io::Error| {
+        tracing::error!(error = %e, "staging an upload failed");
+        (StatusCode::INTERNAL_SERVER_ERROR, "the upload could not be stored".to_owned())
+    };
+    let staged = tempfile::NamedTempFile::new_in(store.staging_dir()).map_err(internal)?;
+    let mut writer = tokio::fs::File::from_std(staged.as_file().try_clone().map_err(internal)?);
+    let mut body = request.into_body().into_data_stream();
+    let mut written = 0u64;
+    while let Some(chunk) =
+        body.try_next().await.map_err(|_| (StatusCode::BAD_REQUEST, "the upload was cut off".to_owned()))?
+    {
+        written += chunk.len() as u64;
+        if written > max_bytes {
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("archives are limited to {max_bytes} bytes")));
+        }
+        writer.write_all(&chunk).await.map_err(internal)?;
+    }
+    writer.flush().await.map_err(internal)?;
+    match store.put(key, staged.path()).await {
+        Ok(()) => Ok(StatusCode::OK.into_response()),
+        Err(StoreError::AlreadyExists) => Err((StatusCode::CONFLICT, "this URL was used already".to_owned())),
+        Err(e) => {
+            tracing::error!(error = %registry_shared::error::error_chain(&e), "storing an upload failed");
+            Err((StatusCode::INTERNAL_SERVER_ERROR, "the upload could not be stored".to_owned()))
+        }
+    }
+}
+
+async fn download(store: &FileArchiveStore, key: &ArchiveKey) -> Result<Response, Failure> {
+    match tokio::fs::File::open(store.path_of(key)).await {
+        Ok(file) => Ok(Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response()),
+        Err(_) => Err((StatusCode::NOT_FOUND, "no such file".to_owned())),
+    }
+}

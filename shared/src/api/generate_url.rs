@@ -1,0 +1,148 @@
+//! `POST /v2/files/generate-url` with `request.type` `connector`: presigned URLs to upload new
+//! archives (`access: write`) or to download registered ones (`access: read`). Large archives go
+//! this way: the client PUTs the archive to the URL, then registers it by reference.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::list::Schema;
+use super::{Api, Response, body_bytes, error_response, success_response};
+use crate::auth::Authenticator;
+use crate::error::RegistryError;
+use crate::registry::{ARCHIVE_PREFIX, ArchiveStore, StoredName};
+
+/// Most files one request may ask URLs for.
+pub const MAX_FILES_PER_REQUEST: usize = 20;
+/// URLs expire after at most ten minutes, as in Obsrv.
+pub const MAX_URL_EXPIRY: Duration = Duration::from_secs(600);
+
+/// What the generate-url handler needs.
+#[derive(Clone)]
+pub struct FilesState {
+    pub archives: Arc<dyn ArchiveStore>,
+    /// How long a URL stays valid (at most `MAX_URL_EXPIRY`).
+    pub expiry: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedFile {
+    file_path: String,
+    file_name: String,
+    pre_signed_url: String,
+}
+
+pub async fn handle(state: &FilesState, auth: &Authenticator, request: lambda_http::Request) -> Response {
+    let api = Api::FilesGenerateUrl;
+    let (parts, body) = request.into_parts();
+    let document: Value = match serde_json::from_slice(&body_bytes(body)) {
+        Ok(document) => document,
+        Err(e) => {
+            let error = RegistryError::FilesInputInvalid(format!("request body is not valid JSON: {e}"));
+            return error_response(api, None, &error);
+        }
+    };
+    let msgid = document.pointer("/params/msgid").and_then(Value::as_str).filter(|m| !m.is_empty());
+    let outcome = async {
+        let (access, files) = parse(&document)?;
+        if access == Access::Write {
+            // Upload URLs are for those who may register (any reader may ask for read URLs).
+            auth.admit_roles(crate::auth::WRITER_ROLES, &http::Request::from_parts(parts, ()))?;
+        }
+        sign(state, access, &files).await
+    }
+    .await;
+    match outcome {
+        Ok(signed) => success_response(api, msgid, signed),
+        Err(error) => error_response(api, msgid, &error),
+    }
+}
+
+async fn sign(state: &FilesState, access: Access, files: &[String]) -> Result<Vec<SignedFile>, RegistryError> {
+    let expiry = state.expiry.min(MAX_URL_EXPIRY);
+    let mut signed = Vec::with_capacity(files.len());
+    for file in files {
+        let name = match access {
+            Access::Write => StoredName::generate(file),
+            Access::Read => {
+                let bare = file.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).unwrap_or(file);
+                let name = StoredName::parse(bare).ok_or_else(|| {
+                    RegistryError::FilesInputInvalid(format!("{file:?} is not a stored archive name"))
+                })?;
+                if !state.archives.exists(&name.key()).await? {
+                    return Err(RegistryError::ArchiveNotFound(name.as_str().to_owned()));
+                }
+                name
+            }
+        };
+        let key = name.key();
+        let url = match access {
+            Access::Write => state.archives.presign_put(&key, expiry).await?,
+            Access::Read => state.archives.presign_get(&key, expiry).await?,
+        };
+        signed.push(SignedFile {
+            file_path: key.as_str().to_owned(),
+            file_name: name.as_str().to_owned(),
+            pre_signed_url: url,
+        });
+    }
+    Ok(signed)
+}
+
+/// The Obsrv request schema, checked the way the list request is (first error, Ajv's words).
+fn parse(document: &Value) -> Result<(Access, Vec<String>), RegistryError> {
+    let invalid = RegistryError::FilesInputInvalid;
+    let root = Schema::root();
+    let top = root
+        .object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])
+        .map_err(invalid)?;
+    let id = root.property("id");
+    if id.string(&top["id"]).map_err(invalid)? != Api::FilesGenerateUrl.id() {
+        return Err(invalid(id.fail("enum", "must be equal to one of the allowed values")));
+    }
+    root.property("ver").string(&top["ver"]).map_err(invalid)?;
+    root.property("ts").string(&top["ts"]).map_err(invalid)?;
+    let params = root.property("params");
+    let params_object = params.object(&top["params"], &["msgid"], &["msgid"]).map_err(invalid)?;
+    params.property("msgid").string(&params_object["msgid"]).map_err(invalid)?;
+
+    let request = root.property("request");
+    let request_object: &Map<String, Value> =
+        request.object(&top["request"], &["files", "access", "type"], &["files", "access", "type"]).map_err(invalid)?;
+    let files_schema = request.property("files");
+    let files =
+        request_object["files"].as_array().ok_or_else(|| invalid(files_schema.fail("type", "must be array")))?;
+    let items = files_schema.child("items");
+    let files: Vec<String> =
+        files.iter().map(|f| items.string(f).map(str::to_owned)).collect::<Result<_, _>>().map_err(invalid)?;
+    let access = match request.property("access").string(&request_object["access"]).map_err(invalid)? {
+        "read" => Access::Read,
+        "write" => Access::Write,
+        _ => {
+            return Err(invalid(request.property("access").fail("enum", "must be equal to one of the allowed values")));
+        }
+    };
+    if request.property("type").string(&request_object["type"]).map_err(invalid)? != "connector" {
+        return Err(invalid(
+            request
+                .property("type")
+                .fail("enum", "must be equal to one of the allowed values (this registry serves connector files)"),
+        ));
+    }
+    if files.is_empty() {
+        return Err(RegistryError::FilesNotProvided);
+    }
+    if files.len() > MAX_FILES_PER_REQUEST {
+        return Err(RegistryError::FilesLimitExceeded(MAX_FILES_PER_REQUEST));
+    }
+    Ok((access, files))
+}
