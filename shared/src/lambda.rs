@@ -165,3 +165,31 @@ fn guard_body(request: &mut LambdaRequest) {
         headers.insert(INVALID_BODY_HEADER, HeaderValue::from_static("1"));
     }
 }
+
+/// Registers every object an S3 `ObjectCreated` event names under `incoming_prefix` of `bucket`.
+/// An `Err` (a transient fault) makes Lambda retry the event, then hand it to the dead-letter
+/// queue; repeats are harmless (see `register_upload`).
+#[cfg(feature = "lambda-s3-events")]
+pub async fn handle_s3_event(
+    registrar: &crate::registry::Registrar,
+    incoming: &dyn crate::registry::IncomingStore,
+    bucket: &str,
+    incoming_prefix: &str,
+    event: aws_lambda_events::event::s3::S3Event,
+) -> Result<Vec<crate::registry::UploadOutcome>, Error> {
+    let mut outcomes = Vec::new();
+    for record in event.records {
+        let (Some(record_bucket), Some(raw_key)) = (record.s3.bucket.name, record.s3.object.key) else { continue };
+        // Keys arrive URL-encoded, spaces as `+`.
+        let key = percent_encoding::percent_decode_str(&raw_key.replace('+', " ")).decode_utf8_lossy().into_owned();
+        if record_bucket != bucket || !key.starts_with(incoming_prefix) {
+            tracing::warn!(bucket = record_bucket, key, "ignoring an event outside the incoming prefix");
+            continue;
+        }
+        let outcome = crate::registry::register_upload(registrar, incoming, &key)
+            .await
+            .map_err(|e| -> Error { format!("registering {key} failed: {}", crate::error::error_chain(&e)).into() })?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}

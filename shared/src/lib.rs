@@ -9,6 +9,8 @@ pub mod domain;
 pub mod error;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(feature = "lambda")]
+pub use lambda_http::lambda_runtime;
 pub mod registry;
 
 #[cfg(any(test, feature = "test-support"))]

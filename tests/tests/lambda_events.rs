@@ -4,12 +4,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use aws_lambda_events::event::s3::S3Event;
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
 use registry_shared::api::{self, Api, FilesState, RegisterState};
 use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::lambda;
-use registry_shared::registry::{Catalog, Registrar};
+use registry_shared::registry::{Catalog, ReadMode, Registrar, UploadOutcome};
+use registry_shared::test_support::Package;
 use registry_shared::test_support::aws::{stand_in, unique_name};
 use serde_json::Value;
 
@@ -34,6 +36,9 @@ const EXPECTED: &[(&str, Api, u16, Option<&str>)] = &[
     ("generate-url-v2-viewer-write.json", Api::FilesGenerateUrl, 403, Some("FORBIDDEN ACCESS")),
 ];
 
+/// The S3 notifications, for the register-upload function.
+const S3_EVENTS: &[&str] = &["s3-object-created.json", "s3-object-created-broken.json"];
+
 fn events_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
 }
@@ -46,7 +51,8 @@ fn every_event_file_has_an_expectation() {
         .filter(|name| name.ends_with(".json"))
         .collect();
     files.sort();
-    let mut expected: Vec<String> = EXPECTED.iter().map(|(name, ..)| name.to_string()).collect();
+    let mut expected: Vec<String> =
+        EXPECTED.iter().map(|(name, ..)| name.to_string()).chain(S3_EVENTS.iter().map(|s| s.to_string())).collect();
     expected.sort();
     assert_eq!(files, expected, "every fixture in events/ is exercised, and only those");
 }
@@ -159,4 +165,74 @@ async fn the_functions_answer_every_event_fixture() {
             _ => {}
         }
     }
+}
+
+fn event(file: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(events_dir().join(file)).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_under_the_incoming_prefix_register_once_and_broken_ones_are_marked() {
+    let Some(sdk) = stand_in().await else { return };
+    let created = event("s3-object-created.json");
+    let bucket = created["Records"][0]["s3"]["bucket"]["name"].as_str().unwrap().to_owned();
+    let archives = Arc::new(S3ArchiveStore::new(&sdk, bucket.clone(), "").unwrap());
+    archives.create_bucket_if_missing().await.unwrap();
+    let rows = Arc::new(DynamoRowStore::new(&sdk, unique_name("uploads")));
+    rows.create_table_if_missing().await.unwrap();
+    let registrar = Registrar::new(archives.clone(), rows.clone(), Limits::default());
+    let catalog = Catalog::new(rows);
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let put = |key: &'static str, bytes: Vec<u8>| {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        async move { s3.put_object().bucket(bucket).key(key).body(bytes.into()).send().await.unwrap() }
+    };
+    put("incoming/http-poller-connector.tar.gz", Package::single_tenant("http-poller-connector", "1.0.0").tar_gz())
+        .await;
+    put("incoming/broken upload.tar.gz", b"this is no archive".to_vec()).await;
+    let stored = || {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        async move {
+            let listed = s3.list_objects_v2().bucket(bucket).prefix("connector-registry/").send().await.unwrap();
+            listed.contents().len()
+        }
+    };
+    let tags = |key: &'static str| {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        async move {
+            let tagging = s3.get_object_tagging().bucket(bucket).key(key).send().await.unwrap();
+            tagging.tag_set().iter().map(|t| (t.key().to_owned(), t.value().to_owned())).collect::<Vec<_>>()
+        }
+    };
+    let handle = |file: &str| {
+        let payload: S3Event = serde_json::from_value(event(file)).unwrap();
+        let (registrar, archives, bucket) = (registrar.clone(), archives.clone(), bucket.clone());
+        async move { lambda::handle_s3_event(&registrar, &*archives, &bucket, "incoming/", payload).await.unwrap() }
+    };
+    let stored_before = stored().await;
+
+    let first = handle("s3-object-created.json").await;
+    assert!(matches!(first.as_slice(), [UploadOutcome::Registered { .. }]), "{first:?}");
+    let row = catalog.read("http-poller-connector-1.0.0", ReadMode::Live).await.unwrap();
+    assert_eq!(stored().await, stored_before + 1);
+    assert!(
+        tags("incoming/http-poller-connector.tar.gz").await.contains(&("registry-status".into(), "registered".into()))
+    );
+
+    // S3 delivers at least once: the same event again changes nothing.
+    let again = handle("s3-object-created.json").await;
+    assert_eq!(again, [UploadOutcome::AlreadyRegistered]);
+    assert_eq!(catalog.read("http-poller-connector-1.0.0", ReadMode::Live).await.unwrap(), row);
+    assert_eq!(stored().await, stored_before + 1, "no second copy of the archive");
+
+    // A broken archive is a permanent failure: marked on the object, not an error to retry.
+    let broken = handle("s3-object-created-broken.json").await;
+    let [UploadOutcome::Rejected { reason }] = broken.as_slice() else { panic!("{broken:?}") };
+    assert!(reason.contains("Failed to Extract the File"), "{reason}");
+    let marks = tags("incoming/broken upload.tar.gz").await;
+    assert!(marks.contains(&("registry-status".into(), "rejected".into())), "{marks:?}");
+    assert!(
+        marks.iter().any(|(k, v)| k == "registry-reason" && v.starts_with("Failed to Extract the File")),
+        "{marks:?}"
+    );
 }

@@ -4,7 +4,9 @@
 mod ports;
 mod service;
 mod stored_name;
+mod uploads;
 
 pub use ports::{ArchiveStore, ListPage, ListQuery, RowStore};
-pub use service::{Catalog, ReadMode, Registered, Registrar, StagedUpload};
+pub use service::{Catalog, ReadMode, Registered, Registrar, Registration, StagedUpload};
 pub use stored_name::{ARCHIVE_PREFIX, ArchiveKey, StoredName};
+pub use uploads::{IncomingStore, UploadOutcome, register_upload};

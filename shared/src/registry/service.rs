@@ -42,6 +42,14 @@ pub struct Registered {
     pub sha256: String,
 }
 
+/// What `register_once` did.
+#[derive(Debug, Clone)]
+pub enum Registration {
+    Registered(Registered),
+    /// The archive was registered before; nothing was written.
+    Unchanged(Vec<RowId>),
+}
+
 /// Which row a read looks for: `mode=edit` reads the Draft, anything else the Live one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadMode {
@@ -81,6 +89,31 @@ impl Registrar {
         let (file, distribution) = self.read(file.into_parts()).await?;
         let file = NamedTempFile::from_parts(file.0, file.1);
         self.commit(&distribution, file.path(), &file_name).await
+    }
+
+    /// Like `register`, but changes nothing when every row the package declares is already
+    /// registered from this very archive (same SHA-256): for deliveries that may repeat, such as
+    /// S3 events.
+    pub async fn register_once(&self, upload: StagedUpload) -> Result<Registration, RegistryError> {
+        let StagedUpload { file, file_name } = upload;
+        let (file, distribution) = self.read(file.into_parts()).await?;
+        let file = NamedTempFile::from_parts(file.0, file.1);
+        let declared = build_rows(&distribution, "", Timestamp::now());
+        let mut unchanged = true;
+        for row in &declared {
+            let mut found = None;
+            for status in Status::ALL {
+                if let Some(stored) = self.rows.get(row.id.as_str(), status).await? {
+                    found = Some(stored);
+                    break;
+                }
+            }
+            unchanged &= found.is_some_and(|stored| stored.archive_sha256 == distribution.sha256);
+        }
+        if unchanged {
+            return Ok(Registration::Unchanged(declared.into_iter().map(|r| r.id).collect()));
+        }
+        self.commit(&distribution, file.path(), &file_name).await.map(Registration::Registered)
     }
 
     /// Registers an archive already in the store under `connector-registry/<stored name>` (an

@@ -9,11 +9,11 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, Length};
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
 
 use super::classify;
 use crate::error::StoreError;
-use crate::registry::{ArchiveKey, ArchiveStore};
+use crate::registry::{ArchiveKey, ArchiveStore, IncomingStore};
 
 /// Above this size an archive goes up in parts, read from the staged file one part at a time.
 const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
@@ -69,14 +69,19 @@ impl S3ArchiveStore {
 
     /// Streams an object into an anonymous file in the staging folder (gone when dropped).
     pub async fn download(&self, object_key: &str) -> Result<Option<std::fs::File>, StoreError> {
+        Ok(self.download_named(object_key).await?.map(|staged| staged.into_file()))
+    }
+
+    /// Streams an object into a named file in the staging folder (removed when dropped).
+    async fn download_named(&self, object_key: &str) -> Result<Option<tempfile::NamedTempFile>, StoreError> {
         let object = match self.client.get_object().bucket(&self.bucket).key(object_key).send().await {
             Ok(object) => object,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(classify("reading an archive", e)),
         };
         let io = |e: std::io::Error| StoreError::Other(anyhow::Error::new(e).context("staging a download"));
-        let file = tempfile::tempfile_in(&self.staging).map_err(io)?;
-        let mut writer = tokio::fs::File::from_std(file.try_clone().map_err(io)?);
+        let file = tempfile::NamedTempFile::new_in(&self.staging).map_err(io)?;
+        let mut writer = tokio::fs::File::from_std(file.as_file().try_clone().map_err(io)?);
         let mut body = object.body;
         while let Some(chunk) = body
             .try_next()
@@ -234,4 +239,29 @@ impl ArchiveStore for S3ArchiveStore {
         let request = self.client.get_object().bucket(&self.bucket).key(self.object_key(key)).presigned(config).await;
         Ok(request.map_err(|e| classify("presigning a download", e))?.uri().to_owned())
     }
+}
+
+/// Uploads arrive in this bucket under an incoming prefix; outcomes are recorded as object tags.
+#[async_trait]
+impl IncomingStore for S3ArchiveStore {
+    async fn fetch_incoming(&self, key: &str) -> Result<Option<tempfile::NamedTempFile>, StoreError> {
+        self.download_named(key).await
+    }
+
+    async fn mark_incoming(&self, key: &str, marks: &[(&str, &str)]) -> Result<(), StoreError> {
+        let mut tagging = Tagging::builder();
+        for (name, value) in marks {
+            tagging = tagging.tag_set(
+                Tag::builder().key(*name).value(tag_value(value)).build().map_err(|e| StoreError::Other(e.into()))?,
+            );
+        }
+        let tagging = tagging.build().map_err(|e| StoreError::Other(e.into()))?;
+        let put = self.client.put_object_tagging().bucket(&self.bucket).key(key).tagging(tagging).send().await;
+        put.map(|_| ()).map_err(|e| classify("tagging an upload", e))
+    }
+}
+
+/// S3 tag values: at most 256 characters of letters, digits, spaces and `+ - = . _ : / @`.
+fn tag_value(text: &str) -> String {
+    text.chars().map(|c| if c.is_alphanumeric() || " +-=._:/@".contains(c) { c } else { ' ' }).take(256).collect()
 }
