@@ -12,7 +12,7 @@ use registry_shared::auth::{Authenticator, JwtVerifier};
 use registry_shared::distribution::reader::ReadError;
 use registry_shared::distribution::{Limits, build_rows, read_distribution};
 use registry_shared::domain::Timestamp;
-use registry_shared::registry::StoredName;
+use registry_shared::registry::{Registrar, StoredName, register_upload};
 use tokio::net::TcpListener;
 
 /// The Obsrv connector registry, served locally over an embedded store.
@@ -34,6 +34,22 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Registers archives uploaded under the incoming prefix of an S3 bucket, exactly as the
+    /// register-upload function does for S3 events: to re-drive events from its dead-letter
+    /// queue, or to register uploads by hand. Prints one outcome per key.
+    RegisterUpload {
+        /// The DynamoDB table of the rows.
+        #[arg(long, env = "REGISTRY_TABLE")]
+        table: String,
+        /// The bucket the uploads are in, which also keeps the archives.
+        #[arg(long, env = "REGISTRY_BUCKET")]
+        bucket: String,
+        #[arg(long, env = "REGISTRY_KEY_PREFIX", default_value = "")]
+        key_prefix: String,
+        /// Object keys of the uploads, e.g. incoming/kafka-connector.tar.gz.
+        #[arg(required = true)]
+        keys: Vec<String>,
     },
 }
 
@@ -130,6 +146,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Validate { file, limits }) => validate(&file, &limits.limits()),
+        Some(Command::RegisterUpload { table, bucket, key_prefix, keys }) => {
+            init_logging(LogFormat::Human);
+            let registered = tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(register_uploads(table, bucket, key_prefix, keys)));
+            match registered {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("register-upload: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => {
             init_logging(cli.serve.log_format);
             let runtime = match tokio::runtime::Runtime::new() {
@@ -187,6 +216,20 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     serve(listener, served, shutdown_signal()).await?;
     tracing::info!("registry-server stopped");
+    Ok(())
+}
+
+async fn register_uploads(table: String, bucket: String, key_prefix: String, keys: Vec<String>) -> anyhow::Result<()> {
+    use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore, sdk_config};
+    let sdk = sdk_config().await;
+    let archives = Arc::new(S3ArchiveStore::new(&sdk, bucket, key_prefix)?);
+    let registrar = Registrar::new(archives.clone(), Arc::new(DynamoRowStore::new(&sdk, table)), Limits::default());
+    for key in keys {
+        let outcome = register_upload(&registrar, &*archives, &key)
+            .await
+            .map_err(|e| anyhow::anyhow!("{key}: {}", registry_shared::error::error_chain(&e)))?;
+        println!("{key}: {outcome:?}");
+    }
     Ok(())
 }
 
