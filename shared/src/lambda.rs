@@ -53,6 +53,15 @@ pub fn authenticator_from_env() -> Result<Authenticator, Error> {
     }
 }
 
+/// The read and list functions' state: the catalog over the DynamoDB table `REGISTRY_TABLE`.
+#[cfg(feature = "aws-dynamodb")]
+pub async fn catalog_from_env() -> Result<std::sync::Arc<crate::registry::Catalog>, Error> {
+    let table = required_env("REGISTRY_TABLE")?;
+    let sdk = crate::adapters::aws::sdk_config().await;
+    let rows = std::sync::Arc::new(crate::adapters::aws::DynamoRowStore::new(&sdk, table));
+    Ok(std::sync::Arc::new(crate::registry::Catalog::new(rows)))
+}
+
 /// An optional environment variable, parsed, with an error that names it.
 pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, Error> {
     match std::env::var(name) {

@@ -1,18 +1,12 @@
 //! `POST /v2/connectors/list` as a Lambda function. Needs only DynamoDB.
 
-use std::sync::Arc;
-
-use registry_shared::adapters::aws::{DynamoRowStore, sdk_config};
 use registry_shared::api::{self, Api};
-use registry_shared::lambda::{self, Error, authenticator_from_env, required_env};
-use registry_shared::registry::Catalog;
+use registry_shared::lambda::{self, Error, authenticator_from_env, catalog_from_env};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
-    let table = required_env("REGISTRY_TABLE")?;
-    let sdk = sdk_config().await;
-    let catalog = Arc::new(Catalog::new(Arc::new(DynamoRowStore::new(&sdk, table))));
+    let catalog = catalog_from_env().await?;
     lambda::run(Api::ConnectorsList, authenticator_from_env()?, move |request| {
         let catalog = catalog.clone();
         async move { api::list(&catalog, request).await }
