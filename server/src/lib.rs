@@ -11,7 +11,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_LENGTH;
 use http_body_util::{BodyExt, Limited};
 use registry_shared::adapters::aws;
@@ -26,6 +26,9 @@ use registry_shared::registry::{ArchiveStore, Catalog, Registrar, RowStore};
 use tokio::net::TcpListener;
 
 mod files;
+
+/// The OpenAPI document of every route, served at `/openapi.yaml`.
+pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 
 /// Bodies of routes that take JSON are small; only register carries an archive.
 pub const MAX_JSON_BODY_BYTES: u64 = 1024 * 1024;
@@ -162,6 +165,9 @@ impl RunningServer {
 /// `lambda_http::Request` to the shared handler, exactly as a Lambda function would.
 async fn dispatch(State(served): State<Served>, request: Request) -> Response {
     let Served { state, files, max_archive_bytes } = served;
+    if request.method() == http::Method::GET && request.uri().path() == "/openapi.yaml" {
+        return ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
+    }
     if let (Some(store), Some(key)) = (&files, request.uri().path().strip_prefix("/files/")) {
         return files::serve(store, key.to_owned(), max_archive_bytes, request).await;
     }

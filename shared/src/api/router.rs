@@ -14,6 +14,18 @@ pub enum Route {
 }
 
 impl Route {
+    pub const ALL: [Route; 4] = [Route::Register, Route::Read, Route::List, Route::GenerateUrl];
+
+    /// The method and path template, as API Gateway and OpenAPI write them.
+    pub fn template(self) -> (&'static str, &'static str) {
+        match self {
+            Route::Register => ("POST", "/v2/connector/register"),
+            Route::Read => ("GET", "/v2/connectors/read/{connector_id}"),
+            Route::List => ("POST", "/v2/connectors/list"),
+            Route::GenerateUrl => ("POST", "/v2/files/generate-url"),
+        }
+    }
+
     pub fn api(self) -> super::Api {
         match self {
             Route::Register => super::Api::ConnectorRegister,
