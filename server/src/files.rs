@@ -19,7 +19,12 @@ pub(crate) async fn serve(store: &FileArchiveStore, path: String, max_bytes: u64
     };
     let method = request.method().clone();
     if method != Method::PUT && method != Method::GET {
-        return (StatusCode::METHOD_NOT_ALLOWED, "use PUT to upload or GET to download\n").into_response();
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(http::header::ALLOW, "GET, PUT")],
+            "use PUT to upload or GET to download\n",
+        )
+            .into_response();
     }
     if let Err(why) = store.verify(method.as_str(), &key, request.uri().query().unwrap_or_default()) {
         return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
