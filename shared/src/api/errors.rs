@@ -38,7 +38,7 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         E::Conflict(message) => (StatusCode::CONFLICT, conflict_code(api), message.clone()),
         E::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            server_fault_code(api),
+            unavailable_code(api),
             "The registry is temporarily unavailable, please retry".to_owned(),
         ),
         E::Internal(_) => {
@@ -59,6 +59,13 @@ fn conflict_code(api: Api) -> &'static str {
     match api {
         Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
         _ => "CONFLICT",
+    }
+}
+
+fn unavailable_code(api: Api) -> &'static str {
+    match api {
+        Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
+        _ => "SERVICE_UNAVAILABLE",
     }
 }
 

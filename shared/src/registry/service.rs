@@ -167,8 +167,12 @@ impl Registrar {
         let now = Timestamp::now();
         let rows = build_rows(distribution, stored_name.as_str(), now);
         if let Err(error) = self.rows.commit_registration(&rows, now).await {
-            // The rows did not land: take the archive back out so nothing refers to nothing.
-            if let Err(cleanup) = self.archives.delete(&stored_name.key()).await {
+            // When the store refused the rows, take the archive back out. When the outcome is
+            // unknown (a timeout may hide a commit), keep it: an unreferenced archive is harmless,
+            // a row pointing at a deleted one is not.
+            if !matches!(error, StoreError::Unavailable(_))
+                && let Err(cleanup) = self.archives.delete(&stored_name.key()).await
+            {
                 tracing::warn!(key = %stored_name.key(), error = %error_chain(&cleanup), "could not remove the archive of a failed registration");
             }
             return Err(error.into());

@@ -23,3 +23,15 @@ pub async fn stand_in() -> Option<SdkConfig> {
 pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
+
+/// An SDK configuration with the production settings, pointed at `endpoint` with dummy
+/// credentials: for tests against endpoints that misbehave on purpose.
+pub async fn config_for_endpoint(endpoint: &str) -> SdkConfig {
+    let credentials = aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests");
+    crate::adapters::aws::config_loader()
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(credentials)
+        .load()
+        .await
+}

@@ -4,6 +4,7 @@
 #[cfg(all(feature = "aws-dynamodb", feature = "aws-s3"))]
 pub mod aws;
 pub mod conformance;
+pub mod faults;
 
 use std::io::{Cursor, Write};
 

@@ -26,6 +26,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The one SDK configuration of a process, shared by every client: the standard credential and
 /// region chain, `AWS_ENDPOINT_URL` honoured, rustls with ring, explicit timeouts.
 pub async fn sdk_config() -> SdkConfig {
+    config_loader().load().await
+}
+
+/// The settings every SDK configuration of the registry has; `sdk_config` adds nothing to them.
+pub fn config_loader() -> aws_config::ConfigLoader {
     let http_client =
         aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
@@ -33,7 +38,7 @@ pub async fn sdk_config() -> SdkConfig {
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build();
-    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).timeout_config(timeouts).load().await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).timeout_config(timeouts)
 }
 
 /// Sorts an SDK failure into what the registry can act on: worth a retry (503) or not (500).

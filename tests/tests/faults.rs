@@ -1,0 +1,192 @@
+//! Fault injection: every call along register, read and list fails in turn, on both backends.
+//! After each failure the registry is as it was (or, when the failure hid a commit, as after
+//! it), the client got a 503 with a generic message, and the retried request succeeds.
+
+use std::sync::Arc;
+
+use lambda_http::Body;
+use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
+use registry_shared::adapters::embedded::open_stores;
+use registry_shared::api::{self, RegisterState};
+use registry_shared::distribution::Limits;
+use registry_shared::domain::Status;
+use registry_shared::registry::{ArchiveStore, Catalog, ListQuery, Registrar, RowStore, StoredName};
+use registry_shared::test_support::aws::{stand_in, unique_name};
+use registry_shared::test_support::faults::{Fault, FaultPlan, FaultyArchives, FaultyRows};
+use registry_tests::{BackendKind, MSGID, Package, list_body};
+use serde_json::{Value, json};
+
+struct Faulty {
+    plan: Arc<FaultPlan>,
+    register: RegisterState,
+    catalog: Catalog,
+    /// The stores themselves, past the faults, for checking what they hold.
+    archives: Arc<dyn ArchiveStore>,
+    rows: Arc<dyn RowStore>,
+    _data: Option<tempfile::TempDir>,
+}
+
+async fn faulty(kind: BackendKind) -> Option<Faulty> {
+    let (archives, rows, data): (Arc<dyn ArchiveStore>, Arc<dyn RowStore>, _) = match kind {
+        BackendKind::Embedded => {
+            let data = tempfile::tempdir().unwrap();
+            let (archives, rows) = open_stores(data.path(), "http://127.0.0.1:3000").unwrap();
+            (archives, rows, Some(data))
+        }
+        BackendKind::Aws => {
+            let sdk = stand_in().await?;
+            let rows = DynamoRowStore::new(&sdk, unique_name("faults"));
+            rows.create_table_if_missing().await.unwrap();
+            let archives = S3ArchiveStore::new(&sdk, unique_name("faults"), "").unwrap();
+            archives.create_bucket_if_missing().await.unwrap();
+            (Arc::new(archives), Arc::new(rows), None)
+        }
+    };
+    let plan = Arc::new(FaultPlan::default());
+    let faulty_rows: Arc<dyn RowStore> = Arc::new(FaultyRows { inner: rows.clone(), plan: plan.clone() });
+    let faulty_archives = Arc::new(FaultyArchives { inner: archives.clone(), plan: plan.clone() });
+    Some(Faulty {
+        plan,
+        register: RegisterState {
+            registrar: Registrar::new(faulty_archives, faulty_rows.clone(), Limits::default()),
+            max_body_bytes: 64 << 20,
+        },
+        catalog: Catalog::new(faulty_rows),
+        archives,
+        rows,
+        _data: data,
+    })
+}
+
+fn multipart(version: &str) -> lambda_http::Request {
+    let archive = Package::single_tenant("kafka-connector", version).tar_gz();
+    let mut body = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"k.tar.gz\"\r\n\r\n".to_vec();
+    body.extend_from_slice(&archive);
+    body.extend_from_slice(b"\r\n--B--\r\n");
+    http::Request::builder()
+        .method("POST")
+        .uri("/v2/connector/register")
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(Body::Binary(body))
+        .unwrap()
+}
+
+fn answer(response: api::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, serde_json::from_slice(response.body().as_ref()).unwrap())
+}
+
+/// What the registry holds for the connector: (version, status) pairs, and whether every row's
+/// archive is in the archive store.
+async fn holdings(faulty: &Faulty) -> (Vec<(String, Status)>, bool) {
+    let rows = faulty.rows.list(&ListQuery::default()).await.unwrap().rows;
+    let mut archives_present = true;
+    for row in &rows {
+        let key = StoredName::parse(&row.source_url).unwrap().key();
+        archives_present &= faulty.archives.exists(&key).await.unwrap();
+    }
+    (rows.into_iter().map(|r| (r.version.to_string(), r.status)).collect(), archives_present)
+}
+
+fn live(holdings: &[(String, Status)]) -> Vec<&str> {
+    holdings.iter().filter(|(_, s)| *s == Status::Live).map(|(v, _)| v.as_str()).collect()
+}
+
+async fn every_failing_call_along_register_leaves_the_registry_whole(kind: BackendKind) {
+    let Some(faulty) = faulty(kind).await else { return };
+    assert_eq!(answer(api::register(&faulty.register, multipart("1.0.0")).await).0, 200);
+    let mut live_version = "1.0.0".to_owned();
+    let mut attempt = 0;
+    for fault in [Fault::Before, Fault::After] {
+        for n in 1.. {
+            attempt += 1;
+            let version = format!("2.{attempt}.0");
+            faulty.plan.arm(n, fault);
+            let (status, body) = answer(api::register(&faulty.register, multipart(&version)).await);
+            let calls = faulty.plan.calls();
+            faulty.plan.disarm();
+            if calls < n {
+                assert_eq!(status, 200, "{body}");
+                live_version = version;
+                break;
+            }
+            assert_eq!(status, 503, "{fault:?} at call {n}: {body}");
+            assert_eq!(body["error"]["code"], "FAILED_TO_REGISTER_CONNECTOR");
+            assert_eq!(body["error"]["message"], "The registry is temporarily unavailable, please retry");
+            let (rows, archives_present) = holdings(&faulty).await;
+            assert!(archives_present, "{fault:?} at call {n}: every row's archive is there");
+            let now_live = live(&rows);
+            match fault {
+                Fault::Before => assert_eq!(now_live, [live_version.as_str()], "call {n}: nothing changed"),
+                // A failure that hid a commit leaves the new version registered, and only it.
+                Fault::After => {
+                    assert!(now_live == [live_version.as_str()] || now_live == [version.as_str()], "{now_live:?}")
+                }
+            }
+            if fault == Fault::Before {
+                assert!(!rows.iter().any(|(v, _)| *v == version), "call {n}: no row of the failed registration");
+            }
+            // The retried request succeeds.
+            let (status, body) = answer(api::register(&faulty.register, multipart(&version)).await);
+            assert_eq!(status, 200, "retry after a fault at call {n}: {body}");
+            assert_eq!(live(&holdings(&faulty).await.0), [version.as_str()]);
+            live_version = version;
+        }
+    }
+}
+
+async fn failing_reads_and_lists_answer_503_and_recover(kind: BackendKind) {
+    let Some(faulty) = faulty(kind).await else { return };
+    assert_eq!(answer(api::register(&faulty.register, multipart("1.0.0")).await).0, 200);
+    let read = || http::Request::builder().uri("/v2/connectors/read/kafka-connector-1.0.0").body(Body::Empty).unwrap();
+    let list = || {
+        http::Request::builder()
+            .method("POST")
+            .uri("/v2/connectors/list")
+            .body(Body::Text(list_body(json!({})).to_string()))
+            .unwrap()
+    };
+    for fault in [Fault::Before, Fault::After] {
+        faulty.plan.arm(1, fault);
+        let (status, body) = answer(api::read(&faulty.catalog, read()).await);
+        assert_eq!((status, body["error"]["code"].clone()), (503, json!("SERVICE_UNAVAILABLE")), "{body}");
+        assert_eq!(body["responseCode"], "SERVICE_UNAVAILABLE");
+        faulty.plan.arm(1, fault);
+        let (status, body) = answer(api::list(&faulty.catalog, list()).await);
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(body["params"]["msgid"], MSGID);
+        assert!(!body.to_string().contains("injected"), "no internals reach the client");
+        faulty.plan.disarm();
+        assert_eq!(answer(api::read(&faulty.catalog, read()).await).0, 200);
+        assert_eq!(answer(api::list(&faulty.catalog, list()).await).1["result"]["count"], 1);
+    }
+}
+
+registry_tests::on_both_backends!(
+    every_failing_call_along_register_leaves_the_registry_whole,
+    failing_reads_and_lists_answer_503_and_recover,
+);
+
+/// A DynamoDB that accepts connections and never answers: reads give a 503 within the SDK's
+/// configured timeouts, never a hung request.
+#[tokio::test]
+async fn a_store_that_never_answers_gives_503_within_the_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let sdk = registry_shared::test_support::aws::config_for_endpoint(&endpoint).await;
+    let catalog = Catalog::new(Arc::new(DynamoRowStore::new(&sdk, "never-answers")));
+    let started = std::time::Instant::now();
+    let request = http::Request::builder().uri("/v2/connectors/read/kafka-connector-1.0.0").body(Body::Empty).unwrap();
+    let (status, body) = answer(api::read(&catalog, request).await);
+    let waited = started.elapsed();
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+    let limit = registry_shared::adapters::aws::OPERATION_TIMEOUT + std::time::Duration::from_secs(3);
+    assert!(waited <= limit, "answered after {waited:?}, more than the configured {limit:?}");
+}
