@@ -26,8 +26,10 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         E::InvalidDistribution(DistributionError::ArchiveTooLarge { .. }) => {
             (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", error.to_string())
         }
-        E::InvalidDistribution(_) => (StatusCode::BAD_REQUEST, "FAILED_TO_REGISTER_CONNECTOR", error.to_string()),
-        E::ArchiveNotFound(_) => (StatusCode::NOT_FOUND, not_found_code(api), error.to_string()),
+        E::InvalidDistribution(_) => (StatusCode::BAD_REQUEST, REGISTER_FAILED, error.to_string()),
+        E::ArchiveNotFound(_) => {
+            (StatusCode::NOT_FOUND, by_api(api, REGISTER_FAILED, "FILE_NOT_FOUND"), error.to_string())
+        }
         E::UploadInvalid(message) => (StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD", message.clone()),
         E::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message.clone()),
         E::UnsupportedMediaType(message) => {
@@ -35,54 +37,28 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         }
         E::Unauthorized(message) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED ACCESS", message.clone()),
         E::Forbidden(message) => (StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", message.clone()),
-        E::Conflict(message) => (StatusCode::CONFLICT, conflict_code(api), message.clone()),
+        E::Conflict(message) => (StatusCode::CONFLICT, by_api(api, REGISTER_FAILED, "CONFLICT"), message.clone()),
         E::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            unavailable_code(api),
+            by_api(api, REGISTER_FAILED, "SERVICE_UNAVAILABLE"),
             "The registry is temporarily unavailable, please retry".to_owned(),
         ),
-        E::Internal(_) => {
-            (StatusCode::INTERNAL_SERVER_ERROR, server_fault_code(api), server_fault_message(api).to_owned())
-        }
+        E::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            by_api(api, REGISTER_FAILED, "INTERNAL_SERVER_ERROR"),
+            by_api(api, "Failed to register connector", "Internal server error").to_owned(),
+        ),
     };
     Failure { status, response_code: response_code(status), code, message }
 }
 
-fn not_found_code(api: Api) -> &'static str {
-    match api {
-        Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
-        _ => "FILE_NOT_FOUND",
-    }
+/// Register keeps the original's `FAILED_TO_REGISTER_CONNECTOR` for every failure that is not
+/// the client's own; the other APIs say what happened.
+fn by_api(api: Api, register: &'static str, other: &'static str) -> &'static str {
+    if api == Api::ConnectorRegister { register } else { other }
 }
 
-fn conflict_code(api: Api) -> &'static str {
-    match api {
-        Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
-        _ => "CONFLICT",
-    }
-}
-
-fn unavailable_code(api: Api) -> &'static str {
-    match api {
-        Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
-        _ => "SERVICE_UNAVAILABLE",
-    }
-}
-
-/// A register that fails on the server side keeps the original's code.
-fn server_fault_code(api: Api) -> &'static str {
-    match api {
-        Api::ConnectorRegister => "FAILED_TO_REGISTER_CONNECTOR",
-        _ => "INTERNAL_SERVER_ERROR",
-    }
-}
-
-fn server_fault_message(api: Api) -> &'static str {
-    match api {
-        Api::ConnectorRegister => "Failed to register connector",
-        _ => "Internal server error",
-    }
-}
+const REGISTER_FAILED: &str = "FAILED_TO_REGISTER_CONNECTOR";
 
 fn response_code(status: StatusCode) -> &'static str {
     match status {
