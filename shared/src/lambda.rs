@@ -81,7 +81,9 @@ where
 }
 
 /// Feeds one event, as JSON, through the same service `run` gives the runtime, and returns the
-/// response as the runtime would send it: for tests and the `events/` fixtures.
+/// response as the runtime would send it: for tests and the `events/` fixtures (it panics on an
+/// event that is not one, so it is not built into the functions).
+#[cfg(feature = "test-support")]
 pub async fn invoke<F, Fut>(api: Api, auth: Authenticator, handler: F, event: serde_json::Value) -> serde_json::Value
 where
     F: Fn(lambda_http::Request) -> Fut + Clone + Send + 'static,
