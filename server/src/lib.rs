@@ -24,8 +24,13 @@ use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
 use registry_shared::registry::{ArchiveStore, Catalog, Registrar, RowStore};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
+mod connections;
 mod files;
+
+pub use connections::HttpLimits;
+use connections::{MinRate, serve_connections};
 
 /// The OpenAPI document of every route, served at `/openapi.yaml`.
 pub const OPENAPI: &str = include_str!("../../openapi.yaml");
@@ -48,6 +53,8 @@ pub struct ServerConfig {
     /// Where clients reach this server, for the embedded store's upload and download URLs;
     /// `http://<listen address>` when not set.
     pub public_url: Option<String>,
+    /// Header size, slow clients, concurrent uploads.
+    pub http: HttpLimits,
 }
 
 /// Where the registry keeps archives and rows.
@@ -73,6 +80,8 @@ pub struct Served {
     pub state: AppState,
     files: Option<Arc<FileArchiveStore>>,
     max_archive_bytes: u64,
+    http: HttpLimits,
+    uploads: Arc<Semaphore>,
 }
 
 /// Opens the stores of the configured backend; `addr` is where the server listens.
@@ -88,7 +97,13 @@ pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Resu
         files: FilesState { archives, expiry: config.url_expiry },
         auth: config.auth.clone(),
     };
-    Ok(Served { state, files, max_archive_bytes: config.limits.max_archive_bytes })
+    Ok(Served {
+        state,
+        files,
+        max_archive_bytes: config.limits.max_archive_bytes,
+        http: config.http,
+        uploads: Arc::new(Semaphore::new(config.http.max_concurrent_uploads)),
+    })
 }
 
 type Stores = (Arc<dyn ArchiveStore>, Arc<dyn RowStore>, Option<Arc<FileArchiveStore>>);
@@ -123,7 +138,9 @@ pub async fn serve(
     served: Served,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, app(served)).with_graceful_shutdown(shutdown).await.context("serving HTTP")
+    let limits = served.http;
+    serve_connections(listener, app(served), limits, shutdown).await;
+    Ok(())
 }
 
 /// A server started in the background, for tests and embedding.
@@ -164,10 +181,22 @@ impl RunningServer {
 /// The one handler: finds the route, reads the body within its limit, and hands a
 /// `lambda_http::Request` to the shared handler, exactly as a Lambda function would.
 async fn dispatch(State(served): State<Served>, request: Request) -> Response {
-    let Served { state, files, max_archive_bytes } = served;
+    let Served { state, files, max_archive_bytes, http: limits, uploads } = served;
     if request.method() == http::Method::GET && request.uri().path() == "/openapi.yaml" {
         return ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
     }
+    // Every body is read at no less than the minimum rate: a trickling client gets 408.
+    let request = request.map(|body| {
+        axum::body::Body::from_stream(MinRate::new(body.into_data_stream(), limits.body_window, limits.min_body_rate))
+    });
+    let is_upload = (request.method() == http::Method::PUT && request.uri().path().starts_with("/files/"))
+        || route_of(request.method(), request.uri().path()) == Some(Route::Register);
+    // Uploads hold a staging file and a core each; beyond the limit, a retry later succeeds.
+    let _permit = match is_upload.then(|| uploads.try_acquire_owned()) {
+        Some(Err(_)) => return too_busy(&request, files.is_some()),
+        Some(Ok(permit)) => Some(permit),
+        None => None,
+    };
     if let (Some(store), Some(key)) = (&files, request.uri().path().strip_prefix("/files/")) {
         return files::serve(store, key.to_owned(), max_archive_bytes, request).await;
     }
@@ -200,12 +229,23 @@ async fn dispatch(State(served): State<Served>, request: Request) -> Response {
         }
         Err(e) => {
             tracing::info!(error = %e, "request body could not be read");
-            let error = RegistryError::UploadInvalid("The request body could not be read".to_owned());
-            return into_axum(error_response(api, None, &error));
+            return into_axum(error_response(api, None, &api::body_error(&*e)));
         }
     };
     let request = http::Request::from_parts(parts, lambda_http::Body::Binary(Vec::from(bytes)));
     into_axum(api::handle(&state, request).await)
+}
+
+/// 503 with `Retry-After` when every upload slot is taken: in the Obsrv envelope on the API, as
+/// plain text on the signed upload URLs (like S3's `SlowDown`).
+fn too_busy(request: &Request, serves_files: bool) -> Response {
+    let message = "Too many uploads in progress, please retry shortly";
+    let retry_after = [(http::header::RETRY_AFTER, "1")];
+    if serves_files && request.uri().path().starts_with("/files/") {
+        return (http::StatusCode::SERVICE_UNAVAILABLE, retry_after, format!("{message}\n")).into_response();
+    }
+    let error = RegistryError::Busy(message.to_owned());
+    (retry_after, into_axum(error_response(Route::Register.api(), None, &error))).into_response()
 }
 
 fn too_large(limit: u64) -> RegistryError {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use registry_server::{Backend, DEFAULT_MAX_UPLOAD_BYTES, ServerConfig, open_state, serve};
+use registry_server::{Backend, DEFAULT_MAX_UPLOAD_BYTES, HttpLimits, ServerConfig, open_state, serve};
 use registry_shared::auth::{Authenticator, JwtVerifier};
 use registry_shared::distribution::reader::ReadError;
 use registry_shared::distribution::{Limits, build_rows, read_distribution};
@@ -104,6 +104,40 @@ struct ServeArgs {
     log_format: LogFormat,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    http: HttpArgs,
+}
+
+/// What one client may do; see `HttpLimits`.
+#[derive(clap::Args)]
+struct HttpArgs {
+    /// Seconds a client has to send a request's head; also closes idle keep-alive connections.
+    #[arg(long, env = "REGISTRY_HEADER_TIMEOUT_SECONDS", default_value_t = HttpLimits::default().header_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_seconds: u64,
+    /// Largest request head (request line and headers), in bytes; larger ones get 431.
+    #[arg(long, env = "REGISTRY_MAX_HEADER_BYTES", default_value_t = HttpLimits::default().max_header_bytes)]
+    max_header_bytes: usize,
+    /// Request bodies must deliver --min-body-bytes-per-second in every window this long, or get 408.
+    #[arg(long, env = "REGISTRY_BODY_WINDOW_SECONDS", default_value_t = HttpLimits::default().body_window.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    body_window_seconds: u64,
+    #[arg(long, env = "REGISTRY_MIN_BODY_BYTES_PER_SECOND", default_value_t = HttpLimits::default().min_body_rate)]
+    min_body_bytes_per_second: u64,
+    /// Uploads served at once (register and upload URLs); more get 503 with Retry-After.
+    #[arg(long, env = "REGISTRY_MAX_CONCURRENT_UPLOADS", default_value_t = HttpLimits::default().max_concurrent_uploads as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_concurrent_uploads: u64,
+}
+
+impl HttpArgs {
+    fn limits(&self) -> HttpLimits {
+        HttpLimits {
+            header_timeout: Duration::from_secs(self.header_timeout_seconds),
+            max_header_bytes: self.max_header_bytes,
+            body_window: Duration::from_secs(self.body_window_seconds),
+            min_body_rate: self.min_body_bytes_per_second,
+            max_concurrent_uploads: self.max_concurrent_uploads as usize,
+            ..HttpLimits::default()
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -198,6 +232,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         auth: auth.clone(),
         url_expiry: Duration::from_secs(args.url_expiry_seconds),
         public_url: args.public_url,
+        http: args.http.limits(),
     };
     let listener = TcpListener::bind(config.listen).await?;
     let served = open_state(&config, listener.local_addr()?).await?;

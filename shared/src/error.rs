@@ -39,6 +39,12 @@ pub enum RegistryError {
     /// A valid token without a role that may call the API (403 `FORBIDDEN ACCESS`).
     #[error("{0}")]
     Forbidden(String),
+    /// The client sent its request too slowly (408).
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// The server is at its limit of concurrent work of this kind; a retry later succeeds (503).
+    #[error("{0}")]
+    Busy(String),
     /// A store that may answer if asked again (throttled, timed out, briefly down).
     #[error("a store is unavailable")]
     Unavailable(#[source] anyhow::Error),

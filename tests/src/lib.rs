@@ -104,6 +104,7 @@ impl TestApp {
             auth: registry_shared::auth::Authenticator::Open,
             url_expiry: std::time::Duration::from_secs(600),
             public_url: None,
+            http: registry_server::HttpLimits::default(),
         };
         adjust(&mut config);
         let server = RunningServer::start(config.clone()).await.expect("server starts");

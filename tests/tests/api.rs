@@ -383,7 +383,9 @@ async fn registrations_survive_a_restart(kind: BackendKind) {
 }
 
 async fn concurrent_registrations_of_one_connector_leave_exactly_one_live(kind: BackendKind) {
-    let app = std::sync::Arc::new(TestApp::spawn(kind).await);
+    // All 16 run at once: above the default upload limit, which has its own test.
+    let app = TestApp::spawn_with(kind, |config| config.http.max_concurrent_uploads = 16).await;
+    let app = std::sync::Arc::new(app);
     let tasks: Vec<_> = (0..16)
         .map(|i| {
             let app = app.clone();

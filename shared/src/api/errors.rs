@@ -38,6 +38,10 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         E::Unauthorized(message) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED ACCESS", message.clone()),
         E::Forbidden(message) => (StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", message.clone()),
         E::Conflict(message) => (StatusCode::CONFLICT, by_api(api, REGISTER_FAILED, "CONFLICT"), message.clone()),
+        E::RequestTimeout(message) => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", message.clone()),
+        E::Busy(message) => {
+            (StatusCode::SERVICE_UNAVAILABLE, by_api(api, REGISTER_FAILED, "SERVICE_UNAVAILABLE"), message.clone())
+        }
         E::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
             by_api(api, REGISTER_FAILED, "SERVICE_UNAVAILABLE"),
@@ -67,6 +71,7 @@ fn response_code(status: StatusCode) -> &'static str {
         StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
         StatusCode::FORBIDDEN => "FORBIDDEN",
         StatusCode::CONFLICT => "CONFLICT",
+        StatusCode::REQUEST_TIMEOUT => "REQUEST_TIMEOUT",
         StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
         StatusCode::SERVICE_UNAVAILABLE => "SERVICE_UNAVAILABLE",

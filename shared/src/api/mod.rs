@@ -5,6 +5,7 @@ mod envelope;
 mod errors;
 mod generate_url;
 mod list;
+mod part_headers;
 mod read;
 mod register;
 mod router;
@@ -14,7 +15,7 @@ pub use errors::{Failure, failure};
 pub use generate_url::{FilesState, MAX_FILES_PER_REQUEST, MAX_URL_EXPIRY, handle as generate_url};
 pub use list::handle as list;
 pub use read::handle as read;
-pub use register::{handle as register, handle_stream as register_stream};
+pub use register::{SlowBody, body_error, handle as register, handle_stream as register_stream, is_slow_body};
 pub use router::{Route, handle, route_of};
 
 use lambda_http::Body;

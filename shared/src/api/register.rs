@@ -13,11 +13,31 @@ use serde_json::Value;
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
+use super::part_headers::{PartHeaderLimit, PartHeadersTooLarge};
 use super::{Api, RegisterState, Response, body_bytes, error_response, success_response};
 use crate::error::RegistryError;
 use crate::registry::{StagedUpload, StoredName};
 
 pub const REGISTERED_MESSAGE: &str = "connector registered successfully.";
+
+/// What a body stream reports when its client sends too slowly; register answers it with 408.
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent the request body too slowly")]
+pub struct SlowBody;
+
+/// Whether a body error, or any error under it, is [`SlowBody`].
+pub fn is_slow_body(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<SlowBody>())
+}
+
+/// A body error as the client should hear it: 408 when the client stalled, else 400.
+pub fn body_error(error: &(dyn std::error::Error + 'static)) -> RegistryError {
+    if is_slow_body(error) {
+        RegistryError::RequestTimeout("The request body arrived too slowly".to_owned())
+    } else {
+        RegistryError::UploadInvalid("The request body could not be read".to_owned())
+    }
+}
 
 /// Non-file fields are ignored, but not without bound; so is a JSON request.
 const MAX_FIELD_BYTES: u64 = 64 * 1024;
@@ -93,7 +113,10 @@ where
 {
     let mut collected = Vec::new();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|_| RegistryError::UploadInvalid("The request body could not be read".to_owned()))?;
+        let chunk = chunk.map_err(|e| {
+            let e: Box<dyn std::error::Error + Send + Sync> = e.into();
+            body_error(&*e)
+        })?;
         collected.extend_from_slice(&chunk);
         if collected.len() as u64 > MAX_FIELD_BYTES {
             return Err(RegistryError::PayloadTooLarge(format!(
@@ -130,10 +153,15 @@ where
 {
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(state.max_body_bytes).per_field(state.max_body_bytes));
+    let body = PartHeaderLimit::new(body, &boundary);
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let limit = state.max_body_bytes;
     let invalid = move |e: multer::Error| match e {
         multer::Error::StreamSizeExceeded { .. } | multer::Error::FieldSizeExceeded { .. } => payload_too_large(limit),
+        multer::Error::StreamReadFailed(e) if e.is::<PartHeadersTooLarge>() => {
+            RegistryError::UploadInvalid(format!("Invalid multipart body: {e}"))
+        }
+        multer::Error::StreamReadFailed(e) => body_error(&*e),
         other => RegistryError::UploadInvalid(format!("Invalid multipart body: {other}")),
     };
     let mut staged: Option<StagedUpload> = None;
