@@ -2,7 +2,6 @@
 //! of a zip, keeping only the three kinds of file the registry needs.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 
 use base64::Engine;
@@ -66,9 +65,9 @@ pub enum ReadError {
     Io(#[source] io::Error),
 }
 
-/// Reads and validates the distribution in `file`, from its start.
-pub fn read_distribution(file: &mut File, limits: &Limits) -> Result<Distribution, ReadError> {
-    let archive_bytes = file.metadata().map_err(ReadError::Io)?.len();
+/// Reads and validates the distribution in `file` (a staged file, or bytes in memory), from its start.
+pub fn read_distribution(file: &mut (impl Read + Seek), limits: &Limits) -> Result<Distribution, ReadError> {
+    let archive_bytes = file.seek(SeekFrom::End(0)).map_err(ReadError::Io)?;
     if archive_bytes > limits.max_archive_bytes {
         return Err(
             DistributionError::ArchiveTooLarge { actual: archive_bytes, limit: limits.max_archive_bytes }.into()
@@ -123,7 +122,7 @@ pub fn read_distribution(file: &mut File, limits: &Limits) -> Result<Distributio
 /// Finds each icon `metadata.json` names at `<source folder>/<icon>`: from what the first pass
 /// kept, or, for the ones it could not know it would need, from a second pass.
 fn resolve_icons(
-    file: &mut File,
+    file: &mut (impl Read + Seek),
     format: Format,
     metadata: &Metadata,
     walk: &mut Walk,
@@ -455,7 +454,7 @@ fn walk_tar<R: Read>(source: R, format: Format, walk: &mut Walk) -> Result<(), R
     Ok(())
 }
 
-fn walk_zip(file: &mut File, walk: &mut Walk) -> Result<(), ReadError> {
+fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result<(), ReadError> {
     let unreadable = |e: zip::result::ZipError| ReadError::from(DistributionError::Unreadable(e.to_string()));
     let mut archive = zip::ZipArchive::new(BufReader::new(&mut *file)).map_err(unreadable)?;
     if archive.len() as u64 > walk.limits.max_entries {
@@ -502,7 +501,7 @@ fn describe_io(e: &io::Error) -> String {
     }
 }
 
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn read_up_to(file: &mut (impl Read + Seek), buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..])? {
@@ -513,7 +512,7 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-fn hash_file(file: &mut File) -> Result<String, ReadError> {
+fn hash_file(file: &mut (impl Read + Seek)) -> Result<String, ReadError> {
     let mut reader = HashingReader::new(&mut *file);
     io::copy(&mut reader, &mut io::sink()).map_err(ReadError::Io)?;
     let sha256 = reader.finish();

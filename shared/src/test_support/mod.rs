@@ -5,6 +5,8 @@
 pub mod aws;
 pub mod conformance;
 pub mod faults;
+#[cfg(feature = "embedded")]
+pub mod fuzz;
 
 use std::io::{Cursor, Write};
 

@@ -1,0 +1,4 @@
+//! `metadata.json` validation over arbitrary bytes.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| registry_shared::test_support::fuzz::metadata(data));
