@@ -28,6 +28,7 @@ use tokio::sync::Semaphore;
 
 mod connections;
 mod files;
+pub mod memory;
 
 pub use connections::HttpLimits;
 use connections::{MinRate, serve_connections};

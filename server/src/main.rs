@@ -249,6 +249,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             listener.local_addr()?
         );
     }
+    registry_server::memory::spawn_trimmer();
     serve(listener, served, shutdown_signal()).await?;
     tracing::info!("registry-server stopped");
     Ok(())

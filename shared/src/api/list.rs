@@ -3,10 +3,11 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{Api, Response, body_bytes, error_response, success_response};
-use crate::domain::{Category, ListView, Status};
+use crate::domain::{Category, Status};
 use crate::error::RegistryError;
 use crate::registry::{Catalog, ListQuery};
 
@@ -35,7 +36,7 @@ pub async fn handle(catalog: &Catalog, request: lambda_http::Request) -> Respons
     match catalog.list(&query).await {
         Ok(page) => {
             let result = ListResult {
-                data: page.rows.iter().map(|row| row.list_view()).collect(),
+                data: page.rows.iter().map(|row| &*row.view).collect(),
                 count: page.rows.len(),
                 cursor: page.next_after.as_deref().map(encode_cursor),
             };
@@ -47,7 +48,7 @@ pub async fn handle(catalog: &Catalog, request: lambda_http::Request) -> Respons
 
 #[derive(Serialize)]
 struct ListResult<'a> {
-    data: Vec<ListView<'a>>,
+    data: Vec<&'a RawValue>,
     count: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     cursor: Option<String>,

@@ -51,6 +51,13 @@ pub trait RowStore: Send + Sync {
     /// Either all of it happens or none; concurrent commits for one connector leave exactly one
     /// `Live` version.
     async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError>;
+
+    /// A number that changes with every commit, for stores whose rows only this process writes
+    /// (the embedded database, which one process holds open), so that what was read from them
+    /// may be kept until it changes. `None`, the default, when others write too (DynamoDB).
+    fn generation(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A list query: rows whose status is one of `statuses` (any, when empty) and whose category is
@@ -65,9 +72,14 @@ pub struct ListQuery {
 
 impl ListQuery {
     pub fn matches(&self, row: &ConnectorRow) -> bool {
-        (self.statuses.is_empty() || self.statuses.contains(&row.status))
-            && (self.categories.is_empty() || self.categories.contains(&row.category))
-            && self.after.as_deref().is_none_or(|after| row.id.as_str() > after)
+        self.admits(row.id.as_str(), row.status, &row.category)
+    }
+
+    /// Whether a row with this id, status and category is in the answer.
+    pub fn admits(&self, id: &str, status: Status, category: &Category) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&status))
+            && (self.categories.is_empty() || self.categories.contains(category))
+            && self.after.as_deref().is_none_or(|after| id > after)
     }
 }
 

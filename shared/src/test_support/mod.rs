@@ -223,3 +223,46 @@ pub fn gzip_bomb(top: &str, size: u64) -> Vec<u8> {
     }
     encoder.finish().expect("gzip")
 }
+
+/// A package shaped like the connectors in Obsrv's registry, for benchmarks and load: a ~3 KB SVG
+/// icon (a ~4 KB data URI in each row), a ~10 KB ui-config schema, and a small program. Half the
+/// connectors are `stream`, half `batch`.
+pub fn realistic_package(connector: usize, version: &str) -> Package {
+    let id = format!("bench-{connector:02}-connector");
+    let top = format!("{id}-{version}");
+    let mut metadata = single_tenant_metadata(&id, version);
+    metadata["metadata"]["category"] = json!(if connector.is_multiple_of(2) { "stream" } else { "batch" });
+    let paths: String =
+        (0..60).map(|i| format!("<path d=\"M{i} {i}L{} {}Z\" fill=\"#{:06x}\"/>", i * 3, i * 7, i * 40503)).collect();
+    let icon = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 256 256\">{paths}</svg>");
+    let properties: serde_json::Map<String, Value> = (0..80)
+        .map(|i| {
+            let field = json!({
+                "type": "string", "title": format!("Setting {i}"), "uiIndex": i,
+                "description": format!("How the connector treats setting number {i} of its source"),
+                "default": format!("value-{i}")
+            });
+            (format!("setting_{i:02}"), field)
+        })
+        .collect();
+    let ui =
+        json!({"title": format!("{id} setup"), "type": "object", "properties": properties, "required": ["setting_00"]});
+    Package::default()
+        .folder(&top)
+        .json(&format!("{top}/metadata.json"), &metadata)
+        .json(&format!("{top}/ui-config.json"), &ui)
+        .file(&format!("{top}/icon.svg"), icon.as_bytes())
+        .file(&format!("{top}/{id}-{version}.jar"), b"PK program bytes")
+}
+
+/// The benchmark catalog in registration order: 200 rows, 80 of them Live (40 connectors with
+/// four versions each, then 40 with one), the shape the original service was measured on.
+pub fn realistic_catalog() -> Vec<Package> {
+    let versions = ["1.0.0", "1.1.0", "1.2.0", "2.0.0"];
+    let mut packages = Vec::new();
+    for connector in 0..80 {
+        let count = if connector < 40 { versions.len() } else { 1 };
+        packages.extend(versions[..count].iter().map(|v| realistic_package(connector, v)));
+    }
+    packages
+}

@@ -1,6 +1,7 @@
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -15,21 +16,31 @@ const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
 /// For each connector id, the id of its Live row: what a registration retires.
 const LIVE: TableDefinition<&str, &str> = TableDefinition::new("live_row_by_connector");
 
+/// redb's page cache (1 GiB by default) would keep every page ever read; the operating system
+/// caches the file anyway, and list keeps its own rendered rows (`registry::Listing`).
+const CACHE_BYTES: usize = 512 * 1024;
+
 /// Rows in a redb database: ACID transactions, committed durably, crash-safe by design.
 #[derive(Clone)]
 pub struct RedbRowStore {
     db: Arc<Database>,
+    /// Bumped after every commit attempt; redb lets one process hold the database, so this
+    /// process sees every change.
+    generation: Arc<AtomicU64>,
 }
 
 impl RedbRowStore {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let db = Database::create(path).with_context(|| format!("opening {}", path.display()))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .with_context(|| format!("opening {}", path.display()))?;
         // Create the tables up front so read transactions always find them.
         let txn = db.begin_write()?;
         txn.open_table(ROWS)?;
         txn.open_table(LIVE)?;
         txn.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db: Arc::new(db), generation: Arc::new(AtomicU64::new(0)) })
     }
 
     fn list_blocking(&self, query: &ListQuery) -> anyhow::Result<ListPage> {
@@ -124,7 +135,14 @@ impl RowStore for RedbRowStore {
     async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError> {
         let store = self.clone();
         let rows = rows.to_vec();
-        tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now)).await.map_err(other)?
+        let committed = tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now)).await;
+        // Even a failed commit counts: whoever kept rows reads them again, which is always safe.
+        self.generation.fetch_add(1, Ordering::Release);
+        committed.map_err(other)?
+    }
+
+    fn generation(&self) -> Option<u64> {
+        Some(self.generation.load(Ordering::Acquire))
     }
 }
 

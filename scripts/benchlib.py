@@ -1,0 +1,119 @@
+"""What the benchmark scripts share: the release server, generated archives, memory readings."""
+import gzip
+import io
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SERVER = ROOT / "target" / "release" / "registry-server"
+# The load generator of tests/examples/load.rs.
+LOAD = ROOT / "target" / "release" / "examples" / "load"
+MB = 1024 * 1024
+
+
+def make_archive(path: pathlib.Path, megabytes: int) -> None:
+    top = f"bench-connector-{megabytes}.0.0"
+    metadata = {"type": "connector", "metadata": {
+        "id": "bench-connector", "name": "Bench", "version": f"{megabytes}.0.0", "tenant": "single",
+        "type": "source", "category": "batch", "technology": "scala", "runtime": "spark", "licence": "MIT",
+        "owner": "bench", "main_class": "Main", "main_program": "bench.jar", "icon": "icon.svg"}}
+    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w|") as tar:
+        def add(name: str, data: bytes) -> None:
+            info = tarfile.TarInfo(f"{top}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        add("metadata.json", json.dumps(metadata).encode())
+        add("ui-config.json", json.dumps({"type": "object", "properties": {"x": {"type": "string"}}}).encode())
+        add("icon.svg", b"<svg xmlns='http://www.w3.org/2000/svg'/>")
+        left = megabytes * MB
+        index = 0
+        while left > 0:
+            chunk = min(left, 8 * MB)
+            add(f"libs/lib-{index:04}.jar", os.urandom(chunk))
+            left -= chunk
+            index += 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(args: list, env: dict = None) -> tuple:
+    """A release registry-server on a free port, with `args`; returns (process, base URL)."""
+    port = free_port()
+    process = subprocess.Popen([str(SERVER), "--listen", f"127.0.0.1:{port}", "--max-upload-bytes", str(2048 * MB),
+                                *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env={**os.environ, **(env or {})})
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + "/")
+        except urllib.error.HTTPError:
+            return process, base
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("registry-server did not start")
+
+
+def status_mb(pid: int, field: str) -> float:
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    return status_mb(pid, "VmRSS")
+
+
+def post(url: str, body, content_type: str) -> dict:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        return json.load(response)
+
+
+def register_multipart(base: str, archive: pathlib.Path) -> None:
+    boundary = uuid.uuid4().hex
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{archive.name}\"\r\n"
+            "Content-Type: application/gzip\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    size = len(head) + archive.stat().st_size + len(tail)
+
+    def body():
+        yield head
+        with open(archive, "rb") as f:
+            while chunk := f.read(MB):
+                yield chunk
+        yield tail
+    request = urllib.request.Request(base + "/v2/connector/register", data=body(), method="POST", headers={
+        "Content-Type": f"multipart/form-data; boundary={boundary}", "Content-Length": str(size)})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        assert json.load(response)["responseCode"] == "OK"
+
+
+
+
+def reset_peak(pid: int) -> None:
+    """Starts VmHWM again from the current resident set (Linux: clear_refs 5), so a peak read
+    afterwards is the peak of what follows, not of the seeding before it."""
+    pathlib.Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+# registry-server hands freed memory back every 5 s (server/src/memory.rs): wait this long for
+# memory at rest.
+SETTLE_SECONDS = 6
