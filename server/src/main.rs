@@ -195,7 +195,8 @@ fn main() -> ExitCode {
         }
         None => {
             init_logging(cli.serve.log_format);
-            let runtime = match tokio::runtime::Runtime::new() {
+            registry_server::memory::limit_arenas();
+            let runtime = match registry_server::memory::runtime() {
                 Ok(runtime) => runtime,
                 Err(e) => {
                     eprintln!("registry-server: cannot start the async runtime: {e}");

@@ -113,7 +113,8 @@ async fn a_hard_kill_mid_registration_leaves_a_consistent_registry() {
         let all = rows.list(&ListQuery::default()).await.unwrap().rows;
         assert!(!all.is_empty(), "some registrations committed before the kill");
         assert_eq!(all.iter().filter(|r| r.status == Status::Live).count(), 1);
-        for row in &all {
+        for listed in &all {
+            let row = rows.get(listed.id.as_str(), listed.status).await.unwrap().expect("a listed row reads back");
             let archive = data.path().join("archives/connector-registry").join(&row.source_url);
             assert!(archive.is_file(), "{} has its archive", row.id);
         }

@@ -113,7 +113,8 @@ impl Tally {
     fn merge(&mut self, other: Tally) {
         self.ok += other.ok;
         self.failed += other.failed;
-        self.first_failures.extend(other.first_failures.into_iter().take(5));
+        self.first_failures.extend(other.first_failures);
+        self.first_failures.truncate(5);
         self.latencies_us.extend(other.latencies_us);
     }
 

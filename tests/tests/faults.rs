@@ -79,13 +79,16 @@ fn answer(response: api::Response) -> (u16, Value) {
 /// What the registry holds for the connector: (version, status) pairs, and whether every row's
 /// archive is in the archive store.
 async fn holdings(faulty: &Faulty) -> (Vec<(String, Status)>, bool) {
-    let rows = faulty.rows.list(&ListQuery::default()).await.unwrap().rows;
+    let listed = faulty.rows.list(&ListQuery::default()).await.unwrap().rows;
     let mut archives_present = true;
-    for row in &rows {
+    let mut holdings = Vec::new();
+    for listed in &listed {
+        let row = faulty.rows.get(listed.id.as_str(), listed.status).await.unwrap().expect("a listed row reads back");
         let key = StoredName::parse(&row.source_url).unwrap().key();
         archives_present &= faulty.archives.exists(&key).await.unwrap();
+        holdings.push((row.version.to_string(), row.status));
     }
-    (rows.into_iter().map(|r| (r.version.to_string(), r.status)).collect(), archives_present)
+    (holdings, archives_present)
 }
 
 fn live(holdings: &[(String, Status)]) -> Vec<&str> {

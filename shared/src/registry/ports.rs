@@ -1,10 +1,13 @@
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
+
+use serde_json::value::RawValue;
 
 use async_trait::async_trait;
 
 use super::ArchiveKey;
-use crate::domain::{Category, ConnectorRow, Status, Timestamp};
+use crate::domain::{Category, ConnectorRow, RowId, Status, Timestamp};
 use crate::error::StoreError;
 
 /// Where connector archives are kept.
@@ -51,13 +54,6 @@ pub trait RowStore: Send + Sync {
     /// Either all of it happens or none; concurrent commits for one connector leave exactly one
     /// `Live` version.
     async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError>;
-
-    /// A number that changes with every commit, for stores whose rows only this process writes
-    /// (the embedded database, which one process holds open), so that what was read from them
-    /// may be kept until it changes. `None`, the default, when others write too (DynamoDB).
-    fn generation(&self) -> Option<u64> {
-        None
-    }
 }
 
 /// A list query: rows whose status is one of `statuses` (any, when empty) and whose category is
@@ -83,9 +79,28 @@ impl ListQuery {
     }
 }
 
+/// One row as list shows it: its list view rendered to JSON once, by the store, so that a store
+/// may keep rendered rows and a list costs a filter and a copy.
+#[derive(Debug)]
+pub struct ListedRow {
+    pub id: RowId,
+    pub status: Status,
+    pub category: Category,
+    /// `ConnectorRow::list_view`, as JSON.
+    pub view: Box<RawValue>,
+}
+
+impl ListedRow {
+    pub fn of(row: &ConnectorRow) -> Result<Self, StoreError> {
+        let view = serde_json::value::to_raw_value(&row.list_view())
+            .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("rendering a row")))?;
+        Ok(Self { id: row.id.clone(), status: row.status, category: row.category.clone(), view })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ListPage {
-    pub rows: Vec<ConnectorRow>,
+    pub rows: Vec<Arc<ListedRow>>,
     /// Set when more rows follow: the id to continue after.
     pub next_after: Option<String>,
 }

@@ -3,8 +3,7 @@ use std::sync::Arc;
 
 use tempfile::NamedTempFile;
 
-use super::listing::{ListCache, Listing};
-use super::{ArchiveStore, ListQuery, RowStore, StoredName};
+use super::{ArchiveStore, ListPage, ListQuery, RowStore, StoredName};
 use crate::distribution::reader::ReadError;
 use crate::distribution::{Distribution, Limits, build_rows, read_distribution};
 use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
@@ -26,7 +25,6 @@ pub struct Registrar {
 #[derive(Clone)]
 pub struct Catalog {
     rows: Arc<dyn RowStore>,
-    listings: ListCache,
 }
 
 /// An uploaded archive, staged in the archive store's staging folder.
@@ -208,7 +206,7 @@ impl Registrar {
 
 impl Catalog {
     pub fn new(rows: Arc<dyn RowStore>) -> Self {
-        Self { rows, listings: ListCache::default() }
+        Self { rows }
     }
 
     pub async fn read(&self, id: &str, mode: ReadMode) -> Result<ConnectorRow, RegistryError> {
@@ -219,8 +217,8 @@ impl Catalog {
         self.rows.get(id, status).await?.ok_or_else(|| RegistryError::ConnectorNotFound(id.to_owned()))
     }
 
-    pub async fn list(&self, query: &ListQuery) -> Result<Listing, RegistryError> {
-        self.listings.list(&*self.rows, query).await
+    pub async fn list(&self, query: &ListQuery) -> Result<ListPage, RegistryError> {
+        Ok(self.rows.list(query).await?)
     }
 }
 

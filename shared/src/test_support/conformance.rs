@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::domain::{Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version};
 use crate::error::StoreError;
-use crate::registry::{ArchiveStore, ListQuery, RowStore, StoredName};
+use crate::registry::{ArchiveStore, ListQuery, ListedRow, RowStore, StoredName};
 
 /// A Live row as a registration would build it, at `now`.
 pub fn row(connector: &str, version: &str, category: &str, now: Timestamp) -> ConnectorRow {
@@ -58,7 +58,7 @@ async fn status_of(store: &dyn RowStore, id: &str) -> Option<Status> {
     None
 }
 
-async fn all(store: &dyn RowStore) -> Vec<ConnectorRow> {
+async fn all(store: &dyn RowStore) -> Vec<Arc<ListedRow>> {
     store.list(&ListQuery::default()).await.expect("list").rows
 }
 
@@ -94,7 +94,11 @@ async fn a_committed_row_reads_back_whole(store: &dyn RowStore) {
     assert_eq!(stored, row);
     assert_eq!(stored.ui_spec.get(), r#"{"b":1,"a":{"z":[1,2]}}"#, "ui_spec keeps its text and key order");
     assert!(store.get("kafka-1.0.0", Status::Draft).await.unwrap().is_none(), "get filters on status");
-    assert_eq!(all(store).await, vec![row]);
+    let listed = all(store).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id.as_str(), listed[0].status), ("kafka-1.0.0", Status::Live));
+    let view = serde_json::to_string(&row.list_view()).unwrap();
+    assert_eq!(listed[0].view.get(), view, "list shows the row's list view");
 }
 
 async fn a_new_version_retires_the_live_one(store: &dyn RowStore) {
@@ -160,7 +164,7 @@ async fn list_filters_orders_and_pages(store: &dyn RowStore) {
     {
         store.commit_registration(&[row(connector, version, category, at(0))], at(0)).await.unwrap();
     }
-    let ids = |rows: &[ConnectorRow]| rows.iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
+    let ids = |rows: &[Arc<ListedRow>]| rows.iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
     assert_eq!(ids(&all(store).await), ["alpha-1", "alpha-2", "mid-1", "zeta-1"], "id order");
 
     let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
@@ -217,7 +221,7 @@ async fn a_list_over_a_megabyte_returns_every_row_once(store: &dyn RowStore) {
         store.commit_registration(&[big], at(0)).await.unwrap();
     }
     let expected: Vec<String> = (0..count).map(|i| format!("big{i:03}-1")).collect();
-    let ids = |rows: Vec<ConnectorRow>| rows.into_iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
+    let ids = |rows: Vec<Arc<ListedRow>>| rows.into_iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
     assert_eq!(ids(all(store).await), expected, "every row exactly once, in order");
     let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
     assert_eq!(ids(store.list(&live).await.unwrap().rows), expected);

@@ -14,6 +14,7 @@
 //! reads again and retries; a connector never has two Live rows.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +30,7 @@ use aws_sdk_dynamodb::types::{
 use super::classify;
 use crate::domain::{ConnectorRow, Status, Timestamp};
 use crate::error::StoreError;
-use crate::registry::{ListPage, ListQuery, RowStore};
+use crate::registry::{ListPage, ListQuery, ListedRow, RowStore};
 
 const ROW_SET: &str = "rows";
 /// DynamoDB refuses items over 400 KB; a row is refused a little before that, with a clear message.
@@ -252,7 +253,7 @@ impl RowStore for DynamoRowStore {
             }
             let output = request.send().await.map_err(|e| classify("listing rows", e))?;
             for item in output.items() {
-                rows.push(decode(item)?);
+                rows.push(Arc::new(ListedRow::of(&decode(item)?)?));
                 if wanted.is_some_and(|w| rows.len() == w) {
                     break;
                 }

@@ -1,58 +1,163 @@
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::domain::{ConnectorRow, Status, Timestamp};
 use crate::error::StoreError;
-use crate::registry::{ListPage, ListQuery, RowStore};
+use crate::registry::{ListPage, ListQuery, ListedRow, RowStore};
 
 /// Rows by id, as JSON.
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
 /// For each connector id, the id of its Live row: what a registration retires.
 const LIVE: TableDefinition<&str, &str> = TableDefinition::new("live_row_by_connector");
+/// (status, row id) of every row: a list by status decodes only the rows it answers with.
+const BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new("row_id_by_status");
 
 /// redb's page cache (1 GiB by default) would keep every page ever read; the operating system
-/// caches the file anyway, and list keeps its own rendered rows (`registry::Listing`).
+/// caches the file anyway, and list keeps its own rendered rows.
 const CACHE_BYTES: usize = 512 * 1024;
+
+/// Rendered list rows are kept in memory up to this many bytes of JSON (some 3,500 rows with
+/// icons of a few KB); a larger registry lists from the database, through `BY_STATUS`.
+pub const KEPT_LIST_BYTES: usize = 16 * 1024 * 1024;
 
 /// Rows in a redb database: ACID transactions, committed durably, crash-safe by design.
 #[derive(Clone)]
 pub struct RedbRowStore {
     db: Arc<Database>,
-    /// Bumped after every commit attempt; redb lets one process hold the database, so this
-    /// process sees every change.
-    generation: Arc<AtomicU64>,
+    /// Every row, rendered for list, while they fit in `KEPT_LIST_BYTES`. redb lets one process
+    /// hold the database, so this process sees every change and keeps these in step.
+    kept: Arc<RwLock<Option<KeptRows>>>,
+    /// Commits one at a time (redb's write transactions are anyway), so that the kept rows
+    /// change in the order the database did.
+    commits: Arc<Mutex<()>>,
+    kept_budget: usize,
 }
 
-impl RedbRowStore {
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        // Create the tables up front so read transactions always find them.
-        let txn = db.begin_write()?;
-        txn.open_table(ROWS)?;
-        txn.open_table(LIVE)?;
-        txn.commit()?;
-        Ok(Self { db: Arc::new(db), generation: Arc::new(AtomicU64::new(0)) })
+#[derive(Default)]
+struct KeptRows {
+    by_id: BTreeMap<String, Arc<ListedRow>>,
+    bytes: usize,
+}
+
+impl KeptRows {
+    fn insert(&mut self, row: Arc<ListedRow>) {
+        self.bytes += row.view.get().len();
+        if let Some(old) = self.by_id.insert(row.id.as_str().to_owned(), row) {
+            self.bytes -= old.view.get().len();
+        }
     }
 
-    fn list_blocking(&self, query: &ListQuery) -> anyhow::Result<ListPage> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(ROWS)?;
+    /// The query over the kept rows, exactly as the database answers it.
+    fn page(&self, query: &ListQuery) -> ListPage {
         let start = match &query.after {
             Some(after) => Bound::Excluded(after.as_str()),
             None => Bound::Unbounded,
         };
         let mut page = ListPage::default();
-        for entry in table.range::<&str>((start, Bound::Unbounded))? {
+        for row in self.by_id.range::<str, _>((start, Bound::Unbounded)).map(|(_, row)| row) {
+            if !query.admits(row.id.as_str(), row.status, &row.category) {
+                continue;
+            }
+            if query.limit.is_some_and(|limit| page.rows.len() == limit) {
+                page.next_after = page.rows.last().map(|r| r.id.as_str().to_owned());
+                break;
+            }
+            page.rows.push(row.clone());
+        }
+        page
+    }
+}
+
+impl RedbRowStore {
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_keeping(path, KEPT_LIST_BYTES)
+    }
+
+    /// `open`, keeping at most `kept_budget` bytes of rendered list rows (0: list always reads
+    /// the database).
+    pub fn open_keeping(path: &Path, kept_budget: usize) -> anyhow::Result<Self> {
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // Create the tables up front so read transactions always find them; a database from
+        // before the status index gets it built once.
+        let txn = db.begin_write()?;
+        {
+            let rows = txn.open_table(ROWS)?;
+            txn.open_table(LIVE)?;
+            let mut by_status = txn.open_table(BY_STATUS)?;
+            if by_status.is_empty()? {
+                for entry in rows.iter()? {
+                    let (id, value) = entry?;
+                    by_status.insert((decode(value.value())?.status.as_str(), id.value()), ())?;
+                }
+            }
+        }
+        txn.commit()?;
+        let store = Self { db: Arc::new(db), kept: Arc::default(), commits: Arc::default(), kept_budget };
+        let kept = store.render_all()?;
+        *store.kept.write().unwrap_or_else(PoisonError::into_inner) = kept;
+        Ok(store)
+    }
+
+    /// Every row rendered for list, one at a time; `None` when they exceed the budget.
+    fn render_all(&self) -> anyhow::Result<Option<KeptRows>> {
+        let txn = self.db.begin_read()?;
+        let mut kept = KeptRows::default();
+        for entry in txn.open_table(ROWS)?.iter()? {
             let (_, value) = entry?;
+            kept.insert(Arc::new(ListedRow::of(&decode(value.value())?)?));
+            if kept.bytes > self.kept_budget {
+                return Ok(None);
+            }
+        }
+        Ok(Some(kept))
+    }
+
+    /// The answer from the kept rows, when they are kept.
+    pub(super) fn kept_page(&self, query: &ListQuery) -> Option<ListPage> {
+        self.kept.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|kept| kept.page(query))
+    }
+
+    fn list_blocking(&self, query: &ListQuery) -> anyhow::Result<ListPage> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(ROWS)?;
+        let after = query.after.as_deref().unwrap_or_default();
+        // The ids to look at, in id order: those of the statuses asked for, or every row.
+        let ids: Vec<String> = if query.statuses.is_empty() {
+            let start = if query.after.is_some() { Bound::Excluded(after) } else { Bound::Unbounded };
+            let mut ids = Vec::new();
+            for entry in table.range::<&str>((start, Bound::Unbounded))? {
+                ids.push(entry?.0.value().to_owned());
+            }
+            ids
+        } else {
+            let by_status = txn.open_table(BY_STATUS)?;
+            let mut ids = Vec::new();
+            for status in &query.statuses {
+                for entry in by_status.range((status.as_str(), after)..)? {
+                    let (key, _) = entry?;
+                    let (entry_status, id) = key.value();
+                    if entry_status != status.as_str() {
+                        break;
+                    }
+                    ids.push(id.to_owned());
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        };
+        let mut page = ListPage::default();
+        for id in ids {
+            let Some(value) = table.get(id.as_str())? else { continue };
             let row = decode(value.value())?;
             if !query.matches(&row) {
                 continue;
@@ -61,16 +166,21 @@ impl RedbRowStore {
                 page.next_after = page.rows.last().map(|r| r.id.as_str().to_owned());
                 break;
             }
-            page.rows.push(row);
+            page.rows.push(Arc::new(ListedRow::of(&row)?));
         }
         Ok(page)
     }
 
     fn commit_blocking(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError> {
+        let _one_at_a_time = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        // Every row this commit writes (new ones and retired ones), rendered before the commit,
+        // so that once it has happened nothing can fail.
+        let mut written: Vec<Arc<ListedRow>> = Vec::new();
         let txn = self.db.begin_write().map_err(other)?;
         {
             let mut table = txn.open_table(ROWS).map_err(other)?;
             let mut live = txn.open_table(LIVE).map_err(other)?;
+            let mut by_status = txn.open_table(BY_STATUS).map_err(other)?;
             for row in rows {
                 let existing =
                     table.get(row.id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
@@ -86,6 +196,7 @@ impl RedbRowStore {
                     new.created_date = existing.created_date;
                     new.updated_by = existing.updated_by;
                     new.live_date = existing.live_date.or(new.live_date);
+                    by_status.remove((existing.status.as_str(), row.id.as_str())).map_err(other)?;
                 }
                 let previous_live = live.get(row.connector_id.as_str()).map_err(other)?.map(|v| v.value().to_owned());
                 if let Some(previous) = previous_live.filter(|id| id != row.id.as_str()) {
@@ -99,14 +210,27 @@ impl RedbRowStore {
                         retired.status = Status::Retired;
                         retired.updated_date = now;
                         table.insert(previous.as_str(), encode(&retired)?.as_slice()).map_err(other)?;
+                        by_status.remove((Status::Live.as_str(), previous.as_str())).map_err(other)?;
+                        by_status.insert((Status::Retired.as_str(), previous.as_str()), ()).map_err(other)?;
+                        written.push(Arc::new(ListedRow::of(&retired)?));
                     }
                 }
                 table.insert(row.id.as_str(), encode(&new)?.as_slice()).map_err(other)?;
+                by_status.insert((new.status.as_str(), row.id.as_str()), ()).map_err(other)?;
                 live.insert(row.connector_id.as_str(), row.id.as_str()).map_err(other)?;
+                written.push(Arc::new(ListedRow::of(&new)?));
             }
         }
         // Dropping an uncommitted transaction (the early returns above) aborts it.
-        txn.commit().map_err(other)
+        txn.commit().map_err(other)?;
+        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(rows) = kept.as_mut() {
+            written.into_iter().for_each(|row| rows.insert(row));
+            if rows.bytes > self.kept_budget {
+                *kept = None;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -124,6 +248,10 @@ impl RowStore for RedbRowStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError> {
+        // From memory it is a filter and some reference counts: no trip to the blocking pool.
+        if let Some(page) = self.kept_page(query) {
+            return Ok(page);
+        }
         let store = self.clone();
         let query = query.clone();
         tokio::task::spawn_blocking(move || store.list_blocking(&query))
@@ -135,14 +263,7 @@ impl RowStore for RedbRowStore {
     async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError> {
         let store = self.clone();
         let rows = rows.to_vec();
-        let committed = tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now)).await;
-        // Even a failed commit counts: whoever kept rows reads them again, which is always safe.
-        self.generation.fetch_add(1, Ordering::Release);
-        committed.map_err(other)?
-    }
-
-    fn generation(&self) -> Option<u64> {
-        Some(self.generation.load(Ordering::Acquire))
+        tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now)).await.map_err(other)?
     }
 }
 
