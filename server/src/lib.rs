@@ -22,7 +22,7 @@ use registry_shared::api::{
 use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
-use registry_shared::registry::{ArchiveStore, Catalog, Registrar, RowStore};
+use registry_shared::registry::{ArchiveStore, Catalog, GatedArchives, GatedRows, InFlightLimit, Registrar, RowStore};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -39,6 +39,8 @@ pub const OPENAPI: &str = include_str!("../../openapi.yaml");
 /// Bodies of routes that take JSON are small; only register carries an archive.
 pub const MAX_JSON_BODY_BYTES: u64 = 1024 * 1024;
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 256 * 1024 * 1024;
+/// DynamoDB and S3 take far more; the bound is for stand-ins and throttled tables.
+pub const DEFAULT_MAX_STORE_REQUESTS: usize = 64;
 
 /// What the server needs to start.
 #[derive(Debug, Clone)]
@@ -71,6 +73,8 @@ pub enum Backend {
         key_prefix: String,
         /// Create the table (with its indexes) and the bucket when they are missing.
         create_missing: bool,
+        /// S3 and DynamoDB calls in flight at once; more wait their turn in the server.
+        max_store_requests: usize,
     },
 }
 
@@ -116,7 +120,7 @@ async fn open_stores(backend: &Backend, public_url: &str) -> anyhow::Result<Stor
                 .with_context(|| format!("opening the data folder {}", data_dir.display()))?;
             Ok((files.clone(), rows, Some(files)))
         }
-        Backend::Aws { table, bucket, key_prefix, create_missing } => {
+        Backend::Aws { table, bucket, key_prefix, create_missing, max_store_requests } => {
             let sdk = aws::sdk_config().await;
             let rows = aws::DynamoRowStore::new(&sdk, table);
             let archives = aws::S3ArchiveStore::new(&sdk, bucket, key_prefix).context("creating the staging folder")?;
@@ -124,6 +128,9 @@ async fn open_stores(backend: &Backend, public_url: &str) -> anyhow::Result<Stor
                 rows.create_table_if_missing().await.with_context(|| format!("creating the table {table}"))?;
                 archives.create_bucket_if_missing().await.with_context(|| format!("creating the bucket {bucket}"))?;
             }
+            let gate = Arc::new(InFlightLimit::new(*max_store_requests));
+            let archives = GatedArchives { inner: Arc::new(archives), gate: gate.clone() };
+            let rows = GatedRows { inner: Arc::new(rows), gate };
             Ok((Arc::new(archives), Arc::new(rows), None))
         }
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use registry_server::{Backend, DEFAULT_MAX_UPLOAD_BYTES, HttpLimits, ServerConfig, open_state, serve};
+use registry_server::{
+    Backend, DEFAULT_MAX_STORE_REQUESTS, DEFAULT_MAX_UPLOAD_BYTES, HttpLimits, ServerConfig, open_state, serve,
+};
 use registry_shared::auth::{Authenticator, JwtVerifier};
 use registry_shared::distribution::reader::ReadError;
 use registry_shared::distribution::{Limits, build_rows, read_distribution};
@@ -76,6 +78,10 @@ struct ServeArgs {
     /// AWS backend: create the table and the bucket when they are missing.
     #[arg(long, env = "REGISTRY_CREATE_MISSING")]
     create_missing: bool,
+    /// AWS backend: S3 and DynamoDB calls in flight at once; more wait their turn in the server
+    /// (their timeouts start when they do).
+    #[arg(long, env = "REGISTRY_MAX_STORE_REQUESTS", default_value_t = DEFAULT_MAX_STORE_REQUESTS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_store_requests: u64,
     /// Largest register request body accepted; larger ones get 413.
     #[arg(long, env = "REGISTRY_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     max_upload_bytes: u64,
@@ -223,6 +229,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
             bucket: args.bucket.unwrap_or_default(),
             key_prefix: args.key_prefix,
             create_missing: args.create_missing,
+            max_store_requests: args.max_store_requests as usize,
         },
     };
     let config = ServerConfig {

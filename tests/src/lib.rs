@@ -92,6 +92,7 @@ impl TestApp {
                     bucket: test_support::aws::unique_name("registry"),
                     key_prefix: String::new(),
                     create_missing: true,
+                    max_store_requests: registry_server::DEFAULT_MAX_STORE_REQUESTS,
                 };
                 (backend, None, Some(s3))
             }

@@ -43,8 +43,8 @@ async fn faulty(kind: BackendKind) -> Option<Faulty> {
         }
     };
     let plan = Arc::new(FaultPlan::default());
-    let faulty_rows: Arc<dyn RowStore> = Arc::new(FaultyRows { inner: rows.clone(), plan: plan.clone() });
-    let faulty_archives = Arc::new(FaultyArchives { inner: archives.clone(), plan: plan.clone() });
+    let faulty_rows: Arc<dyn RowStore> = Arc::new(FaultyRows { inner: rows.clone(), gate: plan.clone() });
+    let faulty_archives = Arc::new(FaultyArchives { inner: archives.clone(), gate: plan.clone() });
     Some(Faulty {
         plan,
         register: RegisterState {
