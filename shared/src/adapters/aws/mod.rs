@@ -8,7 +8,7 @@ mod s3;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
 #[cfg(feature = "aws-dynamodb")]
 pub use dynamodb::{DynamoRowStore, TableSchema};
@@ -31,14 +31,32 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// The settings every SDK configuration of the registry has; `sdk_config` adds nothing to them.
 pub fn config_loader() -> aws_config::ConfigLoader {
-    let http_client =
-        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(tls_context())
+        .build_https();
     let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build();
     aws_config::defaults(BehaviorVersion::latest()).http_client(http_client).timeout_config(timeouts)
+}
+
+/// The roots AWS endpoints chain to, compiled in. The SDK's default, the system's certificate
+/// store, costs some 150 file reads and parses at every cold start (more than the rest of a
+/// function's init together). `REGISTRY_TLS_NATIVE_ROOTS=1` adds the system's roots, for an
+/// `AWS_ENDPOINT_URL` served over HTTPS by another authority.
+const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
+
+fn tls_context() -> TlsContext {
+    let native = std::env::var("REGISTRY_TLS_NATIVE_ROOTS").is_ok_and(|v| v == "1" || v == "true");
+    let roots = TrustStore::empty().with_native_roots(native).with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes());
+    TlsContext::builder().with_trust_store(roots).build().unwrap_or_else(|e| {
+        // Only a certificate that does not parse fails here, and these are compiled in.
+        tracing::error!(error = %e, "the TLS roots could not be loaded; using the system's");
+        TlsContext::default()
+    })
 }
 
 /// Sorts an SDK failure into what the registry can act on: worth a retry (503) or not (500).
@@ -69,4 +87,25 @@ where
     };
     let error = anyhow::anyhow!("{}", aws_smithy_types::error::display::DisplayErrorContext(&error)).context(operation);
     if transient { StoreError::Unavailable(error) } else { StoreError::Other(error) }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    /// The compiled-in roots are the five Amazon Trust Services certificates, each valid base64 DER.
+    #[test]
+    fn the_compiled_in_roots_are_five_certificates() {
+        let pem = super::AMAZON_TRUST_SERVICES;
+        let bodies: Vec<String> = pem
+            .split("-----BEGIN CERTIFICATE-----")
+            .skip(1)
+            .map(|rest| rest.split("-----END CERTIFICATE-----").next().unwrap_or_default().split_whitespace().collect())
+            .collect();
+        assert_eq!(bodies.len(), 5);
+        for body in bodies {
+            let der = base64::engine::general_purpose::STANDARD.decode(body).expect("base64");
+            assert_eq!(der[0], 0x30, "a DER SEQUENCE");
+        }
+    }
 }
