@@ -3,11 +3,8 @@
 //! soon as one header block grows beyond the limit, so a huge part header is a 400 and never a
 //! buffer the size of the upload.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 
 /// Headers of one part (Content-Disposition, Content-Type …) fit easily in this.
 pub const MAX_PART_HEADER_BYTES: usize = 8 * 1024;
@@ -16,10 +13,9 @@ pub const MAX_PART_HEADER_BYTES: usize = 8 * 1024;
 #[error("a part's headers are longer than {MAX_PART_HEADER_BYTES} bytes")]
 pub struct PartHeadersTooLarge;
 
-/// Passes the body through unchanged while tracking where part headers start (after each
-/// `--boundary`) and end (at the first blank line).
-pub struct PartHeaderLimit<S> {
-    inner: S,
+/// Tracks, chunk by chunk, where part headers start (after each `--boundary`) and end (at the
+/// first blank line).
+struct PartHeaderScanner {
     delimiter: Vec<u8>,
     in_headers: bool,
     header_bytes: usize,
@@ -29,12 +25,12 @@ pub struct PartHeaderLimit<S> {
 
 const BLANK_LINE: &[u8] = b"\r\n\r\n";
 
-impl<S> PartHeaderLimit<S> {
-    pub fn new(inner: S, boundary: &str) -> Self {
+impl PartHeaderScanner {
+    fn new(boundary: &str) -> Self {
         // The body starts with `--boundary`; every later delimiter is `\r\n--boundary`. Seeding the
         // tail with CRLF makes the first look like the rest.
         let delimiter = format!("\r\n--{boundary}").into_bytes();
-        Self { inner, delimiter, in_headers: false, header_bytes: 0, tail: b"\r\n".to_vec() }
+        Self { delimiter, in_headers: false, header_bytes: 0, tail: b"\r\n".to_vec() }
     }
 
     fn scan(&mut self, chunk: &[u8]) -> Result<(), PartHeadersTooLarge> {
@@ -93,25 +89,21 @@ fn keep_tail(tail: &mut Vec<u8>, rest: &[u8], keep: usize) {
     tail.drain(..excess);
 }
 
-impl<S, E> Stream for PartHeaderLimit<S>
+/// `body`, failing with [`PartHeadersTooLarge`] as soon as a part's headers outgrow the limit.
+pub fn limit_part_headers<S, E>(
+    body: S,
+    boundary: &str,
+) -> impl Stream<Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>> + use<S, E>
 where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    S: Stream<Item = Result<Bytes, E>>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    type Item = Result<Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_next(cx) {
-            Poll::Ready(Some(Ok(chunk))) => match this.scan(&chunk) {
-                Ok(()) => Poll::Ready(Some(Ok(chunk))),
-                Err(e) => Poll::Ready(Some(Err(Box::new(e)))),
-            },
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
-            Poll::Ready(None) => Poll::Ready(None),
-            Poll::Pending => Poll::Pending,
-        }
-    }
+    let mut scanner = PartHeaderScanner::new(boundary);
+    body.map(move |chunk| {
+        let chunk = chunk.map_err(Into::into)?;
+        scanner.scan(&chunk)?;
+        Ok(chunk)
+    })
 }
 
 #[cfg(test)]
@@ -119,7 +111,7 @@ mod tests {
     use super::*;
 
     fn scan_in_chunks(body: &[u8], chunk: usize) -> Result<(), PartHeadersTooLarge> {
-        let mut limit = PartHeaderLimit::new((), "XYZ");
+        let mut limit = PartHeaderScanner::new("XYZ");
         body.chunks(chunk).try_for_each(|c| limit.scan(c))
     }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
-use super::part_headers::{PartHeaderLimit, PartHeadersTooLarge};
+use super::part_headers::{PartHeadersTooLarge, limit_part_headers};
 use super::{Api, RegisterState, Response, body_bytes, error_response, success_response};
 use crate::error::RegistryError;
 use crate::registry::{StagedUpload, StoredName};
@@ -153,7 +153,7 @@ where
 {
     let constraints = multer::Constraints::new()
         .size_limit(multer::SizeLimit::new().whole_stream(state.max_body_bytes).per_field(state.max_body_bytes));
-    let body = PartHeaderLimit::new(body, &boundary);
+    let body = limit_part_headers(body, &boundary);
     let mut multipart = multer::Multipart::with_constraints(body, boundary, constraints);
     let limit = state.max_body_bytes;
     let invalid = move |e: multer::Error| match e {
