@@ -50,9 +50,12 @@ async fn upload(
     let mut writer = tokio::fs::File::from_std(staged.as_file().try_clone().map_err(internal)?);
     let mut body = request.into_body().into_data_stream();
     let mut written = 0u64;
-    let cut_off = |e: axum::Error| match registry_shared::api::is_slow_body(&e) {
-        true => (StatusCode::REQUEST_TIMEOUT, "the upload arrived too slowly".to_owned()),
-        false => (StatusCode::BAD_REQUEST, "the upload was cut off".to_owned()),
+    let cut_off = |e: axum::Error| {
+        if registry_shared::api::is_slow_body(&e) {
+            (StatusCode::REQUEST_TIMEOUT, "the upload arrived too slowly".to_owned())
+        } else {
+            (StatusCode::BAD_REQUEST, "the upload was cut off".to_owned())
+        }
     };
     while let Some(chunk) = body.try_next().await.map_err(cut_off)? {
         written += chunk.len() as u64;

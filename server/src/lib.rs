@@ -197,15 +197,16 @@ async fn dispatch(State(served): State<Served>, request: Request) -> Response {
     let request = request.map(|body| {
         axum::body::Body::from_stream(MinRate::new(body.into_data_stream(), limits.body_window, limits.min_body_rate))
     });
-    let is_upload = (request.method() == http::Method::PUT && request.uri().path().starts_with("/files/"))
-        || route_of(request.method(), request.uri().path()) == Some(Route::Register);
     // Uploads hold a staging file and a core each; beyond the limit, a retry later succeeds.
-    let _permit = match is_upload.then(|| uploads.try_acquire_owned()) {
-        Some(Err(_)) => return too_busy(&request, files.is_some()),
-        Some(Ok(permit)) => Some(permit),
-        None => None,
-    };
+    let busy = "Too many uploads in progress, please retry shortly";
+    let retry_after = [(http::header::RETRY_AFTER, "1")];
     if let (Some(store), Some(key)) = (&files, request.uri().path().strip_prefix("/files/")) {
+        let is_upload = request.method() == http::Method::PUT;
+        let _upload = match is_upload.then(|| uploads.try_acquire_owned()).transpose() {
+            Ok(permit) => permit,
+            // Plain text, as the signed URLs answer (like S3's SlowDown).
+            Err(_) => return (http::StatusCode::SERVICE_UNAVAILABLE, retry_after, format!("{busy}\n")).into_response(),
+        };
         return files::serve(store, key.to_owned(), max_archive_bytes, request).await;
     }
     let Some(route) = route_of(request.method(), request.uri().path()) else {
@@ -223,12 +224,17 @@ async fn dispatch(State(served): State<Served>, request: Request) -> Response {
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return into_axum(error_response(api, None, &too_large(limit)));
+        return closing(into_axum(error_response(api, None, &too_large(limit))));
     }
     let (parts, body) = request.into_parts();
     if route == Route::Register {
+        let Ok(_upload) = uploads.try_acquire_owned() else {
+            let refused = into_axum(error_response(api, None, &RegistryError::Busy(busy.to_owned())));
+            return closing((retry_after, refused).into_response());
+        };
         // Archives stream straight to the staging folder: memory stays flat whatever their size.
-        return into_axum(api::register_stream(&state.register, &parts.headers, body.into_data_stream()).await);
+        let response = into_axum(api::register_stream(&state.register, &parts.headers, body.into_data_stream()).await);
+        return if response.status().is_success() { response } else { closing(response) };
     }
     let bytes = match Limited::new(body, limit as usize).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -244,16 +250,11 @@ async fn dispatch(State(served): State<Served>, request: Request) -> Response {
     into_axum(api::handle(&state, request).await)
 }
 
-/// 503 with `Retry-After` when every upload slot is taken: in the Obsrv envelope on the API, as
-/// plain text on the signed upload URLs (like S3's `SlowDown`).
-fn too_busy(request: &Request, serves_files: bool) -> Response {
-    let message = "Too many uploads in progress, please retry shortly";
-    let retry_after = [(http::header::RETRY_AFTER, "1")];
-    if serves_files && request.uri().path().starts_with("/files/") {
-        return (http::StatusCode::SERVICE_UNAVAILABLE, retry_after, format!("{message}\n")).into_response();
-    }
-    let error = RegistryError::Busy(message.to_owned());
-    (retry_after, into_axum(error_response(Route::Register.api(), None, &error))).into_response()
+/// An answer given before the request body was read to its end: the connection cannot carry
+/// another request, and saying so keeps clients from sending their next one on it.
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    response
 }
 
 fn too_large(limit: u64) -> RegistryError {
