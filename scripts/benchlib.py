@@ -4,6 +4,7 @@ import io
 import json
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -117,3 +118,29 @@ def reset_peak(pid: int) -> None:
 # registry-server hands freed memory back every 5 s (server/src/memory.rs): wait this long for
 # memory at rest.
 SETTLE_SECONDS = 6
+
+
+def aws_stand_in() -> tuple:
+    """The settings for the S3/DynamoDB stand-in: AWS_ENDPOINT_URL when set, or else a moto server
+    started here. Returns (environment, the moto process to stop, or None)."""
+    def setting(name: str, default: str) -> str:
+        return os.environ.get(name) or default
+    moto = None
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        if not shutil.which("moto_server"):
+            raise SystemExit("set AWS_ENDPOINT_URL or pip install -r requirements-dev.txt (moto_server)")
+        port = free_port()
+        moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        endpoint = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/")
+                break
+            except OSError:
+                time.sleep(0.1)
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": setting("AWS_ACCESS_KEY_ID", "test"),
+           "AWS_SECRET_ACCESS_KEY": setting("AWS_SECRET_ACCESS_KEY", "test"),
+           "AWS_REGION": setting("AWS_REGION", "us-east-1")}
+    return env, moto
