@@ -20,7 +20,7 @@ const BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new("row_i
 
 /// redb's page cache (1 GiB by default) would keep every page ever read; the operating system
 /// caches the file anyway, and list keeps its own rendered rows.
-const CACHE_BYTES: usize = 512 * 1024;
+const CACHE_BYTES: usize = 128 * 1024;
 
 /// Rendered list rows are kept in memory up to this many bytes of JSON (some 3,500 rows with
 /// icons of a few KB); a larger registry lists from the database, through `BY_STATUS`.
