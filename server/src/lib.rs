@@ -186,9 +186,23 @@ impl RunningServer {
     }
 }
 
-/// The one handler: finds the route, reads the body within its limit, and hands a
-/// `lambda_http::Request` to the shared handler, exactly as a Lambda function would.
+/// The one handler. A refusal of a request that carries a body (unknown route, access denied,
+/// too large, too busy, a failed registration) may come before the body was read to its end, and
+/// such a connection cannot carry another request: the answer says `Connection: close`, so that
+/// clients do not send their next request on it.
 async fn dispatch(State(served): State<Served>, request: Request) -> Response {
+    let carries_body = request.headers().contains_key(http::header::TRANSFER_ENCODING)
+        || request.headers().get(CONTENT_LENGTH).is_some_and(|length| length != "0");
+    let mut response = answer(served, request).await;
+    if carries_body && !response.status().is_success() {
+        response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Finds the route, reads the body within its limit, and hands a `lambda_http::Request` to the
+/// shared handler, exactly as a Lambda function would.
+async fn answer(served: Served, request: Request) -> Response {
     let Served { state, files, max_archive_bytes, http: limits, uploads } = served;
     if request.method() == http::Method::GET && request.uri().path() == "/openapi.yaml" {
         return ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
@@ -224,17 +238,16 @@ async fn dispatch(State(served): State<Served>, request: Request) -> Response {
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return closing(into_axum(error_response(api, None, &too_large(limit))));
+        return into_axum(error_response(api, None, &too_large(limit)));
     }
     let (parts, body) = request.into_parts();
     if route == Route::Register {
         let Ok(_upload) = uploads.try_acquire_owned() else {
             let refused = into_axum(error_response(api, None, &RegistryError::Busy(busy.to_owned())));
-            return closing((retry_after, refused).into_response());
+            return (retry_after, refused).into_response();
         };
         // Archives stream straight to the staging folder: memory stays flat whatever their size.
-        let response = into_axum(api::register_stream(&state.register, &parts.headers, body.into_data_stream()).await);
-        return if response.status().is_success() { response } else { closing(response) };
+        return into_axum(api::register_stream(&state.register, &parts.headers, body.into_data_stream()).await);
     }
     let bytes = match Limited::new(body, limit as usize).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -248,13 +261,6 @@ async fn dispatch(State(served): State<Served>, request: Request) -> Response {
     };
     let request = http::Request::from_parts(parts, lambda_http::Body::Binary(Vec::from(bytes)));
     into_axum(api::handle(&state, request).await)
-}
-
-/// An answer given before the request body was read to its end: the connection cannot carry
-/// another request, and saying so keeps clients from sending their next one on it.
-fn closing(mut response: Response) -> Response {
-    response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
-    response
 }
 
 fn too_large(limit: u64) -> RegistryError {

@@ -211,3 +211,19 @@ async fn hostile_multipart_bodies_get_400() {
     assert!(app.all_rows().await.is_empty());
     assert!(app.stored_archives().await.is_empty());
 }
+
+/// A refusal that may come before the body was read says `Connection: close`; an answer to a
+/// request without a body keeps the connection.
+#[tokio::test]
+async fn refusals_of_requests_with_a_body_close_the_connection() {
+    let app = spawn().await;
+    let client = reqwest::Client::new();
+    let refused =
+        client.post(format!("{}/v2/no/such/route", app.base_url)).body("x".repeat(1000)).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert_eq!(refused.headers().get("connection").map(|v| v.as_bytes()), Some(&b"close"[..]));
+    let missing = client.get(format!("{}/v2/connectors/read/nothing-1.0.0", app.base_url)).send().await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers().get("connection"), None);
+    still_serves(&app).await;
+}
