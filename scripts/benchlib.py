@@ -107,8 +107,6 @@ def register_multipart(base: str, archive: pathlib.Path) -> None:
         assert json.load(response)["responseCode"] == "OK"
 
 
-
-
 def reset_peak(pid: int) -> None:
     """Starts VmHWM again from the current resident set (Linux: clear_refs 5), so a peak read
     afterwards is the peak of what follows, not of the seeding before it."""
