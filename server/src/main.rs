@@ -327,11 +327,15 @@ fn validate(path: &std::path::Path, limits: &Limits) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match read_distribution(&mut file, limits) {
-        Ok(distribution) => {
-            let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let stored_name = StoredName::generate(&file_name);
-            let rows = build_rows(&distribution, stored_name.as_str(), Timestamp::now());
+    // The same reading and write budget as a registration, so a valid package registers.
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let stored_name = StoredName::generate(&file_name);
+    let checked = read_distribution(&mut file, limits).and_then(|distribution| {
+        let rows = build_rows(&distribution, stored_name.as_str(), Timestamp::now()).map_err(ReadError::Invalid)?;
+        Ok((distribution, rows))
+    });
+    match checked {
+        Ok((distribution, rows)) => {
             let report = serde_json::json!({
                 "valid": true,
                 "sha256": distribution.sha256,

@@ -23,7 +23,9 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         E::FilesNotProvided => (StatusCode::BAD_REQUEST, "FILES_NOT_PROVIDED", error.to_string()),
         E::FilesLimitExceeded(_) => (StatusCode::BAD_REQUEST, "FILES_URL_GENERATION_LIMIT_EXCEED", error.to_string()),
         E::ConnectorNotFound(_) => (StatusCode::NOT_FOUND, "CONNECTOR_NOT_FOUND", error.to_string()),
-        E::InvalidDistribution(DistributionError::ArchiveTooLarge { .. }) => {
+        E::InvalidDistribution(
+            DistributionError::ArchiveTooLarge { .. } | DistributionError::RegistrationTooLarge(_),
+        ) => {
             (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", error.to_string())
         }
         E::InvalidDistribution(_) => (StatusCode::BAD_REQUEST, REGISTER_FAILED, error.to_string()),

@@ -27,6 +27,9 @@ pub enum DistributionError {
     MissingSourceFolder(String),
     #[error("Unable to locate the ui configuration File")]
     MissingUiConfig,
+    /// More than one registration may write (`WriteBudget`).
+    #[error("{0}")]
+    RegistrationTooLarge(String),
     #[error("ui-config.json is not valid JSON: {0}")]
     UiConfigNotJson(String),
 }

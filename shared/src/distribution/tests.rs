@@ -60,7 +60,7 @@ fn builds_one_row_per_connector_of_a_multi_tenant_package() {
     let package = package.replace("ui-config.json", &serde_json::to_vec(&ui).unwrap());
     let d = read(&package.tar_gz()).unwrap();
     let now = crate::domain::Timestamp::now();
-    let rows = build_rows(&d, "jdbc.tar_abcdef.gz", now);
+    let rows = build_rows(&d, "jdbc.tar_abcdef.gz", now).unwrap();
     let ids: Vec<_> = rows.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["postgres-connector-1.0.0", "mysql-connector-1.0.0", "extra-1.0.0"]);
     let pg = &rows[0];
@@ -99,7 +99,7 @@ fn finds_icons_wherever_they_stand_in_the_archive() {
     metadata["metadata"]["icon"] = json!("https://example.org/k.svg");
     let package = package.replace("metadata.json", &serde_json::to_vec(&metadata).unwrap());
     let d = read(&package.tar_gz()).unwrap();
-    let rows = build_rows(&d, "k", crate::domain::Timestamp::now());
+    let rows = build_rows(&d, "k", crate::domain::Timestamp::now()).unwrap();
     assert_eq!(rows[0].iconurl.as_deref(), Some("https://example.org/k.svg"));
 }
 
@@ -291,4 +291,41 @@ fn enforces_each_limit() {
         DistributionError::FileTooLarge { file: "ui-config.json", .. }
     ));
     assert!(matches!(tight(|l| l.max_icon_bytes = 10), DistributionError::FileTooLarge { file: "icon", .. }));
+}
+
+fn many_connectors(count: usize, icon: &[u8]) -> Package {
+    let names: Vec<String> = (0..count).map(|i| format!("tenant-{i:03}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut package = Package::multi_tenant("many", "1.0.0", &names);
+    for name in &names {
+        package = package.replace(&format!("{name}.svg"), icon);
+    }
+    package
+}
+
+fn budget_refusal(package: &Package) -> String {
+    let d = read(&package.tar_gz()).expect("the archive itself is valid");
+    match build_rows(&d, "many.tar_abcdef.gz", crate::domain::Timestamp::now()) {
+        Err(DistributionError::RegistrationTooLarge(message)) => message,
+        other => panic!("expected the write budget to refuse, got {:?}", other.map(|rows| rows.len())),
+    }
+}
+
+#[test]
+fn the_write_budget_bounds_connectors_and_bytes() {
+    let fits = many_connectors(WriteBudget::MAX_CONNECTORS, ICON_SVG);
+    let d = read(&fits.tar_gz()).unwrap();
+    assert_eq!(build_rows(&d, "x", crate::domain::Timestamp::now()).unwrap().len(), WriteBudget::MAX_CONNECTORS);
+
+    let message = budget_refusal(&many_connectors(WriteBudget::MAX_CONNECTORS + 1, ICON_SVG));
+    assert!(message.contains("13 connectors") && message.contains("at most 12"), "{message}");
+
+    // One shared 100 KB icon (as a data URI in each row): no package can multiply it past the budget.
+    let icon = vec![b'a'; 100 * 1024];
+    let message = budget_refusal(&many_connectors(2, &icon));
+    assert!(message.contains(&WriteBudget::MAX_LISTED_ROW_BYTES.to_string()), "{message}");
+
+    let icon = vec![b'a'; 70 * 1024];
+    let message = budget_refusal(&many_connectors(12, &icon));
+    assert!(message.contains(&WriteBudget::MAX_TOTAL_BYTES.to_string()), "{message}");
 }

@@ -98,7 +98,7 @@ impl Registrar {
         let StagedUpload { file, file_name } = upload;
         let (file, distribution) = self.read(file.into_parts()).await?;
         let file = NamedTempFile::from_parts(file.0, file.1);
-        let declared = build_rows(&distribution, "", Timestamp::now());
+        let declared = build_rows(&distribution, "", Timestamp::now())?;
         let mut unchanged = true;
         for row in &declared {
             let mut found = None;
@@ -127,7 +127,7 @@ impl Registrar {
             .ok_or_else(|| RegistryError::ArchiveNotFound(stored_name.as_str().to_owned()))?;
         let (_, distribution) = self.read((file, ())).await?;
         let now = Timestamp::now();
-        let rows = build_rows(&distribution, stored_name.as_str(), now);
+        let rows = build_rows(&distribution, stored_name.as_str(), now)?;
         self.rows.commit_registration(&rows, now).await?;
         tracing::info!(rows = ?ids(&rows), source_url = %stored_name, sha256 = %distribution.sha256, "connector registered from an upload");
         Ok(Registered {
@@ -163,9 +163,8 @@ impl Registrar {
         staged: &Path,
         file_name: &str,
     ) -> Result<Registered, RegistryError> {
-        let stored_name = self.store_archive(staged, file_name).await?;
         let now = Timestamp::now();
-        let rows = build_rows(distribution, stored_name.as_str(), now);
+        let (stored_name, rows) = self.store_archive(distribution, staged, file_name, now).await?;
         if let Err(error) = self.rows.commit_registration(&rows, now).await {
             // When the store refused the rows, take the archive back out. When the outcome is
             // unknown (a timeout may hide a commit), keep it: an unreferenced archive is harmless,
@@ -191,11 +190,20 @@ impl Registrar {
         })
     }
 
-    async fn store_archive(&self, staged: &Path, file_name: &str) -> Result<StoredName, RegistryError> {
+    /// Stores the archive under a fresh name and builds the rows that name it; rows over the
+    /// write budget are refused before anything is stored.
+    async fn store_archive(
+        &self,
+        distribution: &Distribution,
+        staged: &Path,
+        file_name: &str,
+        now: Timestamp,
+    ) -> Result<(StoredName, Vec<ConnectorRow>), RegistryError> {
         for _ in 0..STORED_NAME_ATTEMPTS {
             let name = StoredName::generate(file_name);
+            let rows = build_rows(distribution, name.as_str(), now)?;
             match self.archives.put(&name.key(), staged).await {
-                Ok(()) => return Ok(name),
+                Ok(()) => return Ok((name, rows)),
                 Err(StoreError::AlreadyExists) => continue,
                 Err(other) => return Err(other.into()),
             }

@@ -35,7 +35,10 @@ pub fn fuzz_limits() -> Limits {
 pub fn distribution(data: &[u8]) {
     match read_distribution(&mut Cursor::new(data), &fuzz_limits()) {
         Ok(distribution) => {
-            let rows = build_rows(&distribution, "fuzz.tar_000000.gz", Timestamp::now());
+            let rows = match build_rows(&distribution, "fuzz.tar_000000.gz", Timestamp::now()) {
+                Ok(rows) => rows,
+                Err(e) => return assert!(!e.to_string().is_empty()),
+            };
             assert_eq!(rows.len(), distribution.metadata.connectors.len());
             for row in &rows {
                 let id = row.id.as_str();
