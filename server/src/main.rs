@@ -53,6 +53,17 @@ enum Command {
         #[arg(required = true)]
         keys: Vec<String>,
     },
+    /// Copies a DynamoDB table of the registry's first layout (partition key only, lists through
+    /// secondary indexes) into a table of this layout, created when missing. Run once, after the
+    /// stack update that replaced the table (README, Migrating the table).
+    MigrateTable {
+        /// The table of the first layout, e.g. the one the stack update kept.
+        #[arg(long)]
+        from: String,
+        /// The new table, e.g. the stack's RegistryTableName output.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(clap::Args)]
@@ -187,18 +198,9 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Validate { file, limits }) => validate(&file, &limits.limits()),
         Some(Command::RegisterUpload { table, bucket, key_prefix, keys }) => {
-            init_logging(LogFormat::Human);
-            let registered = tokio::runtime::Runtime::new()
-                .map_err(anyhow::Error::from)
-                .and_then(|runtime| runtime.block_on(register_uploads(table, bucket, key_prefix, keys)));
-            match registered {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("register-upload: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            run_once("register-upload", register_uploads(table, bucket, key_prefix, keys))
         }
+        Some(Command::MigrateTable { from, to }) => run_once("migrate-table", migrate_table(from, to)),
         None => {
             init_logging(cli.serve.log_format);
             registry_server::memory::limit_arenas();
@@ -260,6 +262,29 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     registry_server::memory::spawn_trimmer();
     serve(listener, served, shutdown_signal()).await?;
     tracing::info!("registry-server stopped");
+    Ok(())
+}
+
+/// A one-shot command on a runtime of its own; its failure, with its causes, on stderr.
+fn run_once(name: &str, command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    init_logging(LogFormat::Human);
+    let done = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(command));
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate_table(from: String, to: String) -> anyhow::Result<()> {
+    use registry_shared::adapters::aws::{DynamoRowStore, sdk_config};
+    let store = DynamoRowStore::new(&sdk_config().await, &to);
+    let chain = |e: registry_shared::error::StoreError| anyhow::anyhow!(registry_shared::error::error_chain(&e));
+    store.create_table_if_missing().await.map_err(chain).with_context(|| format!("preparing {to}"))?;
+    let copied = store.copy_from_first_layout(&from).await.map_err(chain).with_context(|| format!("copying {from}"))?;
+    println!("copied {} rows and {} connector heads from {from} into {to}", copied.rows, copied.heads);
     Ok(())
 }
 

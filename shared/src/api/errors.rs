@@ -25,9 +25,7 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         E::ConnectorNotFound(_) => (StatusCode::NOT_FOUND, "CONNECTOR_NOT_FOUND", error.to_string()),
         E::InvalidDistribution(
             DistributionError::ArchiveTooLarge { .. } | DistributionError::RegistrationTooLarge(_),
-        ) => {
-            (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", error.to_string())
-        }
+        ) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", error.to_string()),
         E::InvalidDistribution(_) => (StatusCode::BAD_REQUEST, REGISTER_FAILED, error.to_string()),
         E::ArchiveNotFound(_) => {
             (StatusCode::NOT_FOUND, by_api(api, REGISTER_FAILED, "FILE_NOT_FOUND"), error.to_string())

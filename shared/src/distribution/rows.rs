@@ -3,8 +3,8 @@
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::{Distribution, DistributionError};
 use super::reader::is_url;
+use super::{Distribution, DistributionError};
 use crate::domain::{ConnectorRow, RowId, SourceInfo, Status, Timestamp};
 
 /// Who the rows say created and updated them; the original writes `SYSTEM` too.

@@ -35,3 +35,62 @@ pub async fn config_for_endpoint(endpoint: &str) -> SdkConfig {
         .load()
         .await
 }
+
+/// Read units and bytes that the documented stand-in (`scripts/dynamodb-as-documented`) metered
+/// for one table since the test started; `None` when the tests run straight on moto.
+pub struct Meter {
+    endpoint: std::net::SocketAddr,
+    table: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Metered {
+    pub read_units: f64,
+    pub read_bytes: u64,
+    pub calls: usize,
+}
+
+impl Meter {
+    pub fn for_table(table: &str) -> Option<Self> {
+        let url = std::env::var("AWS_ENDPOINT_URL").ok()?;
+        let authority = url.strip_prefix("http://")?.trim_end_matches('/');
+        let endpoint = std::net::ToSocketAddrs::to_socket_addrs(authority).ok()?.next()?;
+        let meter = Self { endpoint, table: table.to_owned() };
+        meter.calls().ok().map(|_| meter)
+    }
+
+    /// Everything metered for the table so far.
+    pub fn read(&self) -> Metered {
+        let calls = self.calls().expect("the meter answers");
+        let mine = calls.iter().filter(|c| c["table"] == self.table.as_str());
+        mine.fold(Metered::default(), |sum, call| Metered {
+            read_units: sum.read_units + call["read_units"].as_f64().unwrap_or_default(),
+            read_bytes: sum.read_bytes + call["read_bytes"].as_u64().unwrap_or_default(),
+            calls: sum.calls + 1,
+        })
+    }
+
+    /// What `during` cost the table.
+    pub async fn cost<T>(&self, during: impl std::future::Future<Output = T>) -> (T, Metered) {
+        let before = self.read();
+        let value = during.await;
+        let after = self.read();
+        let cost = Metered {
+            read_units: after.read_units - before.read_units,
+            read_bytes: after.read_bytes - before.read_bytes,
+            calls: after.calls - before.calls,
+        };
+        (value, cost)
+    }
+
+    fn calls(&self) -> std::io::Result<Vec<serde_json::Value>> {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect_timeout(&self.endpoint, std::time::Duration::from_secs(2))?;
+        stream.write_all(b"GET /__meter HTTP/1.0\r\nHost: meter\r\n\r\n")?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer)?;
+        let body = answer.windows(4).position(|w| w == b"\r\n\r\n").map(|at| &answer[at + 4..]).unwrap_or_default();
+        let report: serde_json::Value = serde_json::from_slice(body).map_err(std::io::Error::other)?;
+        Ok(report["calls"].as_array().cloned().unwrap_or_default())
+    }
+}

@@ -75,6 +75,7 @@ where
     a_retired_version_can_come_back(&*make().await).await;
     a_package_commits_all_or_nothing(&*make().await).await;
     list_filters_orders_and_pages(&*make().await).await;
+    every_list_follows_every_commit(&*make().await).await;
     list_pages_through_many_rows(&*make().await).await;
     a_list_over_a_megabyte_returns_every_row_once(&*make().await).await;
     racing_registrations_leave_one_live(make().await).await;
@@ -190,6 +191,30 @@ async fn list_filters_orders_and_pages(store: &dyn RowStore) {
     let page = store.list(&live_page).await.unwrap();
     assert_eq!(ids(&page.rows), ["mid-1"]);
     assert_eq!(page.next_after.as_deref(), Some("mid-1"));
+}
+
+/// Lists asked twice after each commit (a store may keep what it read): each answer is current.
+async fn every_list_follows_every_commit(store: &dyn RowStore) {
+    let ids = |rows: &[Arc<ListedRow>]| rows.iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
+    let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
+    let retired = ListQuery { statuses: vec![Status::Retired], ..Default::default() };
+    let first = ListQuery { limit: Some(1), ..Default::default() };
+    let versions = ["1.0.0", "2.0.0", "3.0.0"];
+    for (i, version) in versions.iter().enumerate() {
+        let now = at(i as i64);
+        store.commit_registration(&[row("kafka", version, "stream", now)], now).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(ids(&store.list(&live).await.unwrap().rows), [format!("kafka-{version}")]);
+            let expected: Vec<String> = versions[..i].iter().map(|v| format!("kafka-{v}")).collect();
+            assert_eq!(ids(&store.list(&retired).await.unwrap().rows), expected);
+            let everything = all(store).await;
+            assert_eq!(everything.len(), i + 1);
+            assert_eq!(everything.iter().filter(|r| r.status == Status::Live).count(), 1);
+            let page = store.list(&first).await.unwrap();
+            assert_eq!(ids(&page.rows), ["kafka-1.0.0"]);
+            assert_eq!(page.next_after.is_some(), i > 0);
+        }
+    }
 }
 
 async fn list_pages_through_many_rows(store: &dyn RowStore) {

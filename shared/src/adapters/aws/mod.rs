@@ -11,7 +11,8 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
 #[cfg(feature = "aws-dynamodb")]
-pub use dynamodb::{DynamoRowStore, TableSchema};
+pub use dynamodb::migrate::Copied;
+pub use dynamodb::{DynamoRowStore, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, TableSchema};
 #[cfg(feature = "aws-s3")]
 pub use s3::S3ArchiveStore;
 

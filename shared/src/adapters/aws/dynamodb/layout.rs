@@ -1,0 +1,146 @@
+//! The items of the table: their keys, their attributes, and what DynamoDB counts as their size.
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! |---|---|---|---|
+//! | a row | `row#<id>` | `row` | `row` (the row as JSON), `connector_id`, `status`, `category`, `updated_date` |
+//! | a list entry | `list#<status>#<category>` | `<id>` | `view` (the row's list view as JSON) |
+//! | a connector's head | `connector#<connector_id>` | `head` | `live_id`: the id of its Live row |
+//! | a catalog copy | `catalog#<n>` | `catalog` | `p:<status>#<category>`: a token per list partition |
+//!
+//! `status` and `updated_date` of a row item win over the copies inside its JSON, so that retiring
+//! a row writes those two attributes instead of the whole item.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::domain::{Category, ConnectorRow, Status, Timestamp};
+use crate::error::StoreError;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+
+/// Copies of the catalog item: every list reads one of them at random, every registration writes
+/// them all, so no single key carries every list.
+pub const CATALOG_COPIES: usize = 8;
+/// The prefix of a catalog attribute naming a list partition.
+pub const PARTITION_ATTRIBUTE: &str = "p:";
+
+/// One item collection of list entries: the rows of one status and category, sorted by id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition {
+    pub status: Status,
+    pub category: Category,
+}
+
+impl Partition {
+    pub fn of(row: &ConnectorRow) -> Self {
+        Self { status: row.status, category: row.category.clone() }
+    }
+
+    /// `<status>#<category>`: categories never hold `#` (their pattern), so this parses back.
+    pub fn name(&self) -> String {
+        format!("{}#{}", self.status.as_str(), self.category.as_str())
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        let (status, category) = name.split_once('#')?;
+        Some(Self { status: status.parse().ok()?, category: Category::parse(category).ok()? })
+    }
+
+    pub fn pk(&self) -> String {
+        format!("list#{}", self.name())
+    }
+
+    pub fn catalog_attribute(&self) -> String {
+        format!("{PARTITION_ATTRIBUTE}{}", self.name())
+    }
+}
+
+pub fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([(PK.to_owned(), s(pk)), (SK.to_owned(), s(sk))])
+}
+
+pub fn row_key(id: &str) -> Item {
+    key(format!("row#{id}"), "row")
+}
+
+pub fn head_key(connector_id: &str) -> Item {
+    key(format!("connector#{connector_id}"), "head")
+}
+
+pub fn catalog_key(copy: usize) -> Item {
+    key(format!("catalog#{copy}"), "catalog")
+}
+
+pub fn list_key(partition: &Partition, id: &str) -> Item {
+    key(partition.pk(), id)
+}
+
+pub fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub fn row_item(row: &ConnectorRow) -> Result<Item, StoreError> {
+    let json = serde_json::to_string(row).map_err(other)?;
+    let mut item = row_key(row.id.as_str());
+    item.extend([
+        ("row".to_owned(), s(json)),
+        ("connector_id".to_owned(), s(row.connector_id.as_str())),
+        ("status".to_owned(), s(row.status.as_str())),
+        ("category".to_owned(), s(row.category.as_str())),
+        ("updated_date".to_owned(), s(row.updated_date.to_string())),
+    ]);
+    Ok(item)
+}
+
+pub fn decode_row(item: &Item) -> Result<ConnectorRow, StoreError> {
+    let json = text(item, "row").ok_or_else(|| other(anyhow::anyhow!("a row item without its row")))?;
+    let mut row: ConnectorRow = serde_json::from_str(json).map_err(other)?;
+    if let Some(status) = text(item, "status").and_then(|s| s.parse().ok()) {
+        row.status = status;
+    }
+    if let Some(updated) = text(item, "updated_date").and_then(|s| Timestamp::parse(s).ok()) {
+        row.updated_date = updated;
+    }
+    Ok(row)
+}
+
+pub fn list_item(row: &ConnectorRow) -> Result<Item, StoreError> {
+    let view = serde_json::to_string(&row.list_view()).map_err(other)?;
+    let mut item = list_key(&Partition::of(row), row.id.as_str());
+    item.insert("view".to_owned(), s(view));
+    Ok(item)
+}
+
+pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// An item's size as DynamoDB counts it against its limits and for capacity units: the UTF-8
+/// length of every attribute name plus the size of its value.
+pub fn item_size(item: &Item) -> usize {
+    item.iter().map(|(name, value)| name.len() + value_size(value)).sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(text) => text.len(),
+        // Numbers are stored as up to 21 bytes: about one byte per two digits, plus one.
+        AttributeValue::N(number) => number.len().div_ceil(2) + 1,
+        AttributeValue::B(blob) => blob.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(items) => items.iter().map(String::len).sum(),
+        AttributeValue::Ns(items) => items.iter().map(|n| n.len().div_ceil(2) + 1).sum(),
+        AttributeValue::Bs(items) => items.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        AttributeValue::M(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+        _ => 0,
+    }
+}
+
+pub fn other(error: impl Into<anyhow::Error>) -> StoreError {
+    StoreError::Other(error.into())
+}

@@ -1,0 +1,61 @@
+//! List entries kept in memory between calls, each partition under the catalog token it was read
+//! at: a warm list reads one small catalog item and answers from here when nothing changed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::layout::Partition;
+use crate::registry::ListedRow;
+
+/// At most this many bytes of list entries are kept (some 3,000 rows of today's size); past it,
+/// partitions are read for each list instead. A function has 256 MB.
+pub const KEPT_BYTES: usize = 48 * 1024 * 1024;
+
+/// Every row of one partition, in id order, as read at `token`.
+pub struct KeptPartition {
+    pub token: String,
+    pub rows: Vec<Arc<ListedRow>>,
+    bytes: usize,
+}
+
+impl KeptPartition {
+    pub fn new(token: String, rows: Vec<Arc<ListedRow>>) -> Self {
+        let bytes = rows.iter().map(|row| row.view.get().len()).sum();
+        Self { token, rows, bytes }
+    }
+
+    /// The rows after `after`, in id order.
+    pub fn after(&self, after: Option<&str>) -> &[Arc<ListedRow>] {
+        let start = after.map_or(0, |after| self.rows.partition_point(|row| row.id.as_str() <= after));
+        &self.rows[start..]
+    }
+}
+
+#[derive(Default)]
+pub struct KeptLists {
+    partitions: Mutex<HashMap<Partition, Arc<KeptPartition>>>,
+}
+
+impl KeptLists {
+    /// The partition as kept, if it was kept at `token`.
+    pub fn get(&self, partition: &Partition, token: &str) -> Option<Arc<KeptPartition>> {
+        let partitions = self.partitions.lock().unwrap_or_else(PoisonError::into_inner);
+        partitions.get(partition).filter(|kept| kept.token == token).cloned()
+    }
+
+    /// Keeps a partition read whole, replacing what was kept of it, if the budget allows.
+    pub fn keep(&self, partition: Partition, kept: Arc<KeptPartition>) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(PoisonError::into_inner);
+        partitions.remove(&partition);
+        let used: usize = partitions.values().map(|p| p.bytes).sum();
+        if used + kept.bytes <= KEPT_BYTES {
+            partitions.insert(partition, kept);
+        }
+    }
+
+    /// Drops partitions the catalog no longer names or names at another token.
+    pub fn retain_current(&self, tokens: &BTreeMap<Partition, String>) {
+        let mut partitions = self.partitions.lock().unwrap_or_else(PoisonError::into_inner);
+        partitions.retain(|partition, kept| tokens.get(partition) == Some(&kept.token));
+    }
+}
