@@ -16,6 +16,11 @@ pub async fn stand_in() -> Option<SdkConfig> {
              or set REGISTRY_SKIP_AWS_TESTS=1 to skip them"
         );
     }
+    // Without credentials here the SDK would look for them off this machine (instance metadata).
+    assert!(
+        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
+        "the AWS tests need the stand-in's dummy credentials: run them with scripts/test"
+    );
     Some(crate::adapters::aws::sdk_config().await)
 }
 

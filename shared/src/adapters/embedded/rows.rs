@@ -126,37 +126,34 @@ impl RedbRowStore {
         self.kept.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|kept| kept.page(query))
     }
 
+    /// The query from the database, reading only as far as the page needs: ids in id order from
+    /// the rows table, or merged from the status index's ranges of the statuses asked for.
     fn list_blocking(&self, query: &ListQuery) -> anyhow::Result<ListPage> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(ROWS)?;
+        let by_status = txn.open_table(BY_STATUS)?;
         let after = query.after.as_deref().unwrap_or_default();
-        // The ids to look at, in id order: those of the statuses asked for, or every row.
-        let ids: Vec<String> = if query.statuses.is_empty() {
-            let start = if query.after.is_some() { Bound::Excluded(after) } else { Bound::Unbounded };
-            let mut ids = Vec::new();
-            for entry in table.range::<&str>((start, Bound::Unbounded))? {
-                ids.push(entry?.0.value().to_owned());
-            }
-            ids
+        let start = if query.after.is_some() { Bound::Excluded(after) } else { Bound::Unbounded };
+        let mut ids: Box<dyn Iterator<Item = anyhow::Result<String>>> = if query.statuses.is_empty() {
+            Box::new(table.range::<&str>((start, Bound::Unbounded))?.map(|entry| Ok(entry?.0.value().to_owned())))
         } else {
-            let by_status = txn.open_table(BY_STATUS)?;
-            let mut ids = Vec::new();
-            for status in &query.statuses {
-                for entry in by_status.range((status.as_str(), after)..)? {
+            let mut statuses = query.statuses.clone();
+            statuses.sort_unstable();
+            statuses.dedup();
+            let mut ranges = Vec::new();
+            for status in statuses {
+                let range = by_status.range((status.as_str(), after)..)?.map(move |entry| {
                     let (key, _) = entry?;
                     let (entry_status, id) = key.value();
-                    if entry_status != status.as_str() {
-                        break;
-                    }
-                    ids.push(id.to_owned());
-                }
+                    Ok((entry_status == status.as_str()).then(|| id.to_owned()))
+                });
+                // Each range ends where the next status begins; the cursor's own id is skipped.
+                ranges.push(range.map_while(|id: anyhow::Result<Option<String>>| id.transpose()).peekable());
             }
-            ids.sort_unstable();
-            ids.dedup();
-            ids
+            Box::new(MergedIds { ranges, after: query.after.clone() })
         };
         let mut page = ListPage::default();
-        for id in ids {
+        while let Some(id) = ids.next().transpose()? {
             let Some(value) = table.get(id.as_str())? else { continue };
             let row = decode(value.value())?;
             if !query.matches(&row) {
@@ -264,6 +261,39 @@ impl RowStore for RedbRowStore {
         let store = self.clone();
         let rows = rows.to_vec();
         tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now)).await.map_err(other)?
+    }
+}
+
+/// Ids from sorted ranges, merged in id order, each once, after `after`.
+struct MergedIds<I: Iterator<Item = anyhow::Result<String>>> {
+    ranges: Vec<std::iter::Peekable<I>>,
+    after: Option<String>,
+}
+
+impl<I: Iterator<Item = anyhow::Result<String>>> Iterator for MergedIds<I> {
+    type Item = anyhow::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let mut smallest: Option<(usize, String)> = None;
+            for (i, range) in self.ranges.iter_mut().enumerate() {
+                match range.peek() {
+                    Some(Err(_)) => return range.next(),
+                    Some(Ok(id)) if smallest.as_ref().is_none_or(|(_, s)| id < s) => smallest = Some((i, id.clone())),
+                    _ => {}
+                }
+            }
+            let (first, id) = smallest?;
+            self.ranges[first].next();
+            // The same id in another range (never, with one status per row) is skipped too.
+            for range in &mut self.ranges {
+                range.next_if(|other| matches!(other, Ok(other) if *other == id));
+            }
+            if self.after.as_deref().is_some_and(|after| id.as_str() <= after) {
+                continue;
+            }
+            return Some(Ok(id));
+        }
     }
 }
 
