@@ -122,7 +122,7 @@ async fn the_functions_answer_every_event_fixture() {
                     auth.clone(),
                     move |r| {
                         let c = catalog.clone();
-                        async move { api::list(&c, r).await }
+                        async move { api::list_within(&c, r, Some(api::LAMBDA_RESPONSE_BYTES)).await }
                     },
                     event,
                 )

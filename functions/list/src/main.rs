@@ -9,7 +9,7 @@ async fn main() -> Result<(), Error> {
     let catalog = catalog_from_env().await?;
     lambda::run(Api::ConnectorsList, authenticator_from_env()?, move |request| {
         let catalog = catalog.clone();
-        async move { api::list(&catalog, request).await }
+        async move { api::list_within(&catalog, request, Some(api::LAMBDA_RESPONSE_BYTES)).await }
     })
     .await
 }
