@@ -12,7 +12,7 @@ use registry_shared::distribution::Limits;
 use registry_shared::domain::Status;
 use registry_shared::registry::{ArchiveStore, Catalog, ListQuery, Registrar, RowStore, StoredName};
 use registry_shared::test_support::aws::{stand_in, unique_name};
-use registry_shared::test_support::faults::{Fault, FaultPlan, FaultyArchives, FaultyRows};
+use registry_shared::test_support::faults::{Fault, FaultPlan, FaultyArchives, FaultyRows, faulty_sdk_config};
 use registry_tests::{BackendKind, MSGID, Package, list_body};
 use serde_json::{Value, json};
 
@@ -26,25 +26,37 @@ struct Faulty {
     _data: Option<tempfile::TempDir>,
 }
 
+/// The stores behind faults: on the embedded backend each store call fails in turn; on AWS each
+/// HTTP call the SDK clients make (every DynamoDB and S3 request), a finer grain.
 async fn faulty(kind: BackendKind) -> Option<Faulty> {
-    let (archives, rows, data): (Arc<dyn ArchiveStore>, Arc<dyn RowStore>, _) = match kind {
+    let plan = Arc::new(FaultPlan::default());
+    let (archives, rows, faulty_archives, faulty_rows, data): (
+        Arc<dyn ArchiveStore>,
+        Arc<dyn RowStore>,
+        Arc<dyn ArchiveStore>,
+        Arc<dyn RowStore>,
+        _,
+    ) = match kind {
         BackendKind::Embedded => {
             let data = tempfile::tempdir().unwrap();
             let (archives, rows) = open_stores(data.path(), "http://127.0.0.1:3000").unwrap();
-            (archives, rows, Some(data))
+            let faulty_rows = Arc::new(FaultyRows { inner: rows.clone(), gate: plan.clone() });
+            let faulty_archives = Arc::new(FaultyArchives { inner: archives.clone(), gate: plan.clone() });
+            (archives, rows, faulty_archives, faulty_rows, Some(data))
         }
         BackendKind::Aws => {
             let sdk = stand_in().await?;
-            let rows = DynamoRowStore::new(&sdk, unique_name("faults"));
+            let (table, bucket) = (unique_name("faults"), unique_name("faults"));
+            let rows = DynamoRowStore::new(&sdk, &table);
             rows.create_table_if_missing().await.unwrap();
-            let archives = S3ArchiveStore::new(&sdk, unique_name("faults"), "").unwrap();
+            let archives = S3ArchiveStore::new(&sdk, &bucket, "").unwrap();
             archives.create_bucket_if_missing().await.unwrap();
-            (Arc::new(archives), Arc::new(rows), None)
+            let faulty_sdk = faulty_sdk_config(&sdk, plan.clone());
+            let faulty_rows = Arc::new(DynamoRowStore::new(&faulty_sdk, &table));
+            let faulty_archives = Arc::new(S3ArchiveStore::new(&faulty_sdk, &bucket, "").unwrap());
+            (Arc::new(archives), Arc::new(rows), faulty_archives, faulty_rows, None)
         }
     };
-    let plan = Arc::new(FaultPlan::default());
-    let faulty_rows: Arc<dyn RowStore> = Arc::new(FaultyRows { inner: rows.clone(), gate: plan.clone() });
-    let faulty_archives = Arc::new(FaultyArchives { inner: archives.clone(), gate: plan.clone() });
     Some(Faulty {
         plan,
         register: RegisterState {

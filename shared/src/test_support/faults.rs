@@ -16,7 +16,7 @@ pub enum Fault {
 }
 
 /// Counts the calls of both wrapped stores and fails the armed one.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct FaultPlan {
     calls: AtomicUsize,
     fail_at: AtomicUsize,
@@ -67,3 +67,47 @@ impl Gate for FaultPlan {
 /// The stores, failing as the plan says.
 pub type FaultyRows = GatedRows<FaultPlan>;
 pub type FaultyArchives = GatedArchives<FaultPlan>;
+
+/// The plan at the level of the SDK: every HTTP call a client built from the returned
+/// configuration makes (each `GetItem`, `Query`, `TransactWriteItems`, S3 request or part) counts,
+/// and the armed one fails before it is sent or after its answer came, as a lost connection would.
+/// Retries are off, so that the failure reaches the store.
+#[cfg(feature = "aws")]
+pub fn faulty_sdk_config(sdk: &aws_config::SdkConfig, plan: std::sync::Arc<FaultPlan>) -> aws_config::SdkConfig {
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, SharedHttpConnector, http_client_fn,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+
+    #[derive(Debug)]
+    struct FaultyConnector {
+        inner: SharedHttpConnector,
+        plan: std::sync::Arc<FaultPlan>,
+    }
+
+    impl HttpConnector for FaultyConnector {
+        fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+            let fault = self.plan.next();
+            let inner = self.inner.clone();
+            HttpConnectorFuture::new(async move {
+                let injected = || ConnectorError::io("injected fault".into());
+                match fault {
+                    Some(Fault::Before) => Err(injected()),
+                    Some(Fault::After) => {
+                        let _ = inner.call(request).await;
+                        Err(injected())
+                    }
+                    None => inner.call(request).await,
+                }
+            })
+        }
+    }
+
+    let inner = sdk.http_client().expect("the SDK configuration has an HTTP client");
+    let client = http_client_fn(move |settings, components| {
+        let inner = inner.http_connector(settings, components);
+        SharedHttpConnector::new(FaultyConnector { inner, plan: plan.clone() })
+    });
+    sdk.to_builder().http_client(client).retry_config(aws_config::retry::RetryConfig::disabled()).build()
+}
