@@ -60,6 +60,8 @@ on_both_backends!(
     concurrent_registrations_of_one_connector_leave_exactly_one_live,
     upload_through_a_url_then_register_by_reference,
     generate_url_refuses_bad_requests,
+    lists_right_after_a_registration_show_it_on_every_instance,
+    a_package_over_the_write_budget_is_413_and_writes_nothing,
 );
 
 fn kafka(version: &str) -> Vec<u8> {
@@ -475,4 +477,57 @@ async fn generate_url_refuses_bad_requests(kind: BackendKind) {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     let no_request = app.post_json("/v2/files/generate-url", json!({"id": "api.files.generate-url"})).await;
     assert_eq!(no_request.body["error"]["message"], "#required must have required property 'ver'");
+}
+
+/// Read-your-writes: once register answered, every list (any filter, any page) on any instance
+/// shows the new row and the retirement, though that instance listed (and may keep) rows before.
+/// On AWS the second instance is a second server on the same table, as a second Lambda instance.
+async fn lists_right_after_a_registration_show_it_on_every_instance(kind: BackendKind) {
+    let writer = TestApp::spawn(kind).await;
+    let other = match kind {
+        BackendKind::Aws => Some(TestApp::spawn_with(kind, |c| c.backend = writer.config.backend.clone()).await),
+        BackendKind::Embedded => None,
+    };
+    let reader = other.as_ref().unwrap_or(&writer);
+    let live = json!({"filters": {"status": ["Live"]}});
+    let page = json!({"filters": {"status": ["Live", "Retired"]}, "limit": 1});
+    for (i, version) in ["1.0.0", "2.0.0", "3.0.0"].iter().enumerate() {
+        assert_eq!(writer.register("k.tar.gz", kafka(version)).await.status, StatusCode::OK);
+        let expected_id = format!("kafka-connector-{version}");
+        for _ in 0..2 {
+            let listed = reader.list(live.clone()).await.body["result"]["data"].clone();
+            assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+            assert_eq!(listed[0]["id"], expected_id.as_str());
+            let everything = reader.all_rows().await;
+            assert_eq!(everything.len(), i + 1);
+            assert_eq!(everything.iter().filter(|(_, s)| s == "Live").count(), 1, "{everything:?}");
+            let first = reader.list(page.clone()).await.body["result"].clone();
+            assert_eq!(first["data"][0]["id"], "kafka-connector-1.0.0");
+            assert_eq!(first["cursor"].is_string(), i > 0);
+            assert_eq!(reader.read(&expected_id).await.status, StatusCode::OK);
+        }
+    }
+}
+
+/// More than one registration may write (here 20 connectors, each with a 256 KiB icon, some 9 MB
+/// of rows) is refused as too large, naming the limit, before anything is stored.
+async fn a_package_over_the_write_budget_is_413_and_writes_nothing(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
+    let names: Vec<String> = (0..20).map(|i| format!("tenant-{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut package = Package::multi_tenant("many", "1.0.0", &names);
+    for (i, name) in names.iter().enumerate() {
+        let icon: Vec<u8> = (0..256 * 1024).map(|j| ((i * 31 + j * 7) % 251) as u8).collect();
+        package = package.replace(&format!("{name}.svg"), &icon);
+    }
+    let answer = app.register("many.tar.gz", package.tar_gz()).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", answer.text);
+    assert_eq!(answer.body["error"]["code"], "PAYLOAD_TOO_LARGE");
+    assert!(answer.body["error"]["message"].as_str().unwrap().contains("at most 12"), "{}", answer.text);
+    assert!(app.all_rows().await.is_empty());
+    assert!(app.stored_archives().await.is_empty(), "no archive is kept");
+
+    // Within the budget, the same shape registers.
+    let package = Package::multi_tenant("many", "1.0.0", &names[..12]);
+    assert_eq!(app.register("many.tar.gz", package.tar_gz()).await.status, StatusCode::OK);
 }
