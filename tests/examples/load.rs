@@ -1,6 +1,8 @@
 //! Load for a running registry (`scripts/load` and `scripts/bench-read-list` drive it):
 //!
 //!   load seed URL                   registers the benchmark catalog (200 rows, 80 Live)
+//!   load seed-large URL GROUPS      registers GROUPS x 12 connectors in four versions each
+//!                                   (GROUPS 209: 10,032 rows), 12 connectors a package
 //!   load mixed URL SECONDS READERS WRITERS
 //!                                   readers read and list, writers register new versions of a
 //!                                   few shared connectors, all at once; then checks the rows
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use registry_shared::test_support::{Package, realistic_catalog, realistic_package};
+use registry_shared::test_support::{Package, realistic_catalog, realistic_package, realistic_tenants};
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -26,6 +28,10 @@ async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["seed", url] => seed(url).await,
+        ["seed-large", url, groups] => match groups.parse::<usize>() {
+            Ok(groups) => seed_large(url, groups).await,
+            Err(e) => Err(format!("{groups}: {e}")),
+        },
         ["mixed", url, seconds, readers, writers] => {
             let parse = |s: &str| s.parse::<u64>().map_err(|e| format!("{s}: {e}"));
             match (parse(seconds), parse(readers), parse(writers)) {
@@ -33,7 +39,9 @@ async fn main() {
                 (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => Err(e),
             }
         }
-        _ => Err("usage: load seed URL | load mixed URL SECONDS READERS WRITERS".to_owned()),
+        _ => {
+            Err("usage: load seed URL | load seed-large URL GROUPS | load mixed URL SECONDS READERS WRITERS".to_owned())
+        }
     };
     if let Err(e) = outcome {
         eprintln!("load: {e}");
@@ -65,6 +73,17 @@ async fn seed(url: &str) -> Result<(), String> {
         register(&client, url, package).await?;
     }
     println!("registered {} packages", catalog.len());
+    Ok(())
+}
+
+async fn seed_large(url: &str, groups: usize) -> Result<(), String> {
+    let client = client();
+    for version in ["1.0.0", "1.1.0", "1.2.0", "2.0.0"] {
+        for group in 0..groups {
+            register(&client, url, &realistic_tenants(group, version)).await?;
+        }
+    }
+    println!("registered {} rows", groups * 12 * 4);
     Ok(())
 }
 

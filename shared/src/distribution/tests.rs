@@ -329,3 +329,12 @@ fn the_write_budget_bounds_connectors_and_bytes() {
     let message = budget_refusal(&many_connectors(12, &icon));
     assert!(message.contains(&WriteBudget::MAX_TOTAL_BYTES.to_string()), "{message}");
 }
+
+#[test]
+fn the_large_benchmark_packages_fit_the_write_budget() {
+    let d = read(&crate::test_support::realistic_tenants(3, "1.2.0").tar_gz()).unwrap();
+    let rows = build_rows(&d, "x", crate::domain::Timestamp::now()).unwrap();
+    assert_eq!(rows.len(), WriteBudget::MAX_CONNECTORS);
+    assert_eq!(rows[0].id.as_str(), "bench-0036-connector-1.2.0");
+    assert_ne!(rows[0].iconurl, rows[1].iconurl, "each connector has its own icon");
+}

@@ -232,9 +232,41 @@ pub fn realistic_package(connector: usize, version: &str) -> Package {
     let top = format!("{id}-{version}");
     let mut metadata = single_tenant_metadata(&id, version);
     metadata["metadata"]["category"] = json!(if connector.is_multiple_of(2) { "stream" } else { "batch" });
-    let paths: String =
-        (0..60).map(|i| format!("<path d=\"M{i} {i}L{} {}Z\" fill=\"#{:06x}\"/>", i * 3, i * 7, i * 40503)).collect();
-    let icon = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 256 256\">{paths}</svg>");
+    Package::default()
+        .folder(&top)
+        .json(&format!("{top}/metadata.json"), &metadata)
+        .json(&format!("{top}/ui-config.json"), &realistic_ui_config(&id))
+        .file(&format!("{top}/icon.svg"), realistic_icon(connector).as_bytes())
+        .file(&format!("{top}/{id}-{version}.jar"), b"PK program bytes")
+}
+
+/// A multi-tenant package of `TENANTS` connectors shaped like `realistic_package`'s, each with an
+/// icon of its own: `bench-<n>-connector` for n in `group * TENANTS ..`. For seeding large
+/// registries in few registrations.
+pub fn realistic_tenants(group: usize, version: &str) -> Package {
+    const TENANTS: usize = crate::distribution::WriteBudget::MAX_CONNECTORS;
+    let names: Vec<String> = (0..TENANTS).map(|i| format!("bench-{:04}-connector", group * TENANTS + i)).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let id = format!("bench-group-{group:04}");
+    let ui: serde_json::Map<String, Value> = names.iter().map(|n| (n.to_string(), realistic_ui_config(n))).collect();
+    let ui = serde_json::to_vec_pretty(&Value::Object(ui)).expect("JSON");
+    let mut package = Package::multi_tenant(&id, version, &names).replace("ui-config.json", &ui);
+    for (i, name) in names.iter().enumerate() {
+        package = package.replace(&format!("{name}.svg"), realistic_icon(group * TENANTS + i).as_bytes());
+    }
+    package
+}
+
+/// A ~3 KB SVG icon (a ~4 KB data URI in each row), different for each connector.
+fn realistic_icon(connector: usize) -> String {
+    let paths: String = (0..60)
+        .map(|i| format!("<path d=\"M{i} {}L{} {}Z\" fill=\"#{:06x}\"/>", connector % 97, i * 3, i * 7, i * 40503))
+        .collect();
+    format!("<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 256 256\">{paths}</svg>")
+}
+
+/// A ~10 KB ui-config schema of 80 settings.
+fn realistic_ui_config(id: &str) -> Value {
     let properties: serde_json::Map<String, Value> = (0..80)
         .map(|i| {
             let field = json!({
@@ -245,14 +277,7 @@ pub fn realistic_package(connector: usize, version: &str) -> Package {
             (format!("setting_{i:02}"), field)
         })
         .collect();
-    let ui =
-        json!({"title": format!("{id} setup"), "type": "object", "properties": properties, "required": ["setting_00"]});
-    Package::default()
-        .folder(&top)
-        .json(&format!("{top}/metadata.json"), &metadata)
-        .json(&format!("{top}/ui-config.json"), &ui)
-        .file(&format!("{top}/icon.svg"), icon.as_bytes())
-        .file(&format!("{top}/{id}-{version}.jar"), b"PK program bytes")
+    json!({"title": format!("{id} setup"), "type": "object", "properties": properties, "required": ["setting_00"]})
 }
 
 /// The benchmark catalog in registration order: 200 rows, 80 of them Live (40 connectors with
