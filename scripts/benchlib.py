@@ -3,6 +3,7 @@ import gzip
 import io
 import json
 import os
+import re
 import pathlib
 import shutil
 import socket
@@ -129,7 +130,7 @@ def aws_stand_in() -> tuple:
         if not shutil.which("moto_server"):
             raise SystemExit("set AWS_ENDPOINT_URL or pip install -r requirements-dev.txt (moto_server)")
         port = free_port()
-        moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        moto = subprocess.Popen([str(ROOT / "scripts" / "moto-server"), str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         endpoint = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -140,5 +141,37 @@ def aws_stand_in() -> tuple:
                 time.sleep(0.1)
     env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": setting("AWS_ACCESS_KEY_ID", "test"),
            "AWS_SECRET_ACCESS_KEY": setting("AWS_SECRET_ACCESS_KEY", "test"),
-           "AWS_REGION": setting("AWS_REGION", "us-east-1")}
+           "AWS_REGION": setting("AWS_REGION", "us-east-1"), "AWS_EC2_METADATA_DISABLED": "true"}
     return env, moto
+
+
+# wrk (Debian package `wrk`) against one route.
+def list_body(filters: dict, limit: int = None) -> str:
+    request = {"filters": filters, **({"limit": limit} if limit else {})}
+    return json.dumps({"id": "api.connectors.list", "ver": "v2", "ts": "2024-04-10T16:10:50+05:30",
+                       "params": {"msgid": "4a7f14c3-d61e-4d4f-be78-181834eeff6d"}, "request": request})
+
+
+def list_script(folder: pathlib.Path, name: str, filters: dict, limit: int = None) -> pathlib.Path:
+    body = list_body(filters, limit)
+    script = folder / f"{name}.lua"
+    script.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n')
+    return script
+
+
+def to_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, connections: int, seconds: int, script: pathlib.Path = None) -> tuple:
+    command = ["wrk", "-t", str(min(connections, 2)), "-c", str(connections), "-d", f"{seconds}s", "--latency"]
+    if script:
+        command += ["-s", str(script)]
+    out = subprocess.run(command + [url], capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    if errors:
+        raise SystemExit(f"wrk saw failures:\n{out}")
+    return rate, p99

@@ -155,60 +155,18 @@ async fn dynamodb_lists_cost_about_what_they_answer() {
 /// The one-shot copy of a first-layout table into this layout's.
 #[tokio::test]
 async fn dynamodb_first_layout_tables_copy_into_the_new_layout() {
-    use aws_sdk_dynamodb::types::{
-        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    };
     use registry_shared::adapters::aws::Copied;
     use registry_shared::domain::Status;
     use registry_shared::registry::ListQuery;
+    use registry_shared::test_support::aws::first_layout_table;
     let Some(sdk) = stand_in().await else { return };
-    let client = aws_sdk_dynamodb::Client::new(&sdk);
     let old = unique_name("first-layout");
-    client
-        .create_table()
-        .table_name(&old)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-        .attribute_definitions(
-            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
     let now = conformance::at(0);
     let mut retired = conformance::row("kafka", "1.0.0", "stream", now);
     retired.status = Status::Retired;
     let live = conformance::row("kafka", "2.0.0", "stream", now);
     let other = conformance::row("pg", "1.0.0", "batch", now);
-    for row in [&retired, &live, &other] {
-        let s = |v: &str| AttributeValue::S(v.to_owned());
-        // The first layout kept the status in its own attribute; the JSON's may be stale.
-        let mut json = serde_json::to_value(row).unwrap();
-        json["status"] = serde_json::json!("Live");
-        client
-            .put_item()
-            .table_name(&old)
-            .item("pk", s(&format!("row#{}", row.id)))
-            .item("row_set", s("rows"))
-            .item("id", s(row.id.as_str()))
-            .item("connector_id", s(row.connector_id.as_str()))
-            .item("status", s(row.status.as_str()))
-            .item("category", s(row.category.as_str()))
-            .item("row", s(&json.to_string()))
-            .send()
-            .await
-            .unwrap();
-    }
-    for (connector, live_id) in [("kafka", "kafka-2.0.0"), ("pg", "pg-1.0.0")] {
-        client
-            .put_item()
-            .table_name(&old)
-            .item("pk", AttributeValue::S(format!("connector#{connector}")))
-            .item("live_id", AttributeValue::S(live_id.to_owned()))
-            .send()
-            .await
-            .unwrap();
-    }
+    first_layout_table(&sdk, &old, &[retired.clone(), live.clone(), other]).await;
     let refused = DynamoRowStore::new(&sdk, &old).create_table_if_missing().await.unwrap_err();
     let refused = registry_shared::error::error_chain(&refused);
     assert!(refused.contains("migrate-table"), "a first-layout table is not used as it is: {refused}");

@@ -3,6 +3,8 @@
 //!   load seed URL                   registers the benchmark catalog (200 rows, 80 Live)
 //!   load seed-large URL GROUPS      registers GROUPS x 12 connectors in four versions each
 //!                                   (GROUPS 209: 10,032 rows), 12 connectors a package
+//!   load first-layout TABLE GROUPS  writes the rows seed-large registers straight into a new
+//!                                   DynamoDB table of the first layout (for migrate-table)
 //!   load mixed URL SECONDS READERS WRITERS
 //!                                   readers read and list, writers register new versions of a
 //!                                   few shared connectors, all at once; then checks the rows
@@ -30,6 +32,10 @@ async fn main() {
         ["seed", url] => seed(url).await,
         ["seed-large", url, groups] => match groups.parse::<usize>() {
             Ok(groups) => seed_large(url, groups).await,
+            Err(e) => Err(format!("{groups}: {e}")),
+        },
+        ["first-layout", table, groups] => match groups.parse::<usize>() {
+            Ok(groups) => first_layout(table, groups).await,
             Err(e) => Err(format!("{groups}: {e}")),
         },
         ["mixed", url, seconds, readers, writers] => {
@@ -84,6 +90,30 @@ async fn seed_large(url: &str, groups: usize) -> Result<(), String> {
         }
     }
     println!("registered {} rows", groups * 12 * 4);
+    Ok(())
+}
+
+async fn first_layout(table: &str, groups: usize) -> Result<(), String> {
+    use registry_shared::distribution::{build_rows, read_distribution};
+    use registry_shared::domain::{Status, Timestamp};
+    let versions = ["1.0.0", "1.1.0", "1.2.0", "2.0.0"];
+    let mut rows = Vec::new();
+    for (v, version) in versions.iter().enumerate() {
+        for group in 0..groups {
+            let archive = realistic_tenants(group, version).tar_gz();
+            let distribution = read_distribution(&mut std::io::Cursor::new(archive), &Default::default())
+                .map_err(|e| format!("{e:?}"))?;
+            let mut built = build_rows(&distribution, &format!("bench.tar_{group:06}.gz"), Timestamp::now())
+                .map_err(|e| e.to_string())?;
+            if v + 1 < versions.len() {
+                built.iter_mut().for_each(|row| row.status = Status::Retired);
+            }
+            rows.extend(built);
+        }
+    }
+    let sdk = registry_shared::adapters::aws::sdk_config().await;
+    registry_shared::test_support::aws::first_layout_table(&sdk, table, &rows).await;
+    println!("wrote {} rows into {table}", rows.len());
     Ok(())
 }
 

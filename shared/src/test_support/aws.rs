@@ -99,3 +99,60 @@ impl Meter {
         Ok(report["calls"].as_array().cloned().unwrap_or_default())
     }
 }
+
+/// A table of the registry's first layout (partition key `pk` only; the indexes, which the copy
+/// never reads, left out) holding `rows` and the heads of their Live rows, as that layout's code
+/// wrote them: for the tests and the benchmark of `migrate-table`. The row JSON keeps whatever
+/// status it had when it was written; the `status` attribute is the row's.
+pub async fn first_layout_table(sdk: &SdkConfig, table: &str, rows: &[crate::domain::ConnectorRow]) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ScalarAttributeType,
+        WriteRequest,
+    };
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
+        .attribute_definitions(
+            AttributeDefinition::builder().attribute_name("pk").attribute_type(ScalarAttributeType::S).build().unwrap(),
+        )
+        .send()
+        .await
+        .expect("creating a first-layout table");
+    let s = |v: &str| AttributeValue::S(v.to_owned());
+    let mut items = Vec::new();
+    for row in rows {
+        let mut json = serde_json::to_value(row).expect("a row");
+        json["status"] = serde_json::json!("Live");
+        items.push(std::collections::HashMap::from([
+            ("pk".to_owned(), s(&format!("row#{}", row.id))),
+            ("row_set".to_owned(), s("rows")),
+            ("id".to_owned(), s(row.id.as_str())),
+            ("connector_id".to_owned(), s(row.connector_id.as_str())),
+            ("status".to_owned(), s(row.status.as_str())),
+            ("category".to_owned(), s(row.category.as_str())),
+            ("row".to_owned(), s(&json.to_string())),
+        ]));
+        if row.status == crate::domain::Status::Live {
+            items.push(std::collections::HashMap::from([
+                ("pk".to_owned(), s(&format!("connector#{}", row.connector_id))),
+                ("live_id".to_owned(), s(row.id.as_str())),
+            ]));
+        }
+    }
+    for chunk in items.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|item| {
+                let put = PutRequest::builder().set_item(Some(item.clone())).build().unwrap();
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        while !requests.is_empty() {
+            let output = client.batch_write_item().request_items(table, requests).send().await.expect("writing");
+            requests = output.unprocessed_items.and_then(|mut left| left.remove(table)).unwrap_or_default();
+        }
+    }
+}

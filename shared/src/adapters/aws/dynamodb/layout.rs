@@ -3,9 +3,9 @@
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
 //! | a row | `row#<id>` | `row` | `row` (the row as JSON), `connector_id`, `status`, `category`, `updated_date` |
-//! | a list entry | `list#<status>#<category>` | `<id>` | `view` (the row's list view as JSON) |
+//! | a list entry | `list#<status>#<category>#<shard>` | `<id>` | `view` (the row's list view as JSON) |
 //! | a connector's head | `connector#<connector_id>` | `head` | `live_id`: the id of its Live row |
-//! | a catalog copy | `catalog#<n>` | `catalog` | `p:<status>#<category>`: a token per list partition |
+//! | a catalog copy | `catalog#<n>` | `catalog` | `p:<status>#<category>#<shard>`: a token per list partition |
 //!
 //! `status` and `updated_date` of a row item win over the copies inside its JSON, so that retiring
 //! a row writes those two attributes instead of the whole item.
@@ -27,27 +27,37 @@ pub const SK: &str = "sk";
 pub const CATALOG_COPIES: usize = 8;
 /// The prefix of a catalog attribute naming a list partition.
 pub const PARTITION_ATTRIBUTE: &str = "p:";
+/// The list entries of one status and category are spread over this many partitions by connector,
+/// so that a registration changes (and every instance reads again) an eighth of them, and no key
+/// holds a whole status.
+pub const SHARDS: u8 = 8;
 
-/// One item collection of list entries: the rows of one status and category, sorted by id.
+/// One item collection of list entries: the rows of one status, category and shard, by id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Partition {
     pub status: Status,
     pub category: Category,
+    pub shard: u8,
 }
 
 impl Partition {
     pub fn of(row: &ConnectorRow) -> Self {
-        Self { status: row.status, category: row.category.clone() }
+        Self { status: row.status, category: row.category.clone(), shard: shard_of(row.connector_id.as_str()) }
     }
 
-    /// `<status>#<category>`: categories never hold `#` (their pattern), so this parses back.
+    /// `<status>#<category>#<shard>`: categories never hold `#` (their pattern), so this parses back.
     pub fn name(&self) -> String {
-        format!("{}#{}", self.status.as_str(), self.category.as_str())
+        format!("{}#{}#{}", self.status.as_str(), self.category.as_str(), self.shard)
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        let (status, category) = name.split_once('#')?;
-        Some(Self { status: status.parse().ok()?, category: Category::parse(category).ok()? })
+        let mut parts = name.split('#');
+        let partition = Self {
+            status: parts.next()?.parse().ok()?,
+            category: Category::parse(parts.next()?).ok()?,
+            shard: parts.next()?.parse().ok().filter(|shard| *shard < SHARDS)?,
+        };
+        parts.next().is_none().then_some(partition)
     }
 
     pub fn pk(&self) -> String {
@@ -57,6 +67,19 @@ impl Partition {
     pub fn catalog_attribute(&self) -> String {
         format!("{PARTITION_ATTRIBUTE}{}", self.name())
     }
+}
+
+/// A connector's shard: FNV-1a of its id, the same in every process and every build.
+fn shard_of(connector_id: &str) -> u8 {
+    let hash =
+        connector_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    (hash % u64::from(SHARDS)) as u8
+}
+
+/// A partition's token after a change: 48 random bits keep the catalog small (two copies of a
+/// token collide once in 10^14 changes).
+pub fn new_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
 pub fn key(pk: String, sk: &str) -> Item {
@@ -143,4 +166,23 @@ fn value_size(value: &AttributeValue) -> usize {
 
 pub fn other(error: impl Into<anyhow::Error>) -> StoreError {
     StoreError::Other(error.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::conformance::{at, row};
+
+    #[test]
+    fn partitions_name_and_parse_back_and_shards_are_stable() {
+        let partition = Partition::of(&row("kafka", "1.0.0", "stream", at(0)));
+        assert_eq!(Partition::parse(&partition.name()), Some(partition.clone()));
+        // Fixed by the hash: a change would move every list entry of a deployed table.
+        assert_eq!(partition.name(), format!("Live#stream#{}", shard_of("kafka")));
+        // FNV-1a of "" and "a" are 0xcbf29ce484222325 and 0xaf63dc4c8601ec8c (the published values).
+        assert_eq!([shard_of(""), shard_of("a"), shard_of("kafka-connector")], [5, 4, 7]);
+        for bad in ["Live#stream", "Live#stream#8", "Live#stream#1#x", "Gone#stream#1", "Live#no space#1"] {
+            assert_eq!(Partition::parse(bad), None, "{bad}");
+        }
+    }
 }

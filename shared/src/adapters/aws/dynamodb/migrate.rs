@@ -78,7 +78,7 @@ impl DynamoRowStore {
             items.push(head);
         }
         self.write_all(items).await?;
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        let token = layout::new_token();
         let catalogs = (0..layout::CATALOG_COPIES)
             .map(|copy| {
                 let mut item = layout::catalog_key(copy);

@@ -4,7 +4,7 @@
 //!
 //! - **read** is one consistent `GetItem` of the row item;
 //! - **list** reads one of the catalog's copies (one small consistent `GetItem`), which names
-//!   every list partition (status × category) with a token that changes whenever the partition
+//!   every list partition (status × category × shard of connectors) with a token that changes whenever the partition
 //!   does. Partitions kept in memory at their current token answer from memory; the others are
 //!   read with consistent `Query`s of just the partitions the filters select, holding list entries
 //!   (no `ui_spec`), so a list reads about what it answers. A page (`limit`) merges the partitions
@@ -51,7 +51,7 @@ pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// well above any realistic number of simultaneous registrations of one connector.
 const COMMIT_ATTEMPTS: u32 = 40;
 /// The fewest entries a page asks a partition for at a time: fewer round trips for small pages.
-const MIN_PAGE_BATCH: usize = 8;
+const MIN_PAGE_BATCH: usize = 4;
 
 /// The table's keys: the single source of truth for the code that creates the table and for the
 /// deployment template (a test compares the two). There is no secondary index.
@@ -376,7 +376,7 @@ impl DynamoRowStore {
         }
         touched.sort();
         touched.dedup();
-        let token = uuid::Uuid::new_v4().simple().to_string();
+        let token = layout::new_token();
         for copy in 0..layout::CATALOG_COPIES {
             let mut set = Condition::new("SET ");
             for (i, partition) in touched.iter().enumerate() {
