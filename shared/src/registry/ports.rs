@@ -58,7 +58,7 @@ pub trait RowStore: Send + Sync {
 
 /// A list query: rows whose status is one of `statuses` (any, when empty) and whose category is
 /// one of `categories` (any, when empty), after the row id `after`, at most `limit` of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ListQuery {
     pub statuses: Vec<Status>,
     pub categories: Vec<Category>,

@@ -1,15 +1,19 @@
 //! List entries kept in memory between calls, each partition under the catalog token it was read
-//! at: a warm list reads one small catalog item and answers from here when nothing changed.
+//! at, and recent pages under the tokens of the partitions they merged: a warm list reads one
+//! small catalog item and answers from here when nothing changed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::layout::Partition;
-use crate::registry::ListedRow;
+use crate::registry::{ListPage, ListQuery, ListedRow};
 
 /// At most this many bytes of list entries are kept (some 3,000 rows of today's size); past it,
 /// partitions are read for each list instead. A function has 256 MB.
 pub const KEPT_BYTES: usize = 48 * 1024 * 1024;
+
+/// Pages kept: the most recent ones, up to this many bytes of list entries in all.
+const KEPT_PAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Every row of one partition, in id order, as read at `token`.
 pub struct KeptPartition {
@@ -31,9 +35,17 @@ impl KeptPartition {
     }
 }
 
+/// A page as answered, and the partitions (with their tokens) it was merged from.
+struct KeptPage {
+    sources: Vec<(Partition, String)>,
+    page: ListPage,
+    bytes: usize,
+}
+
 #[derive(Default)]
 pub struct KeptLists {
     partitions: Mutex<HashMap<Partition, Arc<KeptPartition>>>,
+    pages: Mutex<VecDeque<(ListQuery, KeptPage)>>,
 }
 
 impl KeptLists {
@@ -53,9 +65,30 @@ impl KeptLists {
         }
     }
 
-    /// Drops partitions the catalog no longer names or names at another token.
+    /// The page answered for `query` before, if it was merged from exactly `sources` (the
+    /// partitions the query selects now, at their current tokens).
+    pub fn page(&self, query: &ListQuery, sources: &[(Partition, String)]) -> Option<ListPage> {
+        let pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        pages.iter().find(|(q, kept)| q == query && kept.sources == sources).map(|(_, kept)| kept.page.clone())
+    }
+
+    pub fn keep_page(&self, query: &ListQuery, sources: &[(Partition, String)], page: &ListPage) {
+        let bytes = page.rows.iter().map(|row| row.view.get().len()).sum();
+        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        pages.retain(|(q, _)| q != query);
+        pages.push_back((query.clone(), KeptPage { sources: sources.to_vec(), page: page.clone(), bytes }));
+        while pages.iter().map(|(_, kept)| kept.bytes).sum::<usize>() > KEPT_PAGE_BYTES {
+            pages.pop_front();
+        }
+    }
+
+    /// Drops partitions and pages the catalog no longer names or names at another token.
     pub fn retain_current(&self, tokens: &BTreeMap<Partition, String>) {
+        let current = |(partition, token): &(Partition, String)| tokens.get(partition) == Some(token);
         let mut partitions = self.partitions.lock().unwrap_or_else(PoisonError::into_inner);
         partitions.retain(|partition, kept| tokens.get(partition) == Some(&kept.token));
+        drop(partitions);
+        let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
+        pages.retain(|(_, kept)| kept.sources.iter().all(current));
     }
 }

@@ -429,7 +429,12 @@ impl RowStore for DynamoRowStore {
             .collect();
         let after = query.after.as_deref();
         if let Some(limit) = query.limit {
-            return self.page(&partitions, after, limit).await;
+            if let Some(page) = self.kept.page(query, &partitions) {
+                return Ok(page);
+            }
+            let page = self.page(&partitions, after, limit).await?;
+            self.kept.keep_page(query, &partitions, &page);
+            return Ok(page);
         }
         let wholes = try_join_all(partitions.iter().map(|(p, token)| self.whole_partition(p, token))).await?;
         let mut rows: Vec<Arc<ListedRow>> = wholes.iter().flat_map(|kept| kept.after(after).iter().cloned()).collect();
