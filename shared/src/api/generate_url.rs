@@ -76,7 +76,10 @@ async fn sign(state: &FilesState, access: Access, files: &[String]) -> Result<Ve
             Access::Read => {
                 let bare = file.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).unwrap_or(file);
                 let name = StoredName::parse(bare).ok_or_else(|| {
-                    RegistryError::FilesInputInvalid(format!("{file:?} is not a stored archive name"))
+                    RegistryError::FilesInputInvalid(format!(
+                        "{} is not a stored archive name",
+                        crate::text::quote(file)
+                    ))
                 })?;
                 if !state.archives.exists(&name.key()).await? {
                     return Err(RegistryError::ArchiveNotFound(name.as_str().to_owned()));
