@@ -1,6 +1,7 @@
-//! The embedded store's presigned URLs: `PUT` and `GET /files/connector-registry/<stored name>`,
-//! signed and expiring, so that uploads of any size stream to disk and can then be registered by
-//! reference, just as with S3 (plain HTTP answers, like S3's, not the Obsrv envelope).
+//! The embedded store's presigned URLs: `PUT /files/connector-registry-uploads/<stored name>` and
+//! `GET /files/connector-registry/<stored name>`, signed and expiring, so that uploads of any size
+//! stream to disk and can then be registered by reference, just as with S3 (plain HTTP answers,
+//! like S3's, not the Obsrv envelope). Uploads are never served: only registered archives are.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -9,15 +10,18 @@ use futures_util::TryStreamExt;
 use http::{Method, StatusCode};
 use registry_shared::adapters::embedded::FileArchiveStore;
 use registry_shared::error::StoreError;
-use registry_shared::registry::{ARCHIVE_PREFIX, ArchiveKey, ArchiveStore, StoredName};
+use registry_shared::registry::{ARCHIVE_PREFIX, ArchiveKey, ArchiveStore, StoredName, UPLOAD_PREFIX};
 use tokio::io::AsyncWriteExt;
 
 pub(crate) async fn serve(store: &FileArchiveStore, path: String, max_bytes: u64, request: Request) -> Response {
-    let Some(key) = path.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).and_then(StoredName::parse).map(|n| n.key())
-    else {
-        return (StatusCode::NOT_FOUND, "no such file\n").into_response();
-    };
     let method = request.method().clone();
+    let key = if let Some(name) = path.strip_prefix(&format!("{UPLOAD_PREFIX}/")).and_then(StoredName::parse) {
+        (method == Method::PUT).then(|| name.upload_key())
+    } else if let Some(name) = path.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).and_then(StoredName::parse) {
+        (method == Method::GET).then(|| name.key())
+    } else {
+        None
+    };
     if method != Method::PUT && method != Method::GET {
         return (
             StatusCode::METHOD_NOT_ALLOWED,
@@ -26,6 +30,10 @@ pub(crate) async fn serve(store: &FileArchiveStore, path: String, max_bytes: u64
         )
             .into_response();
     }
+    // A GET of an upload, or a PUT over an archive, names nothing a URL was signed for.
+    let Some(key) = key else {
+        return (StatusCode::NOT_FOUND, "no such file\n").into_response();
+    };
     if let Err(why) = store.verify(method.as_str(), &key, request.uri().query().unwrap_or_default()) {
         return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
     }

@@ -1,5 +1,6 @@
 //! The registry driven from outside, over real HTTP and real multipart, through a spawned server.
 
+use registry_server::Backend;
 use registry_tests::*;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -59,6 +60,7 @@ on_both_backends!(
     registrations_survive_a_restart,
     concurrent_registrations_of_one_connector_leave_exactly_one_live,
     upload_through_a_url_then_register_by_reference,
+    a_refused_upload_is_removed_and_never_readable,
     generate_url_refuses_bad_requests,
 );
 
@@ -412,12 +414,19 @@ async fn upload_through_a_url_then_register_by_reference(kind: BackendKind) {
     assert_eq!(keys(signed), ["filePath", "fileName", "preSignedUrl"]);
     let name = signed["fileName"].as_str().unwrap().to_owned();
     assert!(name.starts_with("kafka-connector.tar_") && name.ends_with(".gz"), "{name}");
-    assert_eq!(signed["filePath"], format!("connector-registry/{name}"));
+    assert_eq!(signed["filePath"], format!("connector-registry-uploads/{name}"));
 
     // The upload is a plain HTTP PUT, as with S3.
     let put = app.client.put(signed["preSignedUrl"].as_str().unwrap()).body(bytes.clone()).send().await.unwrap();
     assert!(put.status().is_success(), "{}", put.status());
     assert_eq!(app.all_rows().await.len(), 0, "uploading registers nothing by itself");
+    let unregistered = app.generate_urls("read", &[&name]).await;
+    assert_eq!(unregistered.status, StatusCode::NOT_FOUND, "an upload is not readable before it is registered");
+    let put_url = signed["preSignedUrl"].as_str().unwrap().to_owned();
+    if kind == BackendKind::Embedded {
+        let again = app.client.put(&put_url).body(b"other bytes".to_vec()).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::CONFLICT, "an upload URL stores one archive, never overwrites");
+    }
 
     let registered = app.register_by_reference(&name).await;
     assert_eq!(registered.status, StatusCode::OK, "{}", registered.text);
@@ -441,15 +450,43 @@ async fn upload_through_a_url_then_register_by_reference(kind: BackendKind) {
     if kind == BackendKind::Embedded {
         let tampered = url.replace("signature=", "signature=00");
         assert_eq!(app.client.get(&tampered).send().await.unwrap().status(), StatusCode::FORBIDDEN);
-        let put_url = signed["preSignedUrl"].as_str().unwrap();
-        let again = app.client.put(put_url).body(b"other bytes".to_vec()).send().await.unwrap();
-        assert_eq!(again.status(), StatusCode::CONFLICT, "an upload URL stores one archive, never overwrites");
-        let as_get = put_url.replace("PUT", "GET");
         assert_eq!(
-            app.client.get(&as_get).send().await.unwrap().status(),
-            StatusCode::FORBIDDEN,
-            "URLs are single-purpose"
+            app.client.get(&put_url).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND,
+            "URLs are single-purpose, and uploads are never served"
         );
+    }
+    // A second upload to the URL once its name is registered cannot replace the archive.
+    let other = Package::single_tenant("kafka-connector", "1.0.0").file("kafka-connector-1.0.0/extra", b"x").tar_gz();
+    assert!(app.client.put(&put_url).body(other).send().await.unwrap().status().is_success());
+    let again = app.register_by_reference(&name).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(app.stored_archives().await, vec![(name.clone(), bytes.clone())], "the archive is unchanged");
+    let again = app.register_by_reference(&name).await;
+    assert_eq!(again.status, StatusCode::OK, "a registered name registers again from its archive: {}", again.text);
+}
+
+async fn a_refused_upload_is_removed_and_never_readable(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
+    let answer = app.generate_urls("write", &["broken.tar.gz"]).await;
+    let signed = &answer.body["result"][0];
+    let name = signed["fileName"].as_str().unwrap().to_owned();
+    let broken = Package::single_tenant("kafka-connector", "1.0.0").without("ui-config.json").tar_gz();
+    let put = app.client.put(signed["preSignedUrl"].as_str().unwrap()).body(broken).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let refused = app.register_by_reference(&name).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.body["error"]["message"], "Unable to locate the ui configuration File");
+    let read = app.generate_urls("read", &[&name]).await;
+    assert_eq!(read.status, StatusCode::NOT_FOUND, "{}", read.text);
+    let again = app.register_by_reference(&name).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "the refused upload is gone: {}", again.text);
+    assert!(app.stored_archives().await.is_empty());
+    assert!(app.all_rows().await.is_empty());
+    if let Backend::Embedded { data_dir } = &app.config.backend {
+        let uploads = std::fs::read_dir(data_dir.join("archives/connector-registry-uploads")).unwrap().count();
+        assert_eq!(uploads, 0, "nothing of the upload is left on disk");
     }
 }
 

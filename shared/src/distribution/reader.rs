@@ -468,7 +468,7 @@ pub(crate) fn normalize_path(raw: &[u8]) -> Result<String, &'static str> {
 enum Inflate<R: BufRead> {
     Plain(R),
     /// One gzip member only: a second one would be data no extractor is asked about.
-    Gz(flate2::bufread::GzDecoder<R>),
+    Gz(Box<flate2::bufread::GzDecoder<R>>),
 }
 
 impl<R: BufRead> Read for Inflate<R> {
@@ -505,7 +505,7 @@ fn walk_tar<R: Read>(source: R, format: Format, walk: &mut Walk) -> Result<(), R
     let limit = walk.limits.max_uncompressed_bytes;
     let source = BufReader::with_capacity(64 * 1024, source);
     let inflate = match format {
-        Format::TarGz => Inflate::Gz(flate2::bufread::GzDecoder::new(source)),
+        Format::TarGz => Inflate::Gz(Box::new(flate2::bufread::GzDecoder::new(source))),
         _ => Inflate::Plain(source),
     };
     let count = Rc::new(Cell::new(0));
@@ -660,7 +660,8 @@ fn parse_pax(data: &[u8], global: bool) -> Result<Pax, DistributionError> {
                 ));
             }
             b"path" => {
-                if value.is_empty() || pax.path.replace(value.to_vec()).is_some() {
+                let repeated = pax.path.replace(value.to_vec()).is_some();
+                if value.is_empty() || repeated {
                     return Err(malformed("an empty or repeated path"));
                 }
             }
