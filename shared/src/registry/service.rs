@@ -122,14 +122,12 @@ impl Registrar {
     /// readable nowhere. A name registered before (its upload gone) is registered again from
     /// its archive.
     pub async fn register_stored(&self, stored_name: &StoredName) -> Result<Registered, RegistryError> {
-        let upload_key = stored_name.upload_key();
+        let (upload_key, key) = (stored_name.upload_key(), stored_name.key());
         let Some(file) = self.archives.open(&upload_key).await? else {
-            let file = self
-                .archives
-                .open(&stored_name.key())
+            let distribution = self
+                .read_archive(&key)
                 .await?
                 .ok_or_else(|| RegistryError::ArchiveNotFound(stored_name.as_str().to_owned()))?;
-            let (_, distribution) = self.read((file, ())).await?;
             return self.commit_rows(&distribution, stored_name.clone(), None).await;
         };
         let distribution = match self.read((file, ())).await {
@@ -141,24 +139,36 @@ impl Registrar {
                 return Err(error);
             }
         };
-        match self.archives.copy(&upload_key, &stored_name.key()).await {
-            Ok(()) => {}
+        let new_archive = match self.archives.copy(&upload_key, &key).await {
+            Ok(()) => Some(&key),
+            // A retry after a fault past the copy finds this very archive there; a second upload
+            // to the URL after the name was registered finds another, which stays as it is.
             Err(StoreError::AlreadyExists) => {
-                // The upload URL was used again after the name was registered: the registered
-                // archive stays as it is.
-                self.discard(&upload_key).await;
-                return Err(RegistryError::Conflict(format!(
-                    "an archive named {stored_name} is registered already; ask for a new upload URL"
-                )));
+                let stored = self.read_archive(&key).await?;
+                if stored.is_none_or(|stored| stored.sha256 != distribution.sha256) {
+                    self.discard(&upload_key).await;
+                    return Err(RegistryError::Conflict(format!(
+                        "an archive named {stored_name} is registered already; ask for a new upload URL"
+                    )));
+                }
+                None
             }
             Err(other) => return Err(other.into()),
-        }
-        let registered = self.commit_rows(&distribution, stored_name.clone(), Some(&stored_name.key())).await;
+        };
+        let registered = self.commit_rows(&distribution, stored_name.clone(), new_archive).await;
         // After a fault of the machine the upload stays, so that a retry finds it.
         if registered.as_ref().map_or_else(is_refusal, |_| true) {
             self.discard(&upload_key).await;
         }
         registered
+    }
+
+    /// The distribution of an archive in the store, if there is one.
+    async fn read_archive(&self, key: &ArchiveKey) -> Result<Option<Distribution>, RegistryError> {
+        match self.archives.open(key).await? {
+            Some(file) => Ok(Some(self.read((file, ())).await?.1)),
+            None => Ok(None),
+        }
     }
 
     /// Removes an upload that has served its purpose (registered, or refused). A failure leaves
