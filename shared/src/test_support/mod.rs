@@ -170,38 +170,18 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// Appends an entry with its name written verbatim, so tests can build the unsafe names (`../x`,
 /// `/etc/x`) that `tar::Builder` itself would refuse.
 fn append_tar_entry(builder: &mut tar::Builder<Vec<u8>>, path: &str, entry: &Entry) {
-    let mut header = tar::Header::new_gnu();
-    let name = path.as_bytes();
-    assert!(name.len() < 100, "test entry names stay short");
-    header.as_old_mut().name[..name.len()].copy_from_slice(name);
-    header.set_mode(0o644);
-    header.set_mtime(1_700_000_000);
-    let data: &[u8] = match entry {
-        Entry::File(bytes) => {
-            header.set_entry_type(tar::EntryType::Regular);
-            bytes
-        }
-        Entry::Folder => {
-            header.set_entry_type(tar::EntryType::Directory);
-            &[]
-        }
-        Entry::Symlink(target) => {
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_link_name_literal(target).expect("link name");
-            &[]
-        }
-        Entry::HardLink(target) => {
-            header.set_entry_type(tar::EntryType::Link);
-            header.set_link_name_literal(target).expect("link name");
-            &[]
-        }
-        Entry::Fifo => {
-            header.set_entry_type(tar::EntryType::Fifo);
-            &[]
-        }
+    let (entry_type, data, link): (_, &[u8], _) = match entry {
+        Entry::File(bytes) => (tar::EntryType::Regular, bytes, None),
+        Entry::Folder => (tar::EntryType::Directory, &[], None),
+        Entry::Symlink(target) => (tar::EntryType::Symlink, &[], Some(target)),
+        Entry::HardLink(target) => (tar::EntryType::Link, &[], Some(target)),
+        Entry::Fifo => (tar::EntryType::Fifo, &[], None),
     };
-    header.set_size(data.len() as u64);
-    header.set_cksum();
+    let mut header = tar_header(entry_type, path, data.len() as u64);
+    if let Some(target) = link {
+        header.set_link_name_literal(target).expect("link name");
+        header.set_cksum();
+    }
     builder.append(&header, data).expect("tar entry");
 }
 
@@ -320,9 +300,9 @@ impl RawTar {
 
 /// A header whose name is written verbatim.
 pub fn tar_header(entry_type: tar::EntryType, name: &str, size: u64) -> tar::Header {
-    let mut header = tar::Header::new_ustar();
+    let mut header = tar::Header::new_gnu();
     let name = name.as_bytes();
-    assert!(name.len() < 100, "raw entry names stay short");
+    assert!(name.len() < 100, "test entry names stay short");
     header.as_old_mut().name[..name.len()].copy_from_slice(name);
     header.set_mode(0o644);
     header.set_mtime(1_700_000_000);
