@@ -268,6 +268,9 @@ struct Walk {
     top_folders: HashSet<PathDigest>,
     /// Every path met, and whether it was a folder (only folders may repeat).
     seen: HashMap<PathDigest, bool>,
+    /// `prefix_hash` of every symbolic link met: a later entry under one would be written
+    /// wherever the link points.
+    symlinks: HashSet<u64>,
     metadata: Candidate,
     ui_config: Candidate,
     /// Icon-looking files kept on speculation (first pass) or the exact ones sought (second pass).
@@ -281,6 +284,7 @@ struct Walk {
 enum Kind {
     File,
     Folder,
+    Symlink,
     Other(&'static str),
 }
 
@@ -292,6 +296,7 @@ impl Walk {
             uncompressed: 0,
             top_folders: HashSet::new(),
             seen: HashMap::new(),
+            symlinks: HashSet::new(),
             metadata: Candidate::default(),
             ui_config: Candidate::default(),
             icons: BTreeMap::new(),
@@ -303,6 +308,22 @@ impl Walk {
 
     fn second_pass(&self) -> bool {
         !self.wanted_icons.is_empty()
+    }
+
+    /// Whether a folder on `path` is a symbolic link met before: one pass over the path, however
+    /// deep it is.
+    fn under_symlink(&self, path: &str) -> bool {
+        if self.symlinks.is_empty() {
+            return false;
+        }
+        let mut hash = FNV_OFFSET;
+        for b in path.bytes() {
+            if b == b'/' && self.symlinks.contains(&hash) {
+                return true;
+            }
+            hash = fnv_step(hash, b);
+        }
+        false
     }
 
     /// Accounts for one entry or extension header and the size it declares.
@@ -345,6 +366,13 @@ impl Walk {
                 Slot::Vacant(slot) => {
                     slot.insert(folder);
                 }
+            }
+            if self.under_symlink(&path) {
+                let why = "it lies under a symbolic link earlier in the archive";
+                return Err(DistributionError::UnsafeEntry { path, why }.into());
+            }
+            if matches!(kind, Kind::Symlink) {
+                self.symlinks.insert(prefix_hash(&path));
             }
         }
         if let Some((top, _)) = path.split_once('/') {
@@ -408,6 +436,18 @@ impl Walk {
     }
 }
 
+/// FNV-1a, 64 bits, whose state after each byte is the hash of the prefix so far: the hashes of
+/// all of a path's folders in one pass.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(hash: u64, byte: u8) -> u64 {
+    (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+fn prefix_hash(prefix: &str) -> u64 {
+    prefix.bytes().fold(FNV_OFFSET, fnv_step)
+}
+
 /// A path's identity, in 16 bytes whatever its length.
 type PathDigest = [u8; 16];
 
@@ -429,6 +469,7 @@ fn capture(
 ) -> Result<Captured, ReadError> {
     match kind {
         Kind::Other(why) => Ok(Captured::NotRegular(why)),
+        Kind::Symlink => Ok(Captured::NotRegular("a symbolic link")),
         Kind::Folder => Ok(Captured::NotRegular("a folder")),
         Kind::File if size > limit => Ok(Captured::TooLarge),
         Kind::File => {
@@ -715,7 +756,7 @@ fn walk_tar_entries<R: Read>(archive: &mut tar::Archive<R>, walk: &mut Walk) -> 
         let kind = match entry_type {
             tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
             tar::EntryType::Directory => Kind::Folder,
-            tar::EntryType::Symlink => Kind::Other("a symbolic link"),
+            tar::EntryType::Symlink => Kind::Symlink,
             tar::EntryType::Link => Kind::Other("a hard link"),
             tar::EntryType::Char | tar::EntryType::Block => Kind::Other("a device file"),
             tar::EntryType::Fifo => Kind::Other("a named pipe"),
@@ -759,7 +800,7 @@ fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result<(), ReadEr
             let kind = if entry.is_dir() {
                 Kind::Folder
             } else if entry.is_symlink() {
-                Kind::Other("a symbolic link")
+                Kind::Symlink
             } else if entry.unix_mode().is_some_and(|m| m & 0o170000 != 0 && m & 0o170000 != 0o100000) {
                 Kind::Other("a special file")
             } else {

@@ -531,3 +531,25 @@ fn messages_quote_paths_as_plain_text() {
     let e = refusal(&kafka().file("../\u{1b}[31mevil", b"x").tar_gz());
     assert_eq!(e.to_string(), "archive entry \"../<U+001B>[31mevil\" is unsafe: '..' in a path is not allowed");
 }
+
+#[test]
+fn entries_under_a_symbolic_link_are_refused() {
+    // An extractor that follows the link would write the file wherever it points.
+    for package in [
+        kafka()
+            .entry(&format!("{TOP}/evil"), Entry::Symlink("/tmp".into()))
+            .file(&format!("{TOP}/evil/pwned.sh"), b"x"),
+        kafka().entry(&format!("{TOP}/a"), Entry::Symlink("../..".into())).file(&format!("{TOP}/a/b/c"), b"x"),
+    ] {
+        for bytes in [package.tar_gz(), package.zip()] {
+            let e = refusal(&bytes);
+            assert!(matches!(&e, DistributionError::UnsafeEntry { why, .. } if why.contains("symbolic link")), "{e:?}");
+        }
+    }
+    // A link next to files, or a file whose name only starts like the link, is fine.
+    let fine = kafka()
+        .entry(&format!("{TOP}/current"), Entry::Symlink("libs".into()))
+        .file(&format!("{TOP}/currently.txt"), b"x")
+        .file(&format!("{TOP}/libs/a.jar"), b"x");
+    assert!(read(&fine.tar_gz()).is_ok());
+}
