@@ -22,6 +22,11 @@ pub enum DistributionError {
     /// Extractors disagree on which of two entries at one path wins, so neither is taken.
     #[error("archive holds more than one entry at {}", quote(.path))]
     DuplicateEntry { path: String },
+    #[error(
+        "archive holds an entry at {} and one at a path that differs from it only in case (one file on case-insensitive file systems)",
+        quote(.path)
+    )]
+    CaseDuplicateEntry { path: String },
     #[error("{file} at {} is {why}; it must be a regular file", quote(.path))]
     NotARegularFile { file: &'static str, path: String, why: &'static str },
     #[error("{file} at {} is larger than the limit of {limit} bytes", quote(.path))]

@@ -266,8 +266,10 @@ struct Walk {
     entries: u64,
     uncompressed: u64,
     top_folders: HashSet<PathDigest>,
-    /// Every path met, and whether it was a folder (only folders may repeat).
-    seen: HashMap<PathDigest, bool>,
+    /// Every path met, by its case-folded form: the path itself, and whether it was a folder
+    /// (only folders may repeat; two paths that differ only in case are one on the file systems
+    /// of macOS and Windows).
+    seen: HashMap<PathDigest, (PathDigest, bool)>,
     /// `prefix_hash` of every symbolic link met: a later entry under one would be written
     /// wherever the link points.
     symlinks: HashSet<u64>,
@@ -358,13 +360,17 @@ impl Walk {
         let depth = path.split('/').count();
         let folder = matches!(kind, Kind::Folder);
         if !self.second_pass() {
-            match self.seen.entry(digest(&path)) {
-                Slot::Occupied(earlier) if !(folder && *earlier.get()) => {
+            let exact = digest(&path);
+            match self.seen.entry(digest(&path.to_lowercase())) {
+                Slot::Occupied(earlier) if earlier.get().0 != exact => {
+                    return Err(DistributionError::CaseDuplicateEntry { path }.into());
+                }
+                Slot::Occupied(earlier) if !(folder && earlier.get().1) => {
                     return Err(DistributionError::DuplicateEntry { path }.into());
                 }
                 Slot::Occupied(_) => {}
                 Slot::Vacant(slot) => {
-                    slot.insert(folder);
+                    slot.insert((exact, folder));
                 }
             }
             if self.under_symlink(&path) {

@@ -469,6 +469,13 @@ fn two_entries_at_one_path_are_refused() {
     let e = refusal(&kafka().folder(&format!("{TOP}/icon.svg")).tar_gz());
     assert!(matches!(e, DistributionError::DuplicateEntry { .. }), "{e:?}");
     assert!(read(&kafka().folder(TOP).folder(&format!("{TOP}/")).tar_gz()).is_ok());
+    // Names that differ only in case are one file on macOS and Windows.
+    for other in
+        [format!("{TOP}/Metadata.json"), format!("{TOP}/ICON.svg"), format!("{}/metadata.json", TOP.to_uppercase())]
+    {
+        let e = refusal(&kafka().file(&other, b"{}").tar_gz());
+        assert!(matches!(&e, DistributionError::CaseDuplicateEntry { .. }), "{other}: {e:?}");
+    }
     // In a zip, names that differ only in spelling.
     let zip = kafka().file(&format!("{TOP}//metadata.json"), &metadata).zip();
     assert!(matches!(refusal(&zip), DistributionError::DuplicateEntry { .. }));
