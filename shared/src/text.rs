@@ -9,16 +9,26 @@ const MAX_QUOTED_CHARS: usize = 200;
 /// `text` in double quotes, as plain text: printable characters as they are, and every control,
 /// format (bidirectional, zero-width, soft hyphen) or other invisible character as `<U+XXXX>`, so
 /// a message can neither reorder nor hide what it quotes. Long texts are cut short.
-pub fn quote(text: &str) -> Quoted<'_> {
-    Quoted(text)
+pub fn quote(text: &str) -> Shown<'_> {
+    Shown { text, quotes: true }
 }
 
-pub struct Quoted<'a>(&'a str);
+/// `text` shown as `quote` shows it, without the quotes: for messages whose wording the original
+/// fixed, such as `Connector not found: <id>`.
+pub fn shown(text: &str) -> Shown<'_> {
+    Shown { text, quotes: false }
+}
 
-impl fmt::Display for Quoted<'_> {
+pub struct Shown<'a> {
+    text: &'a str,
+    quotes: bool,
+}
+
+impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"")?;
-        for (index, c) in self.0.chars().enumerate() {
+        let quote = if self.quotes { "\"" } else { "" };
+        f.write_str(quote)?;
+        for (index, c) in self.text.chars().enumerate() {
             if index == MAX_QUOTED_CHARS {
                 f.write_str("…")?;
                 break;
@@ -29,7 +39,7 @@ impl fmt::Display for Quoted<'_> {
                 write!(f, "{c}")?;
             }
         }
-        f.write_str("\"")
+        f.write_str(quote)
     }
 }
 
@@ -89,6 +99,11 @@ mod tests {
             "\"a<U+202E>b<U+200B><U+FEFF><U+00AD><U+000A>\""
         );
         assert_eq!(quote("\u{e0041}").to_string(), "\"<U+E0041>\"");
+    }
+
+    #[test]
+    fn shows_without_quotes_too() {
+        assert_eq!(shown("a\u{202e}b").to_string(), "a<U+202E>b");
     }
 
     #[test]

@@ -55,6 +55,7 @@ on_both_backends!(
     list_filters_orders_and_pages,
     list_refuses_bad_requests_with_the_original_messages,
     register_refuses_bad_uploads_with_register_style_errors,
+    hostile_archives_are_refused_and_nothing_is_written,
     bodies_over_the_upload_limit_get_413,
     a_failed_registration_changes_nothing,
     registrations_survive_a_restart,
@@ -196,6 +197,9 @@ async fn read_modes_and_misses(kind: BackendKind) {
     );
     let encoded = app.read("a%20b").await;
     assert_eq!(encoded.body["error"]["message"], "Connector not found: a b");
+    // What would hide or reorder text is shown by its code point, not passed through.
+    let hidden = app.read("a%E2%80%AEb%1B%5B31m").await;
+    assert_eq!(hidden.body["error"]["message"], "Connector not found: a<U+202E>b<U+001B>[31m");
 }
 
 async fn unknown_routes_get_the_catch_all_404(kind: BackendKind) {
@@ -278,6 +282,65 @@ async fn list_refuses_bad_requests_with_the_original_messages(kind: BackendKind)
     assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
     assert_eq!(not_json.body["error"]["code"], "CONNECTORS_LIST_INPUT_INVALID");
     assert!(not_json.body["error"]["message"].as_str().unwrap().starts_with("request body is not valid JSON"));
+}
+
+/// Archives that extractors would read otherwise than the registry, or that hide what they
+/// name: each a 400 that says why, and nothing written.
+async fn hostile_archives_are_refused_and_nothing_is_written(kind: BackendKind) {
+    use registry_shared::test_support::{EntryType, RawTar, gzip, zip_with_unlisted_last_entry};
+    let app = TestApp::spawn(kind).await;
+    let top = "kafka-connector-1.0.0";
+    let package = Package::single_tenant("kafka-connector", "1.0.0");
+    let mut two_members = package.tar_gz();
+    two_members.extend_from_slice(&gzip(&package.clone().replace("metadata.json", b"{}").tar()));
+    let mut trailing = package.tar();
+    trailing.extend_from_slice(&RawTar::default().file(&format!("{top}/evil.sh"), b"x").finish());
+    let listed = package.clone().file(&format!("{top}/libs/run.sh"), b"#!/bin/sh").zip();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "two metadata.json",
+            package.clone().json(&format!("{top}/metadata.json"), &json!({})).tar_gz(),
+            "archive holds more than one entry at \"kafka-connector-1.0.0/metadata.json\"",
+        ),
+        ("a second gzip member", two_members, "after the end of the gzip stream"),
+        ("data after the end of the tar", trailing, "after the end of the tar archive"),
+        ("a zip entry its directory does not list", zip_with_unlisted_last_entry(&listed), "central directory"),
+        (
+            "a file under a symbolic link",
+            package
+                .clone()
+                .entry(&format!("{top}/out"), Entry::Symlink("/tmp".into()))
+                .file(&format!("{top}/out/x.sh"), b"x")
+                .tar_gz(),
+            "lies under a symbolic link",
+        ),
+        (
+            "a PAX size that disagrees",
+            RawTar::package(&package).pax(&[("size", b"9")]).file(&format!("{top}/a"), b"abc").finish(),
+            "PAX size",
+        ),
+        (
+            "a PAX global header naming a path",
+            RawTar::package(&package).global(&[("path", b"evil")]).entry(EntryType::Regular, "x", b"").finish(),
+            "global header may not",
+        ),
+        (
+            "a version with a right-to-left override",
+            Package::single_tenant("kafka-connector", "1.0.0\u{202e}").tar_gz(),
+            "metadata.json: metadata.version: \"1.0.0<U+202E>\" is not a valid version: \
+             it must not contain white space, control or invisible characters",
+        ),
+    ];
+    for (what, bytes, expected) in cases {
+        let answer = app.register("hostile.tar.gz", bytes).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{what}: {}", answer.text);
+        assert_eq!(answer.body["error"]["code"], "FAILED_TO_REGISTER_CONNECTOR", "{what}");
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{what}: {message}");
+        assert!(!message.contains("\\u{"), "{what}: no Debug escapes in {message}");
+    }
+    assert!(app.all_rows().await.is_empty());
+    assert!(app.stored_archives().await.is_empty());
 }
 
 async fn register_refuses_bad_uploads_with_register_style_errors(kind: BackendKind) {
