@@ -14,26 +14,21 @@ use registry_shared::registry::{ARCHIVE_PREFIX, ArchiveKey, ArchiveStore, Stored
 use tokio::io::AsyncWriteExt;
 
 pub(crate) async fn serve(store: &FileArchiveStore, path: String, max_bytes: u64, request: Request) -> Response {
-    let method = request.method().clone();
-    let key = if let Some(name) = path.strip_prefix(&format!("{UPLOAD_PREFIX}/")).and_then(StoredName::parse) {
-        (method == Method::PUT).then(|| name.upload_key())
+    // Uploads are only written, archives only read.
+    let (allowed, key) = if let Some(name) = path.strip_prefix(&format!("{UPLOAD_PREFIX}/")).and_then(StoredName::parse)
+    {
+        (Method::PUT, name.upload_key())
     } else if let Some(name) = path.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).and_then(StoredName::parse) {
-        (method == Method::GET).then(|| name.key())
+        (Method::GET, name.key())
     } else {
-        None
-    };
-    if method != Method::PUT && method != Method::GET {
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(http::header::ALLOW, "GET, PUT")],
-            "use PUT to upload or GET to download\n",
-        )
-            .into_response();
-    }
-    // A GET of an upload, or a PUT over an archive, names nothing a URL was signed for.
-    let Some(key) = key else {
         return (StatusCode::NOT_FOUND, "no such file\n").into_response();
     };
+    let method = request.method().clone();
+    if method != allowed {
+        let hint = if allowed == Method::PUT { "use PUT to upload" } else { "use GET to download" };
+        return (StatusCode::METHOD_NOT_ALLOWED, [(http::header::ALLOW, allowed.as_str())], format!("{hint}\n"))
+            .into_response();
+    }
     if let Err(why) = store.verify(method.as_str(), &key, request.uri().query().unwrap_or_default()) {
         return (StatusCode::FORBIDDEN, format!("{why}\n")).into_response();
     }
