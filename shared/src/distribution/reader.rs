@@ -360,8 +360,10 @@ impl Walk {
         let depth = path.split('/').count();
         let folder = matches!(kind, Kind::Folder);
         if !self.second_pass() {
-            let exact = digest(&path);
-            match self.seen.entry(digest(&path.to_lowercase())) {
+            let folded = path.to_lowercase();
+            let folded_digest = digest(&folded);
+            let exact = if folded == path { folded_digest } else { digest(&path) };
+            match self.seen.entry(folded_digest) {
                 Slot::Occupied(earlier) if earlier.get().0 != exact => {
                     return Err(DistributionError::CaseDuplicateEntry { path }.into());
                 }
