@@ -1,6 +1,7 @@
-//! The embedded store's presigned URLs: `PUT` and `GET /files/connector-registry/<stored name>`,
-//! signed and expiring, so that uploads of any size stream to disk and can then be registered by
-//! reference, just as with S3 (plain HTTP answers, like S3's, not the Obsrv envelope).
+//! The embedded store's presigned URLs: `PUT /files/connector-registry-uploads/<stored name>` and
+//! `GET /files/connector-registry/<stored name>`, signed and expiring, so that uploads of any size
+//! stream to disk and can then be registered by reference, just as with S3 (plain HTTP answers,
+//! like S3's, not the Obsrv envelope). Uploads are never served: only registered archives are.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -9,21 +10,23 @@ use futures_util::TryStreamExt;
 use http::{Method, StatusCode};
 use registry_shared::adapters::embedded::FileArchiveStore;
 use registry_shared::error::StoreError;
-use registry_shared::registry::{ARCHIVE_PREFIX, ArchiveKey, ArchiveStore, StoredName};
+use registry_shared::registry::{ARCHIVE_PREFIX, ArchiveKey, ArchiveStore, StoredName, UPLOAD_PREFIX};
 use tokio::io::AsyncWriteExt;
 
 pub(crate) async fn serve(store: &FileArchiveStore, path: String, max_bytes: u64, request: Request) -> Response {
-    let Some(key) = path.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).and_then(StoredName::parse).map(|n| n.key())
-    else {
+    // Uploads are only written, archives only read.
+    let (allowed, key) = if let Some(name) = path.strip_prefix(&format!("{UPLOAD_PREFIX}/")).and_then(StoredName::parse)
+    {
+        (Method::PUT, name.upload_key())
+    } else if let Some(name) = path.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).and_then(StoredName::parse) {
+        (Method::GET, name.key())
+    } else {
         return (StatusCode::NOT_FOUND, "no such file\n").into_response();
     };
     let method = request.method().clone();
-    if method != Method::PUT && method != Method::GET {
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(http::header::ALLOW, "GET, PUT")],
-            "use PUT to upload or GET to download\n",
-        )
+    if method != allowed {
+        let hint = if allowed == Method::PUT { "use PUT to upload" } else { "use GET to download" };
+        return (StatusCode::METHOD_NOT_ALLOWED, [(http::header::ALLOW, allowed.as_str())], format!("{hint}\n"))
             .into_response();
     }
     if let Err(why) = store.verify(method.as_str(), &key, request.uri().query().unwrap_or_default()) {

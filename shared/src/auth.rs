@@ -25,6 +25,8 @@ pub const READER_ROLES: &[&str] = &["viewer", "dataset_creator", "dataset_manage
 
 pub const NO_TOKEN: &str = "No token provided";
 pub const INVALID_TOKEN: &str = "Token verification failed or invalid token";
+/// Clock skew allowed around a token's `exp` and `nbf`.
+pub const TOKEN_LEEWAY_SECONDS: u64 = 30;
 
 /// The roles allowed to call an API.
 pub fn allowed_roles(api: Api) -> &'static [&'static str] {
@@ -147,7 +149,7 @@ pub(crate) fn parse_roles_claim(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Verifies RS256 tokens: signature, issuer, audience and expiry.
+/// Verifies RS256 tokens: signature, issuer, audience, expiry and not-before.
 #[cfg(feature = "jwt")]
 pub struct JwtVerifier {
     /// Keys by `kid`; the `None` entry is the key for tokens without a `kid` (a single PEM key).
@@ -220,7 +222,9 @@ fn validation(issuer: &str, audience: &str) -> jsonwebtoken::Validation {
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-    validation.leeway = 30;
+    // A token is refused before its `nbf` as after its `exp`, with the same allowance for clock skew.
+    validation.validate_nbf = true;
+    validation.leeway = TOKEN_LEEWAY_SECONDS;
     validation
 }
 

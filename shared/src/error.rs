@@ -15,7 +15,7 @@ pub enum RegistryError {
     FilesNotProvided,
     #[error("At most {0} files may be asked for in one request")]
     FilesLimitExceeded(usize),
-    #[error("Connector not found: {0}")]
+    #[error("Connector not found: {}", crate::text::shown(.0))]
     ConnectorNotFound(String),
     #[error(transparent)]
     InvalidDistribution(#[from] DistributionError),

@@ -12,6 +12,7 @@ pub mod lambda;
 #[cfg(feature = "lambda")]
 pub use lambda_http::lambda_runtime;
 pub mod registry;
+pub mod text;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

@@ -143,7 +143,13 @@ impl TestApp {
             }
             Backend::Aws { bucket, .. } => {
                 let s3 = self.s3.as_ref().expect("S3 client");
-                let listed = s3.list_objects_v2().bucket(bucket).send().await.expect("list objects");
+                let listed = s3
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix("connector-registry/")
+                    .send()
+                    .await
+                    .expect("list objects");
                 for object in listed.contents() {
                     let key = object.key().unwrap().to_owned();
                     let body = s3.get_object().bucket(bucket).key(&key).send().await.expect("get object").body;

@@ -1,5 +1,6 @@
 //! The registry driven from outside, over real HTTP and real multipart, through a spawned server.
 
+use registry_server::Backend;
 use registry_tests::*;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -54,11 +55,13 @@ on_both_backends!(
     list_filters_orders_and_pages,
     list_refuses_bad_requests_with_the_original_messages,
     register_refuses_bad_uploads_with_register_style_errors,
+    hostile_archives_are_refused_and_nothing_is_written,
     bodies_over_the_upload_limit_get_413,
     a_failed_registration_changes_nothing,
     registrations_survive_a_restart,
     concurrent_registrations_of_one_connector_leave_exactly_one_live,
     upload_through_a_url_then_register_by_reference,
+    a_refused_upload_is_removed_and_never_readable,
     generate_url_refuses_bad_requests,
     lists_right_after_a_registration_show_it_on_every_instance,
     a_package_over_the_write_budget_is_413_and_writes_nothing,
@@ -196,6 +199,9 @@ async fn read_modes_and_misses(kind: BackendKind) {
     );
     let encoded = app.read("a%20b").await;
     assert_eq!(encoded.body["error"]["message"], "Connector not found: a b");
+    // What would hide or reorder text is shown by its code point, not passed through.
+    let hidden = app.read("a%E2%80%AEb%1B%5B31m").await;
+    assert_eq!(hidden.body["error"]["message"], "Connector not found: a<U+202E>b<U+001B>[31m");
 }
 
 async fn unknown_routes_get_the_catch_all_404(kind: BackendKind) {
@@ -278,6 +284,65 @@ async fn list_refuses_bad_requests_with_the_original_messages(kind: BackendKind)
     assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
     assert_eq!(not_json.body["error"]["code"], "CONNECTORS_LIST_INPUT_INVALID");
     assert!(not_json.body["error"]["message"].as_str().unwrap().starts_with("request body is not valid JSON"));
+}
+
+/// Archives that extractors would read otherwise than the registry, or that hide what they
+/// name: each a 400 that says why, and nothing written.
+async fn hostile_archives_are_refused_and_nothing_is_written(kind: BackendKind) {
+    use registry_shared::test_support::{EntryType, RawTar, gzip, zip_with_unlisted_last_entry};
+    let app = TestApp::spawn(kind).await;
+    let top = "kafka-connector-1.0.0";
+    let package = Package::single_tenant("kafka-connector", "1.0.0");
+    let mut two_members = package.tar_gz();
+    two_members.extend_from_slice(&gzip(&package.clone().replace("metadata.json", b"{}").tar()));
+    let mut trailing = package.tar();
+    trailing.extend_from_slice(&RawTar::default().file(&format!("{top}/evil.sh"), b"x").finish());
+    let listed = package.clone().file(&format!("{top}/libs/run.sh"), b"#!/bin/sh").zip();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "two metadata.json",
+            package.clone().json(&format!("{top}/metadata.json"), &json!({})).tar_gz(),
+            "archive holds more than one entry at \"kafka-connector-1.0.0/metadata.json\"",
+        ),
+        ("a second gzip member", two_members, "after the end of the gzip stream"),
+        ("data after the end of the tar", trailing, "after the end of the tar archive"),
+        ("a zip entry its directory does not list", zip_with_unlisted_last_entry(&listed), "central directory"),
+        (
+            "a file under a symbolic link",
+            package
+                .clone()
+                .entry(&format!("{top}/out"), Entry::Symlink("/tmp".into()))
+                .file(&format!("{top}/out/x.sh"), b"x")
+                .tar_gz(),
+            "lies under a symbolic link",
+        ),
+        (
+            "a PAX size that disagrees",
+            RawTar::package(&package).pax(&[("size", b"9")]).file(&format!("{top}/a"), b"abc").finish(),
+            "PAX size",
+        ),
+        (
+            "a PAX global header naming a path",
+            RawTar::package(&package).global(&[("path", b"evil")]).entry(EntryType::Regular, "x", b"").finish(),
+            "global header may not",
+        ),
+        (
+            "a version with a right-to-left override",
+            Package::single_tenant("kafka-connector", "1.0.0\u{202e}").tar_gz(),
+            "metadata.json: metadata.version: \"1.0.0<U+202E>\" is not a valid version: \
+             it must not contain white space, control or invisible characters",
+        ),
+    ];
+    for (what, bytes, expected) in cases {
+        let answer = app.register("hostile.tar.gz", bytes).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{what}: {}", answer.text);
+        assert_eq!(answer.body["error"]["code"], "FAILED_TO_REGISTER_CONNECTOR", "{what}");
+        let message = answer.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{what}: {message}");
+        assert!(!message.contains("\\u{"), "{what}: no Debug escapes in {message}");
+    }
+    assert!(app.all_rows().await.is_empty());
+    assert!(app.stored_archives().await.is_empty());
 }
 
 async fn register_refuses_bad_uploads_with_register_style_errors(kind: BackendKind) {
@@ -414,12 +479,19 @@ async fn upload_through_a_url_then_register_by_reference(kind: BackendKind) {
     assert_eq!(keys(signed), ["filePath", "fileName", "preSignedUrl"]);
     let name = signed["fileName"].as_str().unwrap().to_owned();
     assert!(name.starts_with("kafka-connector.tar_") && name.ends_with(".gz"), "{name}");
-    assert_eq!(signed["filePath"], format!("connector-registry/{name}"));
+    assert_eq!(signed["filePath"], format!("connector-registry-uploads/{name}"));
 
     // The upload is a plain HTTP PUT, as with S3.
     let put = app.client.put(signed["preSignedUrl"].as_str().unwrap()).body(bytes.clone()).send().await.unwrap();
     assert!(put.status().is_success(), "{}", put.status());
     assert_eq!(app.all_rows().await.len(), 0, "uploading registers nothing by itself");
+    let unregistered = app.generate_urls("read", &[&name]).await;
+    assert_eq!(unregistered.status, StatusCode::NOT_FOUND, "an upload is not readable before it is registered");
+    let put_url = signed["preSignedUrl"].as_str().unwrap().to_owned();
+    if kind == BackendKind::Embedded {
+        let again = app.client.put(&put_url).body(b"other bytes".to_vec()).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::CONFLICT, "an upload URL stores one archive, never overwrites");
+    }
 
     let registered = app.register_by_reference(&name).await;
     assert_eq!(registered.status, StatusCode::OK, "{}", registered.text);
@@ -443,15 +515,43 @@ async fn upload_through_a_url_then_register_by_reference(kind: BackendKind) {
     if kind == BackendKind::Embedded {
         let tampered = url.replace("signature=", "signature=00");
         assert_eq!(app.client.get(&tampered).send().await.unwrap().status(), StatusCode::FORBIDDEN);
-        let put_url = signed["preSignedUrl"].as_str().unwrap();
-        let again = app.client.put(put_url).body(b"other bytes".to_vec()).send().await.unwrap();
-        assert_eq!(again.status(), StatusCode::CONFLICT, "an upload URL stores one archive, never overwrites");
-        let as_get = put_url.replace("PUT", "GET");
         assert_eq!(
-            app.client.get(&as_get).send().await.unwrap().status(),
-            StatusCode::FORBIDDEN,
-            "URLs are single-purpose"
+            app.client.get(&put_url).send().await.unwrap().status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "URLs are single-purpose, and uploads are never served"
         );
+    }
+    // A second upload to the URL once its name is registered cannot replace the archive.
+    let other = Package::single_tenant("kafka-connector", "1.0.0").file("kafka-connector-1.0.0/extra", b"x").tar_gz();
+    assert!(app.client.put(&put_url).body(other).send().await.unwrap().status().is_success());
+    let again = app.register_by_reference(&name).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text);
+    assert_eq!(app.stored_archives().await, vec![(name.clone(), bytes.clone())], "the archive is unchanged");
+    let again = app.register_by_reference(&name).await;
+    assert_eq!(again.status, StatusCode::OK, "a registered name registers again from its archive: {}", again.text);
+}
+
+async fn a_refused_upload_is_removed_and_never_readable(kind: BackendKind) {
+    let app = TestApp::spawn(kind).await;
+    let answer = app.generate_urls("write", &["broken.tar.gz"]).await;
+    let signed = &answer.body["result"][0];
+    let name = signed["fileName"].as_str().unwrap().to_owned();
+    let broken = Package::single_tenant("kafka-connector", "1.0.0").without("ui-config.json").tar_gz();
+    let put = app.client.put(signed["preSignedUrl"].as_str().unwrap()).body(broken).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+
+    let refused = app.register_by_reference(&name).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+    assert_eq!(refused.body["error"]["message"], "Unable to locate the ui configuration File");
+    let read = app.generate_urls("read", &[&name]).await;
+    assert_eq!(read.status, StatusCode::NOT_FOUND, "{}", read.text);
+    let again = app.register_by_reference(&name).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "the refused upload is gone: {}", again.text);
+    assert!(app.stored_archives().await.is_empty());
+    assert!(app.all_rows().await.is_empty());
+    if let Backend::Embedded { data_dir } = &app.config.backend {
+        let uploads = std::fs::read_dir(data_dir.join("archives/connector-registry-uploads")).unwrap().count();
+        assert_eq!(uploads, 0, "nothing of the upload is left on disk");
     }
 }
 

@@ -99,6 +99,11 @@ async fn a_role_that_may_call_the_api_is_let_through() {
     assert_eq!(register_as(&app, &manager).await.status, StatusCode::OK);
     let read = app.client.get(app.url("/v2/connectors/read/kafka-connector-1.0.0")).bearer_auth(&viewer);
     assert_eq!(read.send().await.unwrap().status(), StatusCode::OK);
+    // A clock a few seconds ahead of ours is within the leeway.
+    let mut valid_in_a_moment = claims(&["viewer"]);
+    valid_in_a_moment["nbf"] = json!(now() + 10);
+    let token = mint(&keys().0, None, valid_in_a_moment);
+    assert_eq!(list_as(&app, Some(&token)).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -144,12 +149,15 @@ async fn missing_or_invalid_tokens_are_unauthorized() {
     wrong_audience["aud"] = json!("another-service");
     let mut no_expiry = claims(&["admin"]);
     no_expiry.as_object_mut().unwrap().remove("exp");
+    let mut not_yet_valid = claims(&["admin"]);
+    not_yet_valid["nbf"] = json!(now() + 3600);
     let tokens = [
         ("signed by another key", mint(&keys().1, None, claims(&["admin"]))),
         ("expired", mint(&keys().0, None, expired)),
         ("wrong issuer", mint(&keys().0, None, wrong_issuer)),
         ("wrong audience", mint(&keys().0, None, wrong_audience)),
         ("no expiry", mint(&keys().0, None, no_expiry)),
+        ("valid only in an hour", mint(&keys().0, None, not_yet_valid)),
         ("not a JWT", "not-a-jwt".to_owned()),
     ];
     for (case, token) in tokens {

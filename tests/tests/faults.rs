@@ -150,6 +150,56 @@ async fn every_failing_call_along_register_leaves_the_registry_whole(kind: Backe
     }
 }
 
+fn by_reference(name: &StoredName) -> lambda_http::Request {
+    let body = json!({"id": "api.connector.register", "ver": "v2", "ts": "2026-11-28T13:00:00+00:00",
+        "params": {"msgid": MSGID}, "request": {"relative_path": name.as_str()}});
+    http::Request::builder()
+        .method("POST")
+        .uri("/v2/connector/register")
+        .header("content-type", "application/json")
+        .body(Body::Text(body.to_string()))
+        .unwrap()
+}
+
+/// Register by reference reads the upload, copies it under the archives, commits the rows and
+/// removes the upload: whichever of those calls fails, the retry registers the very same archive.
+async fn every_failing_call_along_register_by_reference_is_retried_to_the_same_archive(kind: BackendKind) {
+    let Some(faulty) = faulty(kind).await else { return };
+    for fault in [Fault::Before, Fault::After] {
+        for n in 1.. {
+            let version = format!("3.{n}.{}", fault as u8);
+            let name = StoredName::generate("k.tar.gz");
+            let staged = tempfile::NamedTempFile::new_in(faulty.archives.staging_dir()).unwrap();
+            let bytes = Package::single_tenant("kafka-connector", &version).tar_gz();
+            std::fs::write(staged.path(), &bytes).unwrap();
+            faulty.archives.put(&name.upload_key(), staged.path()).await.unwrap();
+
+            faulty.plan.arm(n, fault);
+            let (status, body) = answer(api::register(&faulty.register, by_reference(&name)).await);
+            let calls = faulty.plan.calls();
+            faulty.plan.disarm();
+            if calls < n {
+                assert_eq!(status, 200, "{body}");
+                break;
+            }
+            // The failure may come after the rows were committed (removing the upload is the
+            // last call, and it failing is only logged).
+            assert!(status == 503 || status == 200, "{fault:?} at call {n}: {body}");
+            let (status, body) = answer(api::register(&faulty.register, by_reference(&name)).await);
+            assert_eq!(status, 200, "retry after a fault at call {n}: {body}");
+            let (holdings, archives_present) = holdings(&faulty).await;
+            assert!(archives_present, "{fault:?} at call {n}: every row's archive is there");
+            assert_eq!(live(&holdings), [version.as_str()]);
+            let mut stored = Vec::new();
+            let mut file = faulty.archives.open(&name.key()).await.unwrap().expect("the archive");
+            std::io::Seek::rewind(&mut file).unwrap();
+            std::io::Read::read_to_end(&mut file, &mut stored).unwrap();
+            assert_eq!(stored, bytes, "the archive is the upload");
+            assert!(!faulty.archives.exists(&name.upload_key()).await.unwrap(), "the upload is removed");
+        }
+    }
+}
+
 async fn failing_reads_and_lists_answer_503_and_recover(kind: BackendKind) {
     let Some(faulty) = faulty(kind).await else { return };
     assert_eq!(answer(api::register(&faulty.register, multipart("1.0.0")).await).0, 200);
@@ -179,6 +229,7 @@ async fn failing_reads_and_lists_answer_503_and_recover(kind: BackendKind) {
 
 registry_tests::on_both_backends!(
     every_failing_call_along_register_leaves_the_registry_whole,
+    every_failing_call_along_register_by_reference_is_retried_to_the_same_archive,
     failing_reads_and_lists_answer_503_and_recover,
 );
 

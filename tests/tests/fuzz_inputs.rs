@@ -29,6 +29,11 @@ fn distribution_inputs() {
 }
 
 #[test]
+fn archive_structure_inputs() {
+    replay("archive_structure", seeds_of("archive_structure").into_iter().chain(regressions("archive_structure")));
+}
+
+#[test]
 fn metadata_inputs() {
     replay("metadata", seeds_of("metadata").into_iter().chain(regressions("metadata")));
 }

@@ -172,7 +172,7 @@ fn event(file: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_under_the_incoming_prefix_register_once_and_broken_ones_are_marked() {
+async fn uploads_under_the_incoming_prefix_register_once_and_broken_ones_are_removed() {
     let Some(sdk) = stand_in().await else { return };
     let created = event("s3-object-created.json");
     let bucket = created["Records"][0]["s3"]["bucket"]["name"].as_str().unwrap().to_owned();
@@ -225,14 +225,15 @@ async fn uploads_under_the_incoming_prefix_register_once_and_broken_ones_are_mar
     assert_eq!(catalog.read("http-poller-connector-1.0.0", ReadMode::Live).await.unwrap(), row);
     assert_eq!(stored().await, stored_before + 1, "no second copy of the archive");
 
-    // A broken archive is a permanent failure: marked on the object, not an error to retry.
+    // A broken archive is a permanent failure, not an error to retry: it is removed, so that
+    // nothing unvalidated stays stored.
     let broken = handle("s3-object-created-broken.json").await;
     let [UploadOutcome::Rejected { reason }] = broken.as_slice() else { panic!("{broken:?}") };
     assert!(reason.contains("Failed to Extract the File"), "{reason}");
-    let marks = tags("incoming/broken upload.tar.gz").await;
-    assert!(marks.contains(&("registry-status".into(), "rejected".into())), "{marks:?}");
+    let gone = s3.head_object().bucket(&bucket).key("incoming/broken upload.tar.gz").send().await;
     assert!(
-        marks.iter().any(|(k, v)| k == "registry-reason" && v.starts_with("Failed to Extract the File")),
-        "{marks:?}"
+        gone.is_err_and(|e| e.as_service_error().is_some_and(|s| s.is_not_found())),
+        "the refused upload is removed"
     );
+    assert_eq!(stored().await, stored_before + 1, "and nothing of it is stored");
 }

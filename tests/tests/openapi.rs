@@ -9,7 +9,7 @@ use serde_norway::Value;
 /// Routes the server has beyond the API's: the document itself and the embedded store's URLs.
 const SERVER_ROUTES: [(&str, &str); 3] = [
     ("GET", "/openapi.yaml"),
-    ("PUT", "/files/connector-registry/{stored_name}"),
+    ("PUT", "/files/connector-registry-uploads/{stored_name}"),
     ("GET", "/files/connector-registry/{stored_name}"),
 ];
 

@@ -1,6 +1,7 @@
 //! `POST /v2/files/generate-url` with `request.type` `connector`: presigned URLs to upload new
 //! archives (`access: write`) or to download registered ones (`access: read`). Large archives go
-//! this way: the client PUTs the archive to the URL, then registers it by reference.
+//! this way: the client PUTs the archive to the URL, then registers it by reference. Uploads wait
+//! under their own prefix, which no read URL reaches: only registered archives can be read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,23 +72,29 @@ async fn sign(state: &FilesState, access: Access, files: &[String]) -> Result<Ve
     let expiry = state.expiry.min(MAX_URL_EXPIRY);
     let mut signed = Vec::with_capacity(files.len());
     for file in files {
-        let name = match access {
-            Access::Write => StoredName::generate(file),
+        let (name, key, url) = match access {
+            Access::Write => {
+                let name = StoredName::generate(file);
+                let key = name.upload_key();
+                let url = state.archives.presign_put(&key, expiry).await?;
+                (name, key, url)
+            }
             Access::Read => {
                 let bare = file.strip_prefix(&format!("{ARCHIVE_PREFIX}/")).unwrap_or(file);
                 let name = StoredName::parse(bare).ok_or_else(|| {
-                    RegistryError::FilesInputInvalid(format!("{file:?} is not a stored archive name"))
+                    RegistryError::FilesInputInvalid(format!(
+                        "{} is not a stored archive name",
+                        crate::text::quote(file)
+                    ))
                 })?;
-                if !state.archives.exists(&name.key()).await? {
+                // Only registration stores archives here, so every one is referenced by rows.
+                let key = name.key();
+                if !state.archives.exists(&key).await? {
                     return Err(RegistryError::ArchiveNotFound(name.as_str().to_owned()));
                 }
-                name
+                let url = state.archives.presign_get(&key, expiry).await?;
+                (name, key, url)
             }
-        };
-        let key = name.key();
-        let url = match access {
-            Access::Write => state.archives.presign_put(&key, expiry).await?,
-            Access::Read => state.archives.presign_get(&key, expiry).await?,
         };
         signed.push(SignedFile {
             file_path: key.as_str().to_owned(),

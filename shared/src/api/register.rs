@@ -139,8 +139,9 @@ fn parse_by_reference(body: &[u8]) -> Result<(Option<String>, StoredName), Regis
         .ok_or_else(|| invalid("request.relative_path must name an uploaded archive"))?;
     // A client may send the whole key; only the stored name counts.
     let name = path.strip_prefix(&format!("{}/", crate::registry::ARCHIVE_PREFIX)).unwrap_or(path);
-    let stored_name = StoredName::parse(name)
-        .ok_or_else(|| invalid(&format!("request.relative_path {path:?} is not the name of an uploaded archive")))?;
+    let stored_name = StoredName::parse(name).ok_or_else(|| {
+        invalid(&format!("request.relative_path {} is not the name of an uploaded archive", crate::text::quote(path)))
+    })?;
     Ok((msgid, stored_name))
 }
 

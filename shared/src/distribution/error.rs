@@ -1,6 +1,8 @@
+use crate::text::quote;
+
 /// Why a distribution was refused. Every variant is the author's to fix, so each message says
 /// precisely what is wrong; where the original command service had a message for the case, ours
-/// starts with it.
+/// starts with it. Paths are quoted with `text::quote`, never with `Debug`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DistributionError {
     #[error("Failed to Extract the File: {0}")]
@@ -11,12 +13,26 @@ pub enum DistributionError {
     UncompressedTooLarge { limit: u64 },
     #[error("archive holds more than the limit of {limit} entries")]
     TooManyEntries { limit: u64 },
-    #[error("archive entry {path:?} is unsafe: {why}")]
+    #[error("archive has a {what} larger than the limit of {limit} bytes")]
+    HeaderTooLarge { what: &'static str, limit: u64 },
+    #[error("archive's zip central directory is larger than the limit of {limit} bytes")]
+    ZipDirectoryTooLarge { limit: u64 },
+    #[error("archive entry {} is unsafe: {why}", quote(.path))]
     UnsafeEntry { path: String, why: &'static str },
-    #[error("{file} at {path:?} is {why}; it must be a regular file")]
+    /// Extractors disagree on which of two entries at one path wins, so neither is taken.
+    #[error("archive holds more than one entry at {}", quote(.path))]
+    DuplicateEntry { path: String },
+    #[error(
+        "archive holds an entry at {} and one at a path that differs from it only in case (one file on case-insensitive file systems)",
+        quote(.path)
+    )]
+    CaseDuplicateEntry { path: String },
+    #[error("{file} at {} is {why}; it must be a regular file", quote(.path))]
     NotARegularFile { file: &'static str, path: String, why: &'static str },
-    #[error("{file} at {path:?} is larger than the limit of {limit} bytes")]
+    #[error("{file} at {} is larger than the limit of {limit} bytes", quote(.path))]
     FileTooLarge { file: &'static str, path: String, limit: u64 },
+    #[error("the icons together are larger than the limit of {limit} bytes")]
+    IconsTooLarge { limit: u64 },
     #[error("unable to locate the metadata file")]
     MissingMetadata,
     #[error("metadata.json is not valid JSON: {0}")]

@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::DistributionError;
 use crate::domain::{Category, ConnectorId, Version};
+use crate::text::quote;
 
 /// A validated `metadata.json`.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +72,10 @@ impl Metadata {
             None | Some("single") => false,
             Some("multiple") => true,
             Some(other) => {
-                return Err(invalid(format!("metadata.tenant must be \"single\" or \"multiple\", not {other:?}")));
+                return Err(invalid(format!(
+                    "metadata.tenant must be \"single\" or \"multiple\", not {}",
+                    quote(other)
+                )));
             }
         };
 
@@ -96,7 +100,7 @@ impl Metadata {
                 let connector_id =
                     ConnectorId::from_metadata(&raw).map_err(|e| invalid(format!("{}.id: {e}", fields.path)))?;
                 if specs.iter().any(|s: &ConnectorSpec| s.connector_id == connector_id) {
-                    return Err(invalid(format!("{}.id {raw:?} is declared twice", fields.path)));
+                    return Err(invalid(format!("{}.id {} is declared twice", fields.path, quote(&raw))));
                 }
                 specs.push(ConnectorSpec {
                     connector_id,

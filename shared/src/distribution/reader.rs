@@ -1,15 +1,18 @@
 //! The archive walk: one streaming pass over a tar (optionally gzipped) or the central directory
 //! of a zip, keeping only the three kinds of file the registry needs.
 
-use std::collections::{BTreeMap, HashSet};
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::cell::Cell;
+use std::collections::hash_map::Entry as Slot;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::rc::Rc;
 
 use base64::Engine;
-use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{DistributionError, Limits, Metadata};
+use crate::text::quote;
 
 const METADATA_FILE: &str = "metadata.json";
 const UI_CONFIG_FILE: &str = "ui-config.json";
@@ -104,7 +107,7 @@ pub fn read_distribution(file: &mut (impl Read + Seek), limits: &Limits) -> Resu
     let metadata_bytes = metadata_bytes.filter(|b| !is_blank(b)).ok_or(DistributionError::MissingMetadata)?;
     let metadata = Metadata::parse(&metadata_bytes)?;
     let source_folder = metadata.source_folder();
-    if !walk.top_folders.contains(&source_folder) {
+    if !walk.top_folders.contains(&digest(&source_folder)) {
         return Err(DistributionError::MissingSourceFolder(source_folder).into());
     }
     let ui_config_bytes = walk.ui_config.take_content(UI_CONFIG_FILE, limits.max_ui_config_bytes)?;
@@ -134,7 +137,10 @@ fn resolve_icons(
             continue;
         }
         let inside = normalize_path(icon.as_bytes()).map_err(|_| {
-            DistributionError::InvalidMetadata(format!("icon {icon:?} must be a relative path inside the package"))
+            DistributionError::InvalidMetadata(format!(
+                "icon {} must be a relative path inside the package",
+                quote(icon)
+            ))
         })?;
         wanted.insert(format!("{folder}/{inside}"), icon.to_owned());
     }
@@ -151,9 +157,14 @@ fn resolve_icons(
         walk.icons.extend(second.icons);
     }
     let mut icons = BTreeMap::new();
+    let mut total = 0u64;
     for (path, name) in wanted {
         match walk.icons.remove(&path) {
             Some(Captured::Bytes(bytes)) => {
+                total += bytes.len() as u64;
+                if total > walk.limits.max_icons_total_bytes {
+                    return Err(DistributionError::IconsTooLarge { limit: walk.limits.max_icons_total_bytes }.into());
+                }
                 icons.insert(name, Icon { bytes });
             }
             Some(Captured::TooLarge) => {
@@ -248,12 +259,20 @@ impl Candidate {
     }
 }
 
-/// What one pass over the entries has found.
+/// What one pass over the entries has found. Paths are kept as digests, so that memory does not
+/// grow with their length.
 struct Walk {
     limits: Limits,
     entries: u64,
     uncompressed: u64,
-    top_folders: HashSet<String>,
+    top_folders: HashSet<PathDigest>,
+    /// Every path met, by its case-folded form: the path itself, and whether it was a folder
+    /// (only folders may repeat; two paths that differ only in case are one on the file systems
+    /// of macOS and Windows).
+    seen: HashMap<PathDigest, (PathDigest, bool)>,
+    /// `prefix_hash` of every symbolic link met: a later entry under one would be written
+    /// wherever the link points.
+    symlinks: HashSet<u64>,
     metadata: Candidate,
     ui_config: Candidate,
     /// Icon-looking files kept on speculation (first pass) or the exact ones sought (second pass).
@@ -267,6 +286,7 @@ struct Walk {
 enum Kind {
     File,
     Folder,
+    Symlink,
     Other(&'static str),
 }
 
@@ -277,6 +297,8 @@ impl Walk {
             entries: 0,
             uncompressed: 0,
             top_folders: HashSet::new(),
+            seen: HashMap::new(),
+            symlinks: HashSet::new(),
             metadata: Candidate::default(),
             ui_config: Candidate::default(),
             icons: BTreeMap::new(),
@@ -290,7 +312,36 @@ impl Walk {
         !self.wanted_icons.is_empty()
     }
 
-    /// Accounts for one entry and keeps its content if it is wanted. `read` yields the content
+    /// Whether a folder on `path` is a symbolic link met before: one pass over the path, however
+    /// deep it is.
+    fn under_symlink(&self, path: &str) -> bool {
+        if self.symlinks.is_empty() {
+            return false;
+        }
+        let mut hash = FNV_OFFSET;
+        for b in path.bytes() {
+            if b == b'/' && self.symlinks.contains(&hash) {
+                return true;
+            }
+            hash = fnv_step(hash, b);
+        }
+        false
+    }
+
+    /// Accounts for one entry or extension header and the size it declares.
+    fn count(&mut self, size: u64) -> Result<(), DistributionError> {
+        self.entries += 1;
+        if self.entries > self.limits.max_entries {
+            return Err(DistributionError::TooManyEntries { limit: self.limits.max_entries });
+        }
+        self.uncompressed = self.uncompressed.saturating_add(size);
+        if self.uncompressed > self.limits.max_uncompressed_bytes {
+            return Err(DistributionError::UncompressedTooLarge { limit: self.limits.max_uncompressed_bytes });
+        }
+        Ok(())
+    }
+
+    /// Looks at one counted entry and keeps its content if it is wanted. `read` yields the content
     /// (at most `limit + 1` bytes are ever asked of it).
     fn visit(
         &mut self,
@@ -299,14 +350,6 @@ impl Walk {
         size: u64,
         read: &mut dyn FnMut(u64) -> io::Result<Vec<u8>>,
     ) -> Result<(), ReadError> {
-        self.entries += 1;
-        if self.entries > self.limits.max_entries {
-            return Err(DistributionError::TooManyEntries { limit: self.limits.max_entries }.into());
-        }
-        self.uncompressed = self.uncompressed.saturating_add(size);
-        if self.uncompressed > self.limits.max_uncompressed_bytes {
-            return Err(DistributionError::UncompressedTooLarge { limit: self.limits.max_uncompressed_bytes }.into());
-        }
         let path = normalize_path(raw_path).map_err(|why| DistributionError::UnsafeEntry {
             path: String::from_utf8_lossy(raw_path).into_owned(),
             why,
@@ -315,10 +358,35 @@ impl Walk {
             return Ok(());
         }
         let depth = path.split('/').count();
+        let folder = matches!(kind, Kind::Folder);
+        if !self.second_pass() {
+            let folded = path.to_lowercase();
+            let folded_digest = digest(&folded);
+            let exact = if folded == path { folded_digest } else { digest(&path) };
+            match self.seen.entry(folded_digest) {
+                Slot::Occupied(earlier) if earlier.get().0 != exact => {
+                    return Err(DistributionError::CaseDuplicateEntry { path }.into());
+                }
+                Slot::Occupied(earlier) if !(folder && earlier.get().1) => {
+                    return Err(DistributionError::DuplicateEntry { path }.into());
+                }
+                Slot::Occupied(_) => {}
+                Slot::Vacant(slot) => {
+                    slot.insert((exact, folder));
+                }
+            }
+            if self.under_symlink(&path) {
+                let why = "it lies under a symbolic link earlier in the archive";
+                return Err(DistributionError::UnsafeEntry { path, why }.into());
+            }
+            if matches!(kind, Kind::Symlink) {
+                self.symlinks.insert(prefix_hash(&path));
+            }
+        }
         if let Some((top, _)) = path.split_once('/') {
-            self.top_folders.insert(top.to_owned());
-        } else if matches!(kind, Kind::Folder) {
-            self.top_folders.insert(path.clone());
+            self.top_folders.insert(digest(top));
+        } else if folder {
+            self.top_folders.insert(digest(&path));
         }
         if matches!(kind, Kind::Folder) {
             return Ok(());
@@ -328,6 +396,14 @@ impl Walk {
         if self.second_pass() {
             if self.wanted_icons.contains(&path) {
                 let captured = capture(&kind, size, self.limits.max_icon_bytes, read)?;
+                if let Captured::Bytes(bytes) = &captured {
+                    self.icon_bytes_kept += bytes.len() as u64;
+                    if self.icon_bytes_kept > self.limits.max_icons_total_bytes {
+                        return Err(
+                            DistributionError::IconsTooLarge { limit: self.limits.max_icons_total_bytes }.into()
+                        );
+                    }
+                }
                 self.icons.insert(path, captured);
             }
             return Ok(());
@@ -346,16 +422,19 @@ impl Walk {
                 return Ok(());
             }
         }
+        // The budget counts each kept path too, so that many empty icons with long paths add up.
+        let cost = path.len() as u64 + if matches!(kind, Kind::File) { size.min(limits.max_icon_bytes) } else { 0 };
         if depth >= 2 && looks_like_icon(name) && !self.icons.contains_key(&path) {
-            if matches!(kind, Kind::File) && size > limits.max_icon_bytes {
+            if self.icon_bytes_kept + cost > SPECULATIVE_ICON_BUDGET {
+                self.icon_capture_incomplete = true;
+            } else if matches!(kind, Kind::File) && size > limits.max_icon_bytes {
                 // Kept as "too large" so that naming it as the icon gives a precise error.
+                self.icon_bytes_kept += cost;
                 self.icons.insert(path, Captured::TooLarge);
-            } else if self.icon_bytes_kept + size <= SPECULATIVE_ICON_BUDGET {
-                self.icon_bytes_kept += size;
+            } else {
+                self.icon_bytes_kept += cost;
                 let captured = capture(&kind, size, limits.max_icon_bytes, read)?;
                 self.icons.insert(path, captured);
-            } else {
-                self.icon_capture_incomplete = true;
             }
         } else if depth >= 2 {
             // Any other file could still be named as an icon (any extension is allowed).
@@ -363,6 +442,26 @@ impl Walk {
         }
         Ok(())
     }
+}
+
+/// FNV-1a, 64 bits, whose state after each byte is the hash of the prefix so far: the hashes of
+/// all of a path's folders in one pass.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(hash: u64, byte: u8) -> u64 {
+    (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+fn prefix_hash(prefix: &str) -> u64 {
+    prefix.bytes().fold(FNV_OFFSET, fnv_step)
+}
+
+/// A path's identity, in 16 bytes whatever its length.
+type PathDigest = [u8; 16];
+
+fn digest(path: &str) -> PathDigest {
+    let hash = Sha256::digest(path.as_bytes());
+    hash[..16].try_into().expect("SHA-256 is 32 bytes")
 }
 
 fn looks_like_icon(name: &str) -> bool {
@@ -378,6 +477,7 @@ fn capture(
 ) -> Result<Captured, ReadError> {
     match kind {
         Kind::Other(why) => Ok(Captured::NotRegular(why)),
+        Kind::Symlink => Ok(Captured::NotRegular("a symbolic link")),
         Kind::Folder => Ok(Captured::NotRegular("a folder")),
         Kind::File if size > limit => Ok(Captured::TooLarge),
         Kind::File => {
@@ -412,28 +512,268 @@ pub(crate) fn normalize_path(raw: &[u8]) -> Result<String, &'static str> {
     Ok(parts.join("/"))
 }
 
+/// The inflated tar stream, whose reader is handed back once the tar has ended so that what
+/// follows it can be checked.
+enum Inflate<R: BufRead> {
+    Plain(R),
+    /// One gzip member only: a second one would be data no extractor is asked about.
+    Gz(Box<flate2::bufread::GzDecoder<R>>),
+}
+
+impl<R: BufRead> Read for Inflate<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Inflate::Plain(inner) => inner.read(buf),
+            Inflate::Gz(inner) => inner.read(buf),
+        }
+    }
+}
+
+/// Counts the inflated bytes the tar parser reads and fails once they pass `limit`, so the
+/// uncompressed limit holds for what the archive really inflates to, headers included, whatever
+/// sizes its entries declare.
+struct Counted<R> {
+    inner: R,
+    count: Rc<Cell<u64>>,
+    limit: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        if self.count.get() > self.limit {
+            return Err(io::Error::other("the uncompressed limit is reached"));
+        }
+        Ok(n)
+    }
+}
+
 fn walk_tar<R: Read>(source: R, format: Format, walk: &mut Walk) -> Result<(), ReadError> {
     let unreadable = |e: io::Error| ReadError::from(DistributionError::Unreadable(describe_io(&e)));
-    let reader: Box<dyn Read + '_> = match format {
-        Format::TarGz => Box::new(MultiGzDecoder::new(source)),
-        _ => Box::new(BufReader::with_capacity(64 * 1024, source)),
+    let limit = walk.limits.max_uncompressed_bytes;
+    let source = BufReader::with_capacity(64 * 1024, source);
+    let inflate = match format {
+        Format::TarGz => Inflate::Gz(Box::new(flate2::bufread::GzDecoder::new(source))),
+        _ => Inflate::Plain(source),
     };
-    let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(unreadable)? {
+    let count = Rc::new(Cell::new(0));
+    let mut archive = tar::Archive::new(Counted { inner: inflate, count: Rc::clone(&count), limit });
+    let outcome = walk_tar_entries(&mut archive, walk);
+    let too_large = || ReadError::from(DistributionError::UncompressedTooLarge { limit });
+    if count.get() > limit {
+        return Err(too_large());
+    }
+    outcome?;
+    if walk.second_pass() {
+        return Ok(());
+    }
+    // Only zero blocks may follow the end marker, and not too many of them; reading them to the end
+    // of the gzip member also checks its CRC.
+    let mut counted = archive.into_inner();
+    let mut rest = (&mut counted).take(MAX_TRAILING_BYTES + 1);
+    let mut block = [0u8; 8192];
+    let mut trailing = 0;
+    loop {
+        let n = match rest.read(&mut block) {
+            Ok(n) => n,
+            Err(_) if count.get() > limit => return Err(too_large()),
+            Err(e) => return Err(unreadable(e)),
+        };
+        if n == 0 {
+            break;
+        }
+        if block[..n].iter().any(|b| *b != 0) {
+            return Err(DistributionError::Unreadable("unexpected data after the end of the tar archive".into()).into());
+        }
+        trailing += n as u64;
+    }
+    if trailing > MAX_TRAILING_BYTES {
+        return Err(DistributionError::Unreadable(format!(
+            "more than {MAX_TRAILING_BYTES} bytes of padding after the end of the tar archive"
+        ))
+        .into());
+    }
+    if let Inflate::Gz(decoder) = counted.inner {
+        let mut source = decoder.into_inner();
+        if !source.fill_buf().map_err(unreadable)?.is_empty() {
+            return Err(DistributionError::Unreadable(
+                "unexpected data after the end of the gzip stream (a second gzip member is not allowed)".into(),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// What the extension headers before an entry said about it.
+#[derive(Default)]
+struct Extensions {
+    long_name: Option<Vec<u8>>,
+    long_link: bool,
+    pax: Option<Pax>,
+}
+
+#[derive(Default)]
+struct Pax {
+    path: Option<Vec<u8>>,
+    size: Option<u64>,
+}
+
+impl Extensions {
+    fn is_empty(&self) -> bool {
+        self.long_name.is_none() && !self.long_link && self.pax.is_none()
+    }
+
+    /// Takes in one extension header's content.
+    fn add(&mut self, entry_type: tar::EntryType, mut data: Vec<u8>) -> Result<(), DistributionError> {
+        let twice = |what: &str| DistributionError::Unreadable(format!("two {what}s describe one entry"));
+        match entry_type {
+            tar::EntryType::GNULongName => {
+                if self.long_name.is_some() {
+                    return Err(twice("GNU long name"));
+                }
+                // GNU tar ends the name with one NUL; any other NUL is refused with the path.
+                if data.last() == Some(&0) {
+                    data.pop();
+                }
+                self.long_name = Some(data);
+            }
+            tar::EntryType::GNULongLink => {
+                if self.long_link {
+                    return Err(twice("GNU long link name"));
+                }
+                self.long_link = true;
+            }
+            tar::EntryType::XHeader => {
+                if self.pax.is_some() {
+                    return Err(twice("PAX extended header"));
+                }
+                self.pax = Some(parse_pax(&data, false)?);
+            }
+            // A global header may only carry what names and sizes no entry (`git archive` writes
+            // one with the commit id).
+            _ => {
+                parse_pax(&data, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry's path: from a PAX `path`, a GNU long name, or the header. A PAX `size` must
+    /// agree with the header's, which is what the blocks were laid out by.
+    fn path(self, header: &tar::Header, size: u64) -> Result<Vec<u8>, DistributionError> {
+        let pax = self.pax.unwrap_or_default();
+        if pax.size.is_some_and(|declared| declared != size) {
+            return Err(DistributionError::Unreadable(
+                "an entry's PAX size disagrees with the size in its header".into(),
+            ));
+        }
+        match (pax.path, self.long_name) {
+            (Some(_), Some(_)) => {
+                Err(DistributionError::Unreadable("an entry has both a PAX path and a GNU long name".into()))
+            }
+            (Some(path), None) | (None, Some(path)) => Ok(path),
+            (None, None) => Ok(header.path_bytes().into_owned()),
+        }
+    }
+}
+
+/// Parses PAX records, `<length> <key>=<value>\n`, strictly: a record that does not parse, a key
+/// given twice, or a sparse file is refused rather than guessed at.
+fn parse_pax(data: &[u8], global: bool) -> Result<Pax, DistributionError> {
+    let malformed = |why: &str| DistributionError::Unreadable(format!("malformed PAX header: {why}"));
+    let mut pax = Pax::default();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let space = rest.iter().take(20).position(|b| *b == b' ').ok_or_else(|| malformed("a record has no length"))?;
+        let length = std::str::from_utf8(&rest[..space])
+            .ok()
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<usize>().ok())
+            .ok_or_else(|| malformed("a record length is not a number"))?;
+        if length <= space + 1 || length > rest.len() || rest[length - 1] != b'\n' {
+            return Err(malformed("a record's length does not match it"));
+        }
+        let record = &rest[space + 1..length - 1];
+        rest = &rest[length..];
+        let equals = record.iter().position(|b| *b == b'=').filter(|at| *at > 0);
+        let (key, value) = match equals {
+            Some(at) => (&record[..at], &record[at + 1..]),
+            None => return Err(malformed("a record has no key")),
+        };
+        match key {
+            b"path" | b"size" | b"linkpath" if global => {
+                return Err(DistributionError::Unreadable(
+                    "a PAX global header may not set path, linkpath or size".into(),
+                ));
+            }
+            b"path" => {
+                let repeated = pax.path.replace(value.to_vec()).is_some();
+                if value.is_empty() || repeated {
+                    return Err(malformed("an empty or repeated path"));
+                }
+            }
+            b"size" => {
+                let size = std::str::from_utf8(value)
+                    .ok()
+                    .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|digits| digits.parse::<u64>().ok())
+                    .ok_or_else(|| malformed("a size is not a number"))?;
+                if pax.size.replace(size).is_some() {
+                    return Err(malformed("a repeated size"));
+                }
+            }
+            _ if key.starts_with(b"GNU.sparse.") => {
+                return Err(DistributionError::Unreadable("sparse files are not supported".into()));
+            }
+            _ => {}
+        }
+    }
+    Ok(pax)
+}
+
+/// Walks the tar header by header (`raw`: the tar crate would read extension headers whole,
+/// whatever their size): extension headers are capped, parsed here, and count as entries.
+fn walk_tar_entries<R: Read>(archive: &mut tar::Archive<R>, walk: &mut Walk) -> Result<(), ReadError> {
+    let unreadable = |e: io::Error| ReadError::from(DistributionError::Unreadable(describe_io(&e)));
+    let max_header = walk.limits.max_header_bytes;
+    let mut pending = Extensions::default();
+    for entry in archive.entries().map_err(unreadable)?.raw(true) {
         let mut entry = entry.map_err(unreadable)?;
-        let header = entry.header();
-        let kind = match header.entry_type() {
+        let entry_type = entry.header().entry_type();
+        let size = entry.size();
+        walk.count(size)?;
+        let extension = match entry_type {
+            tar::EntryType::GNULongName => Some("GNU long name"),
+            tar::EntryType::GNULongLink => Some("GNU long link name"),
+            tar::EntryType::XHeader => Some("PAX extended header"),
+            tar::EntryType::XGlobalHeader => Some("PAX global header"),
+            _ => None,
+        };
+        if let Some(what) = extension {
+            if size > max_header {
+                return Err(DistributionError::HeaderTooLarge { what, limit: max_header }.into());
+            }
+            let mut data = Vec::with_capacity(size as usize);
+            (&mut entry).take(size).read_to_end(&mut data).map_err(unreadable)?;
+            pending.add(entry_type, data)?;
+            continue;
+        }
+        let path = std::mem::take(&mut pending).path(entry.header(), size)?;
+        let kind = match entry_type {
             tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
             tar::EntryType::Directory => Kind::Folder,
-            tar::EntryType::Symlink => Kind::Other("a symbolic link"),
+            tar::EntryType::Symlink => Kind::Symlink,
             tar::EntryType::Link => Kind::Other("a hard link"),
             tar::EntryType::Char | tar::EntryType::Block => Kind::Other("a device file"),
             tar::EntryType::Fifo => Kind::Other("a named pipe"),
-            tar::EntryType::XGlobalHeader => continue,
+            // Its extra sparse-map blocks would be taken for data.
+            tar::EntryType::GNUSparse => {
+                return Err(DistributionError::Unreadable("sparse files are not supported".into()).into());
+            }
             _ => Kind::Other("an unsupported kind of entry"),
         };
-        let size = entry.size();
-        let path = entry.path_bytes().into_owned();
         let mut read = |limit: u64| {
             let mut buf = Vec::with_capacity(size.min(limit) as usize);
             (&mut entry).take(limit + 1).read_to_end(&mut buf)?;
@@ -441,24 +781,26 @@ fn walk_tar<R: Read>(source: R, format: Format, walk: &mut Walk) -> Result<(), R
         };
         walk.visit(&path, kind, size, &mut read)?;
     }
-    if walk.second_pass() {
-        return Ok(());
-    }
-    // Read past the end marker to the end of the stream, so a truncated or corrupt gzip is caught
-    // (its CRC is checked at the end), but only as far as block padding can reach.
-    let mut rest = archive.into_inner().take(MAX_TRAILING_BYTES + 1);
-    let trailing = io::copy(&mut rest, &mut io::sink()).map_err(unreadable)?;
-    if trailing > MAX_TRAILING_BYTES {
-        return Err(DistributionError::Unreadable("unexpected data after the end of the tar archive".into()).into());
+    if !pending.is_empty() {
+        return Err(
+            DistributionError::Unreadable("the archive ends with an extension header but no entry".into()).into()
+        );
     }
     Ok(())
 }
 
 fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result<(), ReadError> {
     let unreadable = |e: zip::result::ZipError| ReadError::from(DistributionError::Unreadable(e.to_string()));
+    check_zip_directory(file, &walk.limits)?;
+    file.seek(SeekFrom::Start(0)).map_err(ReadError::Io)?;
     let mut archive = zip::ZipArchive::new(BufReader::new(&mut *file)).map_err(unreadable)?;
     if archive.len() as u64 > walk.limits.max_entries {
         return Err(DistributionError::TooManyEntries { limit: walk.limits.max_entries }.into());
+    }
+    // Streaming extractors go by the local headers: they must say what the central directory
+    // says, and list nothing it does not.
+    if !walk.second_pass() {
+        archive.validate_header_consistency().map_err(unreadable)?;
     }
     for index in 0..archive.len() {
         let (path, kind, size) = {
@@ -466,7 +808,7 @@ fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result<(), ReadEr
             let kind = if entry.is_dir() {
                 Kind::Folder
             } else if entry.is_symlink() {
-                Kind::Other("a symbolic link")
+                Kind::Symlink
             } else if entry.unix_mode().is_some_and(|m| m & 0o170000 != 0 && m & 0o170000 != 0o100000) {
                 Kind::Other("a special file")
             } else {
@@ -474,6 +816,7 @@ fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result<(), ReadEr
             };
             (entry.name_raw().to_vec(), kind, entry.size())
         };
+        walk.count(size)?;
         let mut read = |limit: u64| {
             let entry = archive.by_index(index).map_err(io::Error::other)?;
             let mut buf = Vec::with_capacity(size.min(limit) as usize);
@@ -483,6 +826,65 @@ fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result<(), ReadEr
         walk.visit(&path, kind, size, &mut read)?;
     }
     Ok(())
+}
+
+/// Reads a zip's end-of-central-directory record (and its zip64 form) before the zip reader does,
+/// which would hold as many entries as the record declares, and refuses a central directory beyond
+/// the limits.
+fn check_zip_directory(file: &mut (impl Read + Seek), limits: &Limits) -> Result<(), ReadError> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const EOCD_LEN: u64 = 22;
+    let len = file.seek(SeekFrom::End(0)).map_err(ReadError::Io)?;
+    let window = len.min(EOCD_LEN + u64::from(u16::MAX));
+    file.seek(SeekFrom::Start(len - window)).map_err(ReadError::Io)?;
+    let mut tail = vec![0u8; window as usize];
+    file.read_exact(&mut tail).map_err(ReadError::Io)?;
+    // The last record whose comment ends exactly at the end of the file.
+    let Some(at) = (0..tail.len().saturating_sub(EOCD_LEN as usize - 1)).rev().find(|&at| {
+        tail[at..].starts_with(EOCD)
+            && at + EOCD_LEN as usize + usize::from(u16::from_le_bytes([tail[at + 20], tail[at + 21]])) == tail.len()
+    }) else {
+        // The zip reader says what is wrong.
+        return Ok(());
+    };
+    let u16_at = |i: usize| u64::from(u16::from_le_bytes([tail[at + i], tail[at + i + 1]]));
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes(tail[at + i..at + i + 4].try_into().expect("4 bytes")));
+    let (mut entries, mut directory_bytes) = (u16_at(10), u32_at(12));
+    if entries == u64::from(u16::MAX) || directory_bytes == u64::from(u32::MAX) {
+        let eocd_offset = len - window + at as u64;
+        if let Some(zip64) = read_zip64_end(file, eocd_offset).map_err(ReadError::Io)? {
+            (entries, directory_bytes) = zip64;
+        }
+    }
+    if entries > limits.max_entries {
+        return Err(DistributionError::TooManyEntries { limit: limits.max_entries }.into());
+    }
+    if directory_bytes > limits.max_zip_directory_bytes {
+        return Err(DistributionError::ZipDirectoryTooLarge { limit: limits.max_zip_directory_bytes }.into());
+    }
+    Ok(())
+}
+
+/// Entries and central directory size from the zip64 end record the locator before `eocd_offset`
+/// points at, if there is one.
+fn read_zip64_end(file: &mut (impl Read + Seek), eocd_offset: u64) -> io::Result<Option<(u64, u64)>> {
+    if eocd_offset < 20 {
+        return Ok(None);
+    }
+    let mut locator = [0u8; 20];
+    file.seek(SeekFrom::Start(eocd_offset - 20))?;
+    file.read_exact(&mut locator)?;
+    if &locator[..4] != b"PK\x06\x07" {
+        return Ok(None);
+    }
+    let record_offset = u64::from_le_bytes(locator[8..16].try_into().expect("8 bytes"));
+    let mut record = [0u8; 56];
+    file.seek(SeekFrom::Start(record_offset))?;
+    if read_up_to(file, &mut record)? < record.len() || &record[..4] != b"PK\x06\x06" {
+        return Ok(None);
+    }
+    let u64_at = |i: usize| u64::from_le_bytes(record[i..i + 8].try_into().expect("8 bytes"));
+    Ok(Some((u64_at(32), u64_at(40))))
 }
 
 fn describe_io(e: &io::Error) -> String {

@@ -8,7 +8,10 @@ use sha2::{Digest, Sha256};
 
 use super::reader::ReadError;
 use super::*;
-use crate::test_support::{Entry, ICON_SVG, Package, gzip, gzip_bomb, single_tenant_metadata};
+use crate::test_support::{
+    Entry, ICON_SVG, Package, RawTar, gzip, gzip_bomb, gzip_huge_header, single_tenant_metadata, zip_directory,
+    zip_with_unlisted_last_entry,
+};
 
 fn read_with(bytes: &[u8], limits: &Limits) -> Result<Distribution, ReadError> {
     let mut file = tempfile::tempfile().unwrap();
@@ -291,6 +294,271 @@ fn enforces_each_limit() {
         DistributionError::FileTooLarge { file: "ui-config.json", .. }
     ));
     assert!(matches!(tight(|l| l.max_icon_bytes = 10), DistributionError::FileTooLarge { file: "icon", .. }));
+}
+
+const TOP: &str = "kafka-connector-1.0.0";
+
+fn unreadable(bytes: &[u8], expected: &str) {
+    match refusal(bytes) {
+        DistributionError::Unreadable(m) if m.contains(expected) => {}
+        other => panic!("expected an unreadable archive saying {expected:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn extension_headers_beyond_the_cap_are_refused_before_they_are_read() {
+    let cap = Limits::default().max_header_bytes;
+    for (entry_type, what) in [
+        (tar::EntryType::XHeader, "PAX extended header"),
+        (tar::EntryType::GNULongName, "GNU long name"),
+        (tar::EntryType::GNULongLink, "GNU long link name"),
+        (tar::EntryType::XGlobalHeader, "PAX global header"),
+    ] {
+        // 256 MiB in a few hundred KB, refused at its header.
+        let bytes = gzip_huge_header(entry_type, 256 << 20);
+        assert!(bytes.len() < 2 << 20, "{}", bytes.len());
+        let started = Instant::now();
+        assert_eq!(refusal(&bytes), DistributionError::HeaderTooLarge { what, limit: cap });
+        assert_fast(started);
+    }
+    // Just over the cap, in a plain tar too.
+    let path = format!("{TOP}/{}", "p".repeat(cap as usize));
+    let bytes = RawTar::package(&kafka()).pax(&[("path", path.as_bytes())]).file("x", b"").finish();
+    assert!(matches!(refusal(&bytes), DistributionError::HeaderTooLarge { what: "PAX extended header", .. }));
+    let bytes = RawTar::package(&kafka()).long_name(path.as_bytes()).file("x", b"").finish();
+    assert!(matches!(refusal(&bytes), DistributionError::HeaderTooLarge { what: "GNU long name", .. }));
+}
+
+#[test]
+fn many_long_pax_paths_are_refused_at_the_first() {
+    let mut tar = RawTar::package(&kafka());
+    for i in 0..1000 {
+        let path = format!("{TOP}/{i}/{}", "p".repeat(128 << 10));
+        tar = tar.pax(&[("path", path.as_bytes())]).file("x", b"");
+    }
+    let e = refusal(&gzip(&tar.finish()));
+    assert!(matches!(e, DistributionError::HeaderTooLarge { what: "PAX extended header", .. }), "{e:?}");
+}
+
+#[test]
+fn pax_paths_and_gnu_long_names_name_the_entry() {
+    let deep = format!("{TOP}/{}/icon.svg", "d".repeat(300));
+    let mut metadata = single_tenant_metadata("kafka-connector", "1.0.0");
+    metadata["metadata"]["icon"] = json!(deep.strip_prefix(&format!("{TOP}/")).unwrap());
+    let metadata = serde_json::to_vec(&metadata).unwrap();
+    let package = kafka().without("metadata.json").without("icon.svg");
+    let via_pax = RawTar::package(&package)
+        .pax(&[("path", format!("{TOP}/metadata.json").as_bytes()), ("mtime", b"1700000000.5")])
+        .file("bogus-name", &metadata)
+        .pax(&[("path", deep.as_bytes()), ("size", ICON_SVG.len().to_string().as_bytes())])
+        .file("bogus-icon", ICON_SVG)
+        .finish();
+    let via_gnu = RawTar::package(&package)
+        .long_name(format!("{TOP}/metadata.json").as_bytes())
+        .file("bogus-name", &metadata)
+        .long_name(deep.as_bytes())
+        .file("bogus-icon", ICON_SVG)
+        .finish();
+    for bytes in [via_pax, via_gnu] {
+        let d = read(&gzip(&bytes)).unwrap();
+        assert_eq!(d.metadata.raw_id, "kafka-connector");
+        assert_eq!(d.icons.values().next().unwrap().bytes, ICON_SVG);
+    }
+}
+
+#[test]
+fn extension_headers_that_would_be_read_two_ways_are_refused() {
+    let base = || RawTar::package(&kafka());
+    let name = format!("{TOP}/libs/a.jar");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (base().pax(&[("size", b"5")]).file(&name, b"abc").finish(), "PAX size disagrees"),
+        (base().pax(&[("path", name.as_bytes())]).pax(&[("path", b"b")]).file("x", b"").finish(), "two PAX"),
+        (base().long_name(name.as_bytes()).long_name(b"b").file("x", b"").finish(), "two GNU long names"),
+        (base().long_name(name.as_bytes()).pax(&[("path", b"b")]).file("x", b"").finish(), "both a PAX path"),
+        (base().pax(&[("path", name.as_bytes())]).finish(), "ends with an extension header"),
+        (base().pax(&[("GNU.sparse.major", b"1")]).file(&name, b"").finish(), "sparse"),
+        (base().entry(tar::EntryType::GNUSparse, &name, b"").finish(), "sparse"),
+        (base().pax(&[("path", b"")]).file(&name, b"").finish(), "malformed PAX"),
+        (base().pax(&[("path", b"a"), ("path", b"b")]).file(&name, b"").finish(), "repeated path"),
+        (base().entry(tar::EntryType::XHeader, "PaxHeader", b"5 a=b\n").file(&name, b"").finish(), "malformed PAX"),
+        (base().entry(tar::EntryType::XHeader, "PaxHeader", b"99 path=a\n").file(&name, b"").finish(), "malformed PAX"),
+        (base().entry(tar::EntryType::XHeader, "PaxHeader", b"garbage").file(&name, b"").finish(), "malformed PAX"),
+        (base().global(&[("path", b"evil")]).file(&name, b"").finish(), "global header may not"),
+    ];
+    for (bytes, expected) in cases {
+        unreadable(&bytes, expected);
+    }
+}
+
+#[test]
+fn global_headers_count_against_the_limits() {
+    // `git archive` writes one with the commit id: fine.
+    let with_comment = RawTar::package(&kafka()).global(&[("comment", b"0123456789abcdef")]).finish();
+    assert!(read(&with_comment).is_ok());
+
+    let mut tar = RawTar::package(&kafka());
+    for _ in 0..30_000 {
+        tar = tar.global(&[("comment", b"x")]);
+    }
+    let started = Instant::now();
+    assert_eq!(refusal(&gzip(&tar.finish())), DistributionError::TooManyEntries { limit: 20_000 });
+    assert_fast(started);
+
+    let limits = Limits { max_uncompressed_bytes: 1 << 20, ..Limits::default() };
+    let mut tar = RawTar::package(&kafka());
+    for _ in 0..20 {
+        tar = tar.global(&[("comment", &[b'c'; 60_000])]);
+    }
+    let e = read_with(&gzip(&tar.finish()), &limits).unwrap_err();
+    assert!(matches!(e, ReadError::Invalid(DistributionError::UncompressedTooLarge { limit: 1048576 })), "{e:?}");
+}
+
+#[test]
+fn the_uncompressed_limit_holds_for_the_inflated_stream() {
+    // 400 folders declare no size at all, but their headers inflate to 200 KiB.
+    let mut package = kafka();
+    for i in 0..400 {
+        package = package.folder(&format!("{TOP}/d{i}"));
+    }
+    let limits = Limits { max_uncompressed_bytes: 100 << 10, ..Limits::default() };
+    let e = read_with(&package.tar_gz(), &limits).unwrap_err();
+    assert!(matches!(e, ReadError::Invalid(DistributionError::UncompressedTooLarge { .. })), "{e:?}");
+    // Padding after the end marker counts too.
+    let mut padded = kafka().tar();
+    padded.resize(padded.len() + (900 << 10), 0);
+    let limits = Limits { max_uncompressed_bytes: 512 << 10, ..Limits::default() };
+    let e = read_with(&gzip(&padded), &limits).unwrap_err();
+    assert!(matches!(e, ReadError::Invalid(DistributionError::UncompressedTooLarge { .. })), "{e:?}");
+    assert!(read(&gzip(&padded)).is_ok(), "zero padding within the limits is fine");
+}
+
+#[test]
+fn nothing_may_follow_the_end_of_the_archive() {
+    let mut trailing = kafka().tar();
+    trailing.extend_from_slice(&RawTar::default().file(&format!("{TOP}/metadata.json"), b"{}").finish());
+    unreadable(&trailing, "after the end of the tar archive");
+    unreadable(&gzip(&trailing), "after the end of the tar archive");
+    let mut one_byte = kafka().tar();
+    one_byte.push(1);
+    unreadable(&one_byte, "after the end of the tar archive");
+
+    let mut two_members = kafka().tar_gz();
+    two_members.extend_from_slice(&gzip(&kafka().replace("metadata.json", b"{}").tar()));
+    unreadable(&two_members, "after the end of the gzip stream");
+    let mut garbage = kafka().tar_gz();
+    garbage.extend_from_slice(b"garbage");
+    unreadable(&garbage, "after the end of the gzip stream");
+}
+
+#[test]
+fn two_entries_at_one_path_are_refused() {
+    let metadata = serde_json::to_vec(&single_tenant_metadata("kafka-connector", "1.0.0")).unwrap();
+    for (path, content) in [
+        (format!("{TOP}/metadata.json"), metadata.clone()),
+        (format!("{TOP}/ui-config.json"), b"{\"type\": \"object\"}".to_vec()),
+        (format!("{TOP}/icon.svg"), ICON_SVG.to_vec()),
+        (format!("{TOP}/lib.jar"), b"jar".to_vec()),
+        (format!("./{TOP}//metadata.json"), metadata.clone()),
+    ] {
+        let package = kafka().file(&format!("{TOP}/lib.jar"), b"jar").file(&path, &content);
+        let e = refusal(&package.tar_gz());
+        assert!(matches!(&e, DistributionError::DuplicateEntry { .. }), "{path}: {e:?}");
+        assert!(e.to_string().starts_with("archive holds more than one entry at \""), "{e}");
+    }
+    // A file and a folder at one path are two things too; a folder listed twice is harmless.
+    let e = refusal(&kafka().folder(&format!("{TOP}/icon.svg")).tar_gz());
+    assert!(matches!(e, DistributionError::DuplicateEntry { .. }), "{e:?}");
+    assert!(read(&kafka().folder(TOP).folder(&format!("{TOP}/")).tar_gz()).is_ok());
+    // Names that differ only in case are one file on macOS and Windows.
+    for other in
+        [format!("{TOP}/Metadata.json"), format!("{TOP}/ICON.svg"), format!("{}/metadata.json", TOP.to_uppercase())]
+    {
+        let e = refusal(&kafka().file(&other, b"{}").tar_gz());
+        assert!(matches!(&e, DistributionError::CaseDuplicateEntry { .. }), "{other}: {e:?}");
+    }
+    // In a zip, names that differ only in spelling.
+    let zip = kafka().file(&format!("{TOP}//metadata.json"), &metadata).zip();
+    assert!(matches!(refusal(&zip), DistributionError::DuplicateEntry { .. }));
+}
+
+#[test]
+fn zips_whose_local_headers_disagree_with_the_central_directory_are_refused() {
+    // The central directory says `libs/ok.sh`; the local header, which streaming extractors
+    // follow, says a path outside the folder (same length, so every offset still holds).
+    let listed = format!("{TOP}/libs/ok.sh");
+    let evil = format!("{}tmp-evil.sh", "../".repeat((listed.len() - 11) / 3));
+    let evil = format!("{}{evil}", "x".repeat(listed.len() - evil.len()));
+    assert_eq!(evil.len(), listed.len());
+    let zip = kafka().file(&listed, b"#!/bin/sh").zip();
+    let mut patched = zip.clone();
+    let at = patched.windows(listed.len()).position(|w| w == listed.as_bytes()).unwrap();
+    patched[at..at + listed.len()].copy_from_slice(evil.as_bytes());
+    unreadable(&patched, "inconsistency");
+
+    // A local entry the central directory does not list.
+    let unlisted = zip_with_unlisted_last_entry(&zip);
+    assert!(read(&unlisted).is_err());
+    unreadable(&unlisted, "missing from central directory");
+
+    // The same name listed twice in the central directory.
+    let twice = kafka().file(&format!("{TOP}/libs/aa.sh"), b"1").file(&format!("{TOP}/libs/bb.sh"), b"2").zip();
+    let mut dup = twice.clone();
+    let (cd_offset, _, _) = zip_directory(&twice);
+    for from in [0, cd_offset] {
+        let at = from + dup[from..].windows(5).position(|w| w == b"bb.sh").unwrap();
+        dup[at..at + 5].copy_from_slice(b"aa.sh");
+    }
+    assert!(matches!(refusal(&dup), DistributionError::Unreadable(_) | DistributionError::DuplicateEntry { .. }));
+}
+
+#[test]
+fn the_zip_central_directory_is_capped() {
+    let zip = kafka().zip();
+    let limits = Limits { max_zip_directory_bytes: 100, ..Limits::default() };
+    let e = read_with(&zip, &limits).unwrap_err();
+    assert!(matches!(e, ReadError::Invalid(DistributionError::ZipDirectoryTooLarge { limit: 100 })), "{e:?}");
+    // An end record that declares more entries than allowed is refused before they are read.
+    let (_, _, eocd) = zip_directory(&zip);
+    let mut many = zip.clone();
+    many[eocd + 8..eocd + 12].copy_from_slice(&[0x30, 0x75, 0x30, 0x75]);
+    assert_eq!(refusal(&many), DistributionError::TooManyEntries { limit: 20_000 });
+}
+
+#[test]
+fn icons_together_are_capped() {
+    let package = Package::multi_tenant("jdbc-connector", "1.0.0", &["postgres-connector", "mysql-connector"]);
+    let limits = Limits { max_icons_total_bytes: ICON_SVG.len() as u64 + 1, ..Limits::default() };
+    let e = read_with(&package.tar_gz(), &limits).unwrap_err();
+    assert!(matches!(e, ReadError::Invalid(DistributionError::IconsTooLarge { .. })), "{e:?}");
+    assert!(read(&package.tar_gz()).is_ok());
+}
+
+#[test]
+fn messages_quote_paths_as_plain_text() {
+    let e = refusal(&kafka().file("../\u{1b}[31mevil", b"x").tar_gz());
+    assert_eq!(e.to_string(), "archive entry \"../<U+001B>[31mevil\" is unsafe: '..' in a path is not allowed");
+}
+
+#[test]
+fn entries_under_a_symbolic_link_are_refused() {
+    // An extractor that follows the link would write the file wherever it points.
+    for package in [
+        kafka()
+            .entry(&format!("{TOP}/evil"), Entry::Symlink("/tmp".into()))
+            .file(&format!("{TOP}/evil/pwned.sh"), b"x"),
+        kafka().entry(&format!("{TOP}/a"), Entry::Symlink("../..".into())).file(&format!("{TOP}/a/b/c"), b"x"),
+    ] {
+        for bytes in [package.tar_gz(), package.zip()] {
+            let e = refusal(&bytes);
+            assert!(matches!(&e, DistributionError::UnsafeEntry { why, .. } if why.contains("symbolic link")), "{e:?}");
+        }
+    }
+    // A link next to files, or a file whose name only starts like the link, is fine.
+    let fine = kafka()
+        .entry(&format!("{TOP}/current"), Entry::Symlink("libs".into()))
+        .file(&format!("{TOP}/currently.txt"), b"x")
+        .file(&format!("{TOP}/libs/a.jar"), b"x");
+    assert!(read(&fine.tar_gz()).is_ok());
 }
 
 fn many_connectors(count: usize, icon: &[u8]) -> Package {

@@ -3,6 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
+use crate::text::quote;
 
 /// A connector category. The original list filter only knew `Database` and `File` while real
 /// packages say `batch` and `stream`; we accept any `^[A-Za-z][A-Za-z0-9_-]{0,63}$` on both sides,
@@ -21,7 +22,7 @@ impl Category {
         if first_ok && rest_ok && raw.len() <= 64 {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(InvalidValue(format!("{raw:?} is not a valid category: it must match {}", Self::PATTERN)))
+            Err(InvalidValue(format!("{} is not a valid category: it must match {}", quote(raw), Self::PATTERN)))
         }
     }
 

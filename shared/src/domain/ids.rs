@@ -3,6 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
+use crate::text::{is_hidden, quote};
 
 const MAX_CONNECTOR_ID_LEN: usize = 128;
 const MAX_VERSION_LEN: usize = 64;
@@ -22,8 +23,9 @@ impl ConnectorId {
             Ok(Self(raw.to_owned()))
         } else {
             Err(InvalidValue(format!(
-                "{raw:?} is not a valid connector id: it must start with a letter or digit, \
-                 hold only letters, digits, '_', '.' and '-', and be at most {MAX_CONNECTOR_ID_LEN} characters"
+                "{} is not a valid connector id: it must start with a letter or digit, \
+                 hold only letters, digits, '_', '.' and '-', and be at most {MAX_CONNECTOR_ID_LEN} characters",
+                quote(raw)
             )))
         }
     }
@@ -38,8 +40,10 @@ impl ConnectorId {
     }
 }
 
-/// A connector version: 1 to 64 characters, no `/`, `\`, `..`, white space or control characters,
-/// so that it is safe inside a row id, a folder name and an object key.
+/// A connector version: 1 to 64 characters, no `/`, `\`, `..`, white space, control or invisible
+/// characters (bidirectional controls, zero-width characters: see `text::is_hidden`), so that it
+/// is safe inside a row id, a folder name and an object key, and two versions that look the same
+/// are the same.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Version(String);
@@ -54,14 +58,14 @@ impl Version {
             Some("must not contain '/' or '\\'".to_owned())
         } else if raw.contains("..") {
             Some("must not contain '..'".to_owned())
-        } else if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            Some("must not contain white space or control characters".to_owned())
+        } else if raw.chars().any(|c| c.is_whitespace() || is_hidden(c)) {
+            Some("must not contain white space, control or invisible characters".to_owned())
         } else {
             None
         };
         match problem {
             None => Ok(Self(raw.to_owned())),
-            Some(why) => Err(InvalidValue(format!("{raw:?} is not a valid version: it {why}"))),
+            Some(why) => Err(InvalidValue(format!("{} is not a valid version: it {why}", quote(raw)))),
         }
     }
 
@@ -149,6 +153,28 @@ mod tests {
             let err = Version::parse(bad).unwrap_err();
             assert!(err.0.contains("not a valid version"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn versions_and_ids_refuse_characters_that_hide_or_reorder_text() {
+        for bad in
+            ["1.0\u{202e}", "1.0\u{200b}", "\u{feff}1.0", "1\u{ad}0", "1\u{2066}0\u{2069}", "1\u{200f}", "1\u{1b}[31m"]
+        {
+            let err = Version::parse(bad).unwrap_err();
+            assert!(err.0.contains("invisible") || err.0.contains("control"), "{err}");
+            assert!(ConnectorId::parse(&format!("a{bad}")).is_err());
+        }
+    }
+
+    #[test]
+    fn messages_quote_the_value_as_plain_text() {
+        assert_eq!(
+            Version::parse("1\u{1b}[31m").unwrap_err().0,
+            "\"1<U+001B>[31m\" is not a valid version: it must not contain white space, control or invisible characters"
+        );
+        assert!(
+            ConnectorId::parse("a\u{202e}b").unwrap_err().0.starts_with("\"a<U+202E>b\" is not a valid connector id")
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
+use crate::text::quote;
 
 /// A registry row's status, as the original table defines it. Registration only produces `Live`
 /// and `Retired`; `Draft` rows are readable with `mode=edit`.
@@ -34,7 +35,7 @@ impl FromStr for Status {
         Status::ALL
             .into_iter()
             .find(|status| status.as_str() == s)
-            .ok_or_else(|| InvalidValue(format!("{s:?} is not a status")))
+            .ok_or_else(|| InvalidValue(format!("{} is not a status", quote(s))))
     }
 }
 

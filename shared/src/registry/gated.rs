@@ -77,6 +77,10 @@ impl<G: Gate> ArchiveStore for GatedArchives<G> {
         self.gate.pass(self.inner.put(key, staged)).await
     }
 
+    async fn copy(&self, from: &ArchiveKey, to: &ArchiveKey) -> Result<(), StoreError> {
+        self.gate.pass(self.inner.copy(from, to)).await
+    }
+
     async fn delete(&self, key: &ArchiveKey) -> Result<(), StoreError> {
         self.gate.pass(self.inner.delete(key)).await
     }

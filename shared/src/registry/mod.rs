@@ -10,5 +10,5 @@ mod uploads;
 pub use gated::{Gate, GatedArchives, GatedRows, InFlightLimit, StoreCall};
 pub use ports::{ArchiveStore, ListPage, ListQuery, ListedRow, RowStore};
 pub use service::{Catalog, ReadMode, Registered, Registrar, Registration, StagedUpload};
-pub use stored_name::{ARCHIVE_PREFIX, ArchiveKey, StoredName};
+pub use stored_name::{ARCHIVE_PREFIX, ArchiveKey, StoredName, UPLOAD_PREFIX};
 pub use uploads::{IncomingStore, UploadOutcome, register_upload};

@@ -20,6 +20,10 @@ pub trait ArchiveStore: Send + Sync {
     /// `StoreError::AlreadyExists`.
     async fn put(&self, key: &ArchiveKey, staged: &Path) -> Result<(), StoreError>;
 
+    /// Copies the archive at `from` to `to` inside the store. Never overwrites: a taken `to` is
+    /// `StoreError::AlreadyExists`.
+    async fn copy(&self, from: &ArchiveKey, to: &ArchiveKey) -> Result<(), StoreError>;
+
     /// Removes an archive; removing a missing one is not an error.
     async fn delete(&self, key: &ArchiveKey) -> Result<(), StoreError>;
 

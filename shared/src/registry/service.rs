@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use tempfile::NamedTempFile;
 
-use super::{ArchiveStore, ListPage, ListQuery, RowStore, StoredName};
+use super::{ArchiveKey, ArchiveStore, ListPage, ListQuery, RowStore, StoredName};
 use crate::distribution::reader::ReadError;
 use crate::distribution::{Distribution, Limits, build_rows, read_distribution};
 use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
@@ -116,25 +116,74 @@ impl Registrar {
         self.commit(&distribution, file.path(), &file_name).await.map(Registration::Registered)
     }
 
-    /// Registers an archive already in the store under `connector-registry/<stored name>` (an
-    /// upload through a presigned URL). The archive stays where it is and becomes the rows'
-    /// `source_url`; a failed registration leaves it in place.
+    /// Registers an archive uploaded through a presigned URL, waiting under its upload key. A
+    /// valid one is copied under `connector-registry/<stored name>`, which becomes the rows'
+    /// `source_url`; the upload is removed whether it was valid or not, so a refused archive stays
+    /// readable nowhere. A name registered before (its upload gone) is registered again from
+    /// its archive.
     pub async fn register_stored(&self, stored_name: &StoredName) -> Result<Registered, RegistryError> {
-        let file = self
-            .archives
-            .open(&stored_name.key())
-            .await?
-            .ok_or_else(|| RegistryError::ArchiveNotFound(stored_name.as_str().to_owned()))?;
-        let (_, distribution) = self.read((file, ())).await?;
+        let (upload_key, key) = (stored_name.upload_key(), stored_name.key());
         let now = Timestamp::now();
-        let rows = build_rows(&distribution, stored_name.as_str(), now)?;
-        self.rows.commit_registration(&rows, now).await?;
-        tracing::info!(rows = ?ids(&rows), source_url = %stored_name, sha256 = %distribution.sha256, "connector registered from an upload");
-        Ok(Registered {
-            row_ids: rows.into_iter().map(|r| r.id).collect(),
-            stored_name: stored_name.clone(),
-            sha256: distribution.sha256,
-        })
+        let Some(file) = self.archives.open(&upload_key).await? else {
+            let distribution = self
+                .read_archive(&key)
+                .await?
+                .ok_or_else(|| RegistryError::ArchiveNotFound(stored_name.as_str().to_owned()))?;
+            let rows = build_rows(&distribution, stored_name.as_str(), now)?;
+            return self.commit_rows(&distribution, stored_name.clone(), rows, now, None).await;
+        };
+        // Read, and held against the write budget, before anything is copied.
+        let checked = self.read((file, ())).await.and_then(|(_, distribution)| {
+            let rows = build_rows(&distribution, stored_name.as_str(), now)?;
+            Ok((distribution, rows))
+        });
+        let (distribution, rows) = match checked {
+            Ok(checked) => checked,
+            Err(error) => {
+                if is_refusal(&error) {
+                    self.discard(&upload_key).await;
+                }
+                return Err(error);
+            }
+        };
+        let new_archive = match self.archives.copy(&upload_key, &key).await {
+            Ok(()) => Some(&key),
+            // A retry after a fault past the copy finds this very archive there; a second upload
+            // to the URL after the name was registered finds another, which stays as it is.
+            Err(StoreError::AlreadyExists) => {
+                let stored = self.read_archive(&key).await?;
+                if stored.is_none_or(|stored| stored.sha256 != distribution.sha256) {
+                    self.discard(&upload_key).await;
+                    return Err(RegistryError::Conflict(format!(
+                        "an archive named {stored_name} is registered already; ask for a new upload URL"
+                    )));
+                }
+                None
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let registered = self.commit_rows(&distribution, stored_name.clone(), rows, now, new_archive).await;
+        // After a fault of the machine the upload stays, so that a retry finds it.
+        if registered.as_ref().map_or_else(is_refusal, |_| true) {
+            self.discard(&upload_key).await;
+        }
+        registered
+    }
+
+    /// The distribution of an archive in the store, if there is one.
+    async fn read_archive(&self, key: &ArchiveKey) -> Result<Option<Distribution>, RegistryError> {
+        match self.archives.open(key).await? {
+            Some(file) => Ok(Some(self.read((file, ())).await?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes an upload that has served its purpose (registered, or refused). A failure leaves
+    /// it behind, unreadable through the registry, until the store's expiry removes it.
+    async fn discard(&self, upload_key: &ArchiveKey) {
+        if let Err(error) = self.archives.delete(upload_key).await {
+            tracing::warn!(key = %upload_key, error = %error_chain(&error), "could not remove an upload");
+        }
     }
 
     /// Reads and validates the distribution in `file` on the blocking pool, handing the file back.
@@ -165,14 +214,29 @@ impl Registrar {
     ) -> Result<Registered, RegistryError> {
         let now = Timestamp::now();
         let (stored_name, rows) = self.store_archive(distribution, staged, file_name, now).await?;
+        let key = stored_name.key();
+        self.commit_rows(distribution, stored_name, rows, now, Some(&key)).await
+    }
+
+    /// Commits the rows of a package whose archive is stored under `stored_name`. `new_archive`
+    /// is the key of an archive this registration stored, to take back out if the rows are refused.
+    async fn commit_rows(
+        &self,
+        distribution: &Distribution,
+        stored_name: StoredName,
+        rows: Vec<ConnectorRow>,
+        now: Timestamp,
+        new_archive: Option<&ArchiveKey>,
+    ) -> Result<Registered, RegistryError> {
         if let Err(error) = self.rows.commit_registration(&rows, now).await {
             // When the store refused the rows, take the archive back out. When the outcome is
             // unknown (a timeout may hide a commit), keep it: an unreferenced archive is harmless,
             // a row pointing at a deleted one is not.
-            if !matches!(error, StoreError::Unavailable(_))
-                && let Err(cleanup) = self.archives.delete(&stored_name.key()).await
+            if let Some(key) = new_archive
+                && !matches!(error, StoreError::Unavailable(_))
+                && let Err(cleanup) = self.archives.delete(key).await
             {
-                tracing::warn!(key = %stored_name.key(), error = %error_chain(&cleanup), "could not remove the archive of a failed registration");
+                tracing::warn!(key = %key, error = %error_chain(&cleanup), "could not remove the archive of a failed registration");
             }
             return Err(error.into());
         }
@@ -228,6 +292,14 @@ impl Catalog {
     pub async fn list(&self, query: &ListQuery) -> Result<ListPage, RegistryError> {
         Ok(self.rows.list(query).await?)
     }
+}
+
+/// Whether a registration failed for good (the package's fault), not for a fault of the machine.
+pub(crate) fn is_refusal(error: &RegistryError) -> bool {
+    matches!(
+        error,
+        RegistryError::InvalidDistribution(_) | RegistryError::Conflict(_) | RegistryError::PayloadTooLarge(_)
+    )
 }
 
 fn ids(rows: &[ConnectorRow]) -> Vec<&str> {

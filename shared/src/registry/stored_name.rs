@@ -1,7 +1,12 @@
 use std::fmt;
 
-/// The prefix every archive is stored under, as in the original deployment.
+/// The prefix every archive is stored under, as in the original deployment. Only registration
+/// writes here, so every archive under it is one that rows reference.
 pub const ARCHIVE_PREFIX: &str = "connector-registry";
+/// Where upload URLs point: archives waiting to be registered by reference. Nothing here can be
+/// read through the registry; a registration copies the upload under `ARCHIVE_PREFIX` once it
+/// is valid, and removes it either way.
+pub const UPLOAD_PREFIX: &str = "connector-registry-uploads";
 
 const MAX_BASE_LEN: usize = 100;
 
@@ -42,6 +47,11 @@ impl StoredName {
 
     pub fn key(&self) -> ArchiveKey {
         ArchiveKey(format!("{ARCHIVE_PREFIX}/{}", self.0))
+    }
+
+    /// Where an upload for this name waits to be registered.
+    pub fn upload_key(&self) -> ArchiveKey {
+        ArchiveKey(format!("{UPLOAD_PREFIX}/{}", self.0))
     }
 }
 
@@ -112,6 +122,7 @@ mod tests {
         let name = StoredName::parse("a.tar_123456.gz").unwrap();
         assert_eq!(name.key().as_str(), "connector-registry/a.tar_123456.gz");
         assert_eq!(name.key().file_name(), "a.tar_123456.gz");
+        assert_eq!(name.upload_key().as_str(), "connector-registry-uploads/a.tar_123456.gz");
         assert!(StoredName::parse("../x").is_none());
         assert!(StoredName::parse("a/b").is_none());
     }

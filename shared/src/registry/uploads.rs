@@ -1,11 +1,13 @@
 //! Event-driven registration: an archive put into the store under an incoming prefix (by any S3
 //! client) is registered with no API call. Deliveries may repeat and arrive out of order, so a
-//! repeat changes nothing; a broken archive is marked on the object itself, where its uploader
-//! sees it, and is not retried.
+//! repeat changes nothing; a registered upload is marked on the object itself, where its
+//! uploader sees it. A refused one is removed, so that nothing unvalidated stays stored (the
+//! reason goes to the log), and is not retried.
 
 use async_trait::async_trait;
 use tempfile::NamedTempFile;
 
+use super::service::is_refusal;
 use super::{Registrar, Registration, StagedUpload};
 use crate::error::{RegistryError, StoreError, error_chain};
 
@@ -17,6 +19,9 @@ pub trait IncomingStore: Send + Sync {
 
     /// Records the outcome on the object (as tags, for S3).
     async fn mark_incoming(&self, key: &str, marks: &[(&str, &str)]) -> Result<(), StoreError>;
+
+    /// Removes the object; removing a missing one is not an error.
+    async fn remove_incoming(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// What became of one uploaded object.
@@ -27,7 +32,7 @@ pub enum UploadOutcome {
     },
     /// Registered before from the same archive: nothing changed.
     AlreadyRegistered,
-    /// The archive is invalid; `reason` says why. Not worth a retry.
+    /// The archive is invalid; `reason` says why. It was removed; not worth a retry.
     Rejected {
         reason: String,
     },
@@ -51,7 +56,7 @@ pub async fn register_upload(
             UploadOutcome::Registered { source_url: registered.stored_name.as_str().to_owned() }
         }
         Ok(Registration::Unchanged(_)) => UploadOutcome::AlreadyRegistered,
-        Err(error) if is_permanent(&error) => UploadOutcome::Rejected { reason: error.to_string() },
+        Err(error) if is_refusal(&error) => UploadOutcome::Rejected { reason: error.to_string() },
         Err(error) => return Err(error),
     };
     let marks = match &outcome {
@@ -59,12 +64,16 @@ pub async fn register_upload(
             vec![("registry-status", "registered"), ("registry-source-url", source_url.as_str())]
         }
         UploadOutcome::AlreadyRegistered => vec![("registry-status", "registered")],
-        UploadOutcome::Rejected { reason } => {
-            vec![("registry-status", "rejected"), ("registry-reason", reason.as_str())]
-        }
-        UploadOutcome::Gone => vec![],
+        UploadOutcome::Rejected { .. } | UploadOutcome::Gone => vec![],
     };
-    if let Err(e) = incoming.mark_incoming(key, &marks).await {
+    if matches!(outcome, UploadOutcome::Rejected { .. }) {
+        if let Err(e) = incoming.remove_incoming(key).await {
+            // The bucket's expiry of the incoming prefix removes it later.
+            tracing::warn!(key, error = %error_chain(&e), "could not remove a refused upload");
+        }
+    } else if !marks.is_empty()
+        && let Err(e) = incoming.mark_incoming(key, &marks).await
+    {
         // The registration stands; only the note on the object is missing.
         tracing::warn!(key, error = %error_chain(&e), "could not mark the uploaded object");
     }
@@ -73,12 +82,4 @@ pub async fn register_upload(
         other => tracing::info!(key, outcome = ?other, "uploaded archive processed"),
     }
     Ok(outcome)
-}
-
-/// Faults of the archive itself: retrying cannot help.
-fn is_permanent(error: &RegistryError) -> bool {
-    matches!(
-        error,
-        RegistryError::InvalidDistribution(_) | RegistryError::Conflict(_) | RegistryError::PayloadTooLarge(_)
-    )
 }

@@ -289,6 +289,16 @@ pub async fn archive_store_suite(store: &dyn ArchiveStore) {
     store.put(&key, staged.path()).await.unwrap();
     assert!(store.exists(&key).await.unwrap());
     assert!(matches!(store.put(&key, staged.path()).await, Err(StoreError::AlreadyExists)), "never overwrites");
+    let copy = name.upload_key();
+    store.copy(&key, &copy).await.unwrap();
+    assert!(store.exists(&copy).await.unwrap());
+    let mut copied = Vec::new();
+    let mut file = store.open(&copy).await.unwrap().expect("the copy");
+    std::io::Seek::rewind(&mut file).unwrap();
+    std::io::Read::read_to_end(&mut file, &mut copied).unwrap();
+    assert_eq!(copied, b"archive bytes");
+    assert!(matches!(store.copy(&key, &copy).await, Err(StoreError::AlreadyExists)), "copies never overwrite");
+    store.delete(&copy).await.unwrap();
     store.delete(&key).await.unwrap();
     assert!(!store.exists(&key).await.unwrap());
     store.delete(&key).await.expect("deleting a missing archive is fine");

@@ -11,7 +11,10 @@ use std::time::Duration;
 use lambda_http::Body;
 use serde_json::{Value, json};
 
-use super::{Entry, ICON_SVG, Package, gzip, gzip_bomb, multi_tenant_metadata, single_tenant_metadata};
+use super::{
+    Entry, ICON_SVG, Package, RawTar, gzip, gzip_bomb, gzip_huge_header, multi_tenant_metadata, pax_records,
+    single_tenant_metadata, zip_directory, zip_with_unlisted_last_entry,
+};
 use crate::api::{self, AppState, FilesState, RegisterState};
 use crate::auth::Authenticator;
 use crate::distribution::reader::ReadError;
@@ -19,7 +22,8 @@ use crate::distribution::{Limits, Metadata, build_rows, read_distribution};
 use crate::domain::Timestamp;
 use crate::registry::{Catalog, Registrar};
 
-/// Limits small enough that one input cannot take the fuzzer's memory or time.
+/// Limits small enough that one input cannot take the fuzzer's time; the caps on headers, paths
+/// and the zip directory are the registry's own, so the fuzzer's memory bound checks them.
 pub fn fuzz_limits() -> Limits {
     Limits {
         max_archive_bytes: 4 << 20,
@@ -28,6 +32,7 @@ pub fn fuzz_limits() -> Limits {
         max_metadata_bytes: 64 << 10,
         max_ui_config_bytes: 256 << 10,
         max_icon_bytes: 64 << 10,
+        ..Limits::default()
     }
 }
 
@@ -47,6 +52,71 @@ pub fn distribution(data: &[u8]) {
         }
         Err(ReadError::Invalid(e)) => assert!(!e.to_string().is_empty()),
         Err(ReadError::Io(e)) => panic!("reading from memory cannot fail: {e}"),
+    }
+}
+
+/// Archives built from `data` read as a program, so that the fuzzer explores what random bytes
+/// rarely reach: sequences of tar headers (PAX records, GNU long names and links, global headers,
+/// entries at one path, data after the end) and zips whose local headers were edited apart from
+/// their central directory. Every archive built goes through `distribution`.
+///
+/// The first byte picks the container (plain tar, tar.gz, or zip); then each operation is a tag
+/// byte, a length byte and that many payload bytes (a zip's operations are 3-byte patches: a
+/// 16-bit offset and a byte).
+pub fn archive_structure(data: &[u8]) {
+    let Some((&mode, mut ops)) = data.split_first() else { return };
+    let package = Package::single_tenant("kafka-connector", "1.0.0");
+    if mode % 3 == 2 {
+        let mut zip = package.file("kafka-connector-1.0.0/libs/run.sh", b"#!/bin/sh").zip();
+        if mode & 4 != 0 {
+            zip = zip_with_unlisted_last_entry(&zip);
+        }
+        let (cd_offset, _, _) = zip_directory(&zip);
+        for patch in ops.chunks_exact(3) {
+            // Mostly the local headers and data, where the central directory does not look.
+            let region = if mode & 8 != 0 { zip.len() } else { cd_offset };
+            let at = usize::from(u16::from_le_bytes([patch[0], patch[1]])) % region.max(1);
+            zip[at] = patch[2];
+        }
+        distribution(&zip);
+        return;
+    }
+    const NAMES: [&str; 6] = ["metadata.json", "ui-config.json", "icon.svg", "libs/a.jar", "../x", "./icon.svg"];
+    let mut tar = RawTar::package(&package);
+    while let [tag, len, rest @ ..] = ops {
+        let (payload, rest) = rest.split_at(usize::from(*len).min(rest.len()));
+        ops = rest;
+        let name = format!("kafka-connector-1.0.0/{}", NAMES[usize::from(payload.first().copied().unwrap_or(0)) % 6]);
+        tar = match tag % 11 {
+            0 => tar.file(&name, payload),
+            1 => tar.pax(&[("path", payload)]),
+            2 => tar.entry(tar::EntryType::XHeader, "PaxHeader", payload),
+            3 => tar.entry(tar::EntryType::XGlobalHeader, "GlobalHead", payload),
+            4 => tar.long_name(payload),
+            5 => tar.entry(tar::EntryType::GNULongLink, "././@LongLink", payload),
+            6 => tar.entry(tar::EntryType::Directory, &name, &[]),
+            7 => tar.pax(&[("size", payload)]),
+            // Around the cap on headers: up to 64 KiB and a little more.
+            8 => tar.pax(&[("path", &payload.repeat(usize::from(*len) + 1))]),
+            9 => tar.global(&[("comment", &payload.repeat(usize::from(*len) + 1))]),
+            _ => {
+                tar.0.extend_from_slice(payload);
+                tar
+            }
+        };
+    }
+    let mut bytes = tar.finish();
+    if mode & 4 != 0 {
+        bytes.extend_from_slice(&[1; 512]);
+    }
+    if mode % 3 == 1 {
+        let mut gz = gzip(&bytes);
+        if mode & 8 != 0 {
+            gz.extend_from_slice(&gzip(b"second member"));
+        }
+        distribution(&gz);
+    } else {
+        distribution(&bytes);
     }
 }
 
@@ -157,6 +227,81 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     ];
     seeds.extend(archives.into_iter().map(|(name, bytes)| ("distribution", name.to_owned(), bytes)));
 
+    // Hostile headers and layouts, each one a class the reader bounds or refuses.
+    let base = || RawTar::package(&single);
+    let long_path = format!("{top}/{}", "p".repeat(70_000));
+    let twice =
+        single.clone().file(&format!("{top}/libs/aa.jar"), b"1").file(&format!("{top}/libs/bb.jar"), b"2").zip();
+    let (cd_offset, _, _) = zip_directory(&twice);
+    let mut local_renamed = twice.clone();
+    let at = local_renamed.windows(6).position(|w| w == b"bb.jar").expect("name");
+    local_renamed[at..at + 6].copy_from_slice(b"../../");
+    let mut listed_twice = twice.clone();
+    for from in [0, cd_offset] {
+        let at = from + listed_twice[from..].windows(6).position(|w| w == b"bb.jar").expect("name");
+        listed_twice[at..at + 6].copy_from_slice(b"aa.jar");
+    }
+    let mut trailing = single.tar();
+    trailing.extend_from_slice(&base().file(&format!("{top}/metadata.json"), b"{}").finish());
+    let mut second_member = single.tar_gz();
+    second_member.extend_from_slice(&gzip(&single.tar()));
+    let hostile: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "pax-path.tar",
+            base().pax(&[("path", format!("{top}/libs/x.jar").as_bytes()), ("mtime", b"1.5")]).file("x", b"").finish(),
+        ),
+        ("pax-size.tar", base().pax(&[("size", b"3")]).file(&format!("{top}/libs/x.jar"), b"abc").finish()),
+        ("pax-long-path.tar.gz", gzip(&base().pax(&[("path", long_path.as_bytes())]).file("x", b"").finish())),
+        ("pax-huge.tar.gz", gzip_huge_header(tar::EntryType::XHeader, 64 << 20)),
+        (
+            "pax-records.tar",
+            base()
+                .entry(
+                    tar::EntryType::XHeader,
+                    "PaxHeader",
+                    &pax_records(&[("path", b"a"), ("linkpath", b"b"), ("uid", b"0")]),
+                )
+                .file("x", b"")
+                .finish(),
+        ),
+        (
+            "gnu-long-name.tar",
+            base().long_name(format!("{top}/{}/a.jar", "d".repeat(300)).as_bytes()).file("x", b"").finish(),
+        ),
+        ("gnu-long-name-huge.tar.gz", gzip_huge_header(tar::EntryType::GNULongName, 64 << 20)),
+        (
+            "gnu-long-link.tar",
+            base()
+                .entry(tar::EntryType::GNULongLink, "././@LongLink", b"target\0")
+                .entry(tar::EntryType::Symlink, &format!("{top}/l"), b"")
+                .finish(),
+        ),
+        ("global-comment.tar", base().global(&[("comment", b"0123456789abcdef")]).finish()),
+        ("global-path.tar", base().global(&[("path", b"evil")]).file(&format!("{top}/a"), b"").finish()),
+        ("globals-many.tar.gz", gzip(&(0..3000).fold(base(), |t, _| t.global(&[("comment", b"x")])).finish())),
+        ("duplicate-metadata.tar.gz", single.clone().json(&format!("{top}/metadata.json"), &json!({})).tar_gz()),
+        ("duplicate-icon.zip", single.clone().file(&format!("{top}//icon.svg"), ICON_SVG).zip()),
+        ("trailing.tar", trailing),
+        ("second-member.tar.gz", second_member),
+        ("zip-local-renamed.zip", local_renamed),
+        ("zip-unlisted.zip", zip_with_unlisted_last_entry(&twice)),
+        ("zip-listed-twice.zip", listed_twice),
+    ];
+    seeds.extend(hostile.into_iter().map(|(name, bytes)| ("distribution", name.to_owned(), bytes)));
+
+    // Programs for `archive_structure`: mode byte, then (tag, length, payload) operations.
+    let programs: Vec<(&str, Vec<u8>)> = vec![
+        ("pax-path", [&[0u8, 1, 9][..], b"../escape"].concat()),
+        ("pax-near-cap", vec![1, 8, 255, b'p']),
+        ("globals", vec![1, 9, 255, b'c', 9, 255, b'c', 3, 4, b'5', b' ', b'a', b'\n']),
+        ("long-names", vec![0, 4, 3, b'a', b'/', b'b', 4, 1, b'c', 0, 1, 0]),
+        ("duplicates", vec![4, 0, 1, 0, 0, 1, 5, 6, 1, 2]),
+        ("gzip-second-member", vec![13, 0, 1, 3]),
+        ("zip-patched", vec![2, 30, 0, b'.', 31, 0, b'.', 32, 0, b'/']),
+        ("zip-unlisted", vec![6]),
+    ];
+    seeds.extend(programs.into_iter().map(|(name, bytes)| ("archive_structure", name.to_owned(), bytes)));
+
     let documents = [
         ("single.json", single_tenant_metadata("kafka-connector", "1.0.0")),
         (
@@ -199,6 +344,7 @@ pub fn replay(target: &str, inputs: impl IntoIterator<Item = Vec<u8>>) {
     for input in inputs {
         match target {
             "distribution" => distribution(&input),
+            "archive_structure" => archive_structure(&input),
             "metadata" => metadata(&input),
             "api_request" => harness.as_ref().expect("harness").request(&input),
             other => panic!("no fuzz target {other}"),

@@ -13,6 +13,8 @@ use std::io::{Cursor, Write};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
+/// The tar entry types the raw builders take, for crates that do not depend on `tar`.
+pub use tar::EntryType;
 
 /// One entry of a package, in archive order.
 #[derive(Debug, Clone)]
@@ -168,38 +170,18 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// Appends an entry with its name written verbatim, so tests can build the unsafe names (`../x`,
 /// `/etc/x`) that `tar::Builder` itself would refuse.
 fn append_tar_entry(builder: &mut tar::Builder<Vec<u8>>, path: &str, entry: &Entry) {
-    let mut header = tar::Header::new_gnu();
-    let name = path.as_bytes();
-    assert!(name.len() < 100, "test entry names stay short");
-    header.as_old_mut().name[..name.len()].copy_from_slice(name);
-    header.set_mode(0o644);
-    header.set_mtime(1_700_000_000);
-    let data: &[u8] = match entry {
-        Entry::File(bytes) => {
-            header.set_entry_type(tar::EntryType::Regular);
-            bytes
-        }
-        Entry::Folder => {
-            header.set_entry_type(tar::EntryType::Directory);
-            &[]
-        }
-        Entry::Symlink(target) => {
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_link_name_literal(target).expect("link name");
-            &[]
-        }
-        Entry::HardLink(target) => {
-            header.set_entry_type(tar::EntryType::Link);
-            header.set_link_name_literal(target).expect("link name");
-            &[]
-        }
-        Entry::Fifo => {
-            header.set_entry_type(tar::EntryType::Fifo);
-            &[]
-        }
+    let (entry_type, data, link): (_, &[u8], _) = match entry {
+        Entry::File(bytes) => (tar::EntryType::Regular, bytes, None),
+        Entry::Folder => (tar::EntryType::Directory, &[], None),
+        Entry::Symlink(target) => (tar::EntryType::Symlink, &[], Some(target)),
+        Entry::HardLink(target) => (tar::EntryType::Link, &[], Some(target)),
+        Entry::Fifo => (tar::EntryType::Fifo, &[], None),
     };
-    header.set_size(data.len() as u64);
-    header.set_cksum();
+    let mut header = tar_header(entry_type, path, data.len() as u64);
+    if let Some(target) = link {
+        header.set_link_name_literal(target).expect("link name");
+        header.set_cksum();
+    }
     builder.append(&header, data).expect("tar entry");
 }
 
@@ -290,4 +272,167 @@ pub fn realistic_catalog() -> Vec<Package> {
         packages.extend(versions[..count].iter().map(|v| realistic_package(connector, v)));
     }
     packages
+}
+
+/// A tar written block by block, for the headers `tar::Builder` will not write: PAX records,
+/// GNU long names and global headers of any size, duplicate entries, data after the end.
+#[derive(Debug, Clone, Default)]
+pub struct RawTar(pub Vec<u8>);
+
+impl RawTar {
+    /// The package's entries, without their end marker.
+    pub fn package(package: &Package) -> Self {
+        let mut tar = package.tar();
+        tar.truncate(tar.len() - 1024);
+        Self(tar)
+    }
+
+    /// One header of `entry_type` named `name` (at most 99 bytes), then `data`, padded.
+    pub fn entry(mut self, entry_type: tar::EntryType, name: &str, data: &[u8]) -> Self {
+        self.0.extend_from_slice(tar_header(entry_type, name, data.len() as u64).as_bytes());
+        self.0.extend_from_slice(data);
+        self.0.resize(self.0.len().next_multiple_of(512), 0);
+        self
+    }
+
+    pub fn file(self, name: &str, data: &[u8]) -> Self {
+        self.entry(tar::EntryType::Regular, name, data)
+    }
+
+    /// A PAX extended header (`x`) with these records, for the entry that follows.
+    pub fn pax(self, records: &[(&str, &[u8])]) -> Self {
+        self.entry(tar::EntryType::XHeader, "PaxHeader", &pax_records(records))
+    }
+
+    /// A PAX global header (`g`).
+    pub fn global(self, records: &[(&str, &[u8])]) -> Self {
+        self.entry(tar::EntryType::XGlobalHeader, "GlobalHead", &pax_records(records))
+    }
+
+    /// A GNU long name (`L`) for the entry that follows.
+    pub fn long_name(self, name: &[u8]) -> Self {
+        let mut data = name.to_vec();
+        data.push(0);
+        self.entry(tar::EntryType::GNULongName, "././@LongLink", &data)
+    }
+
+    /// The end marker: two zero blocks.
+    pub fn finish(mut self) -> Vec<u8> {
+        self.0.resize(self.0.len() + 1024, 0);
+        self.0
+    }
+}
+
+/// A header whose name is written verbatim.
+pub fn tar_header(entry_type: tar::EntryType, name: &str, size: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    let name = name.as_bytes();
+    assert!(name.len() < 100, "test entry names stay short");
+    header.as_old_mut().name[..name.len()].copy_from_slice(name);
+    header.set_mode(0o644);
+    header.set_mtime(1_700_000_000);
+    header.set_entry_type(entry_type);
+    header.set_size(size);
+    header.set_cksum();
+    header
+}
+
+/// PAX records, `<length> <key>=<value>\n` each.
+pub fn pax_records(records: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (key, value) in records {
+        let body = key.len() + value.len() + 3;
+        // The length counts its own digits.
+        let mut length = body + body.to_string().len();
+        if length.to_string().len() != body.to_string().len() {
+            length += 1;
+        }
+        out.extend_from_slice(format!("{length} {key}=").as_bytes());
+        out.extend_from_slice(value);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// A tar.gz that holds one extension header of `entry_type` claiming `size` bytes, streamed (a
+/// 1 GiB record costs ~1 MB), then the kafka package: the shape of a header that a reader which
+/// buffers headers whole would hold in memory.
+pub fn gzip_huge_header(entry_type: tar::EntryType, size: u64) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    encoder.write_all(tar_header(entry_type, "PaxHeader", size).as_bytes()).expect("gzip");
+    let key = b"path=";
+    let digits = format!("{size} ");
+    encoder.write_all(digits.as_bytes()).expect("gzip");
+    encoder.write_all(key).expect("gzip");
+    let block = vec![b'a'; 1 << 20];
+    let mut left = size.saturating_sub((digits.len() + key.len() + 1) as u64);
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        encoder.write_all(&block[..n]).expect("gzip");
+        left -= n as u64;
+    }
+    encoder.write_all(b"\n").expect("gzip");
+    let padding = (512 - size % 512) % 512;
+    encoder.write_all(&vec![0; padding as usize]).expect("gzip");
+    encoder.write_all(&Package::single_tenant("kafka-connector", "1.0.0").tar()).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// Byte offsets of a zip's end records: (central directory offset, its size, the end of central
+/// directory record's offset), for tests that edit a zip by hand.
+pub fn zip_directory(zip: &[u8]) -> (usize, usize, usize) {
+    let eocd = zip.windows(4).rposition(|w| w == b"PK\x05\x06").expect("an end of central directory record");
+    let u32_at = |i: usize| u32::from_le_bytes(zip[i..i + 4].try_into().unwrap()) as usize;
+    (u32_at(eocd + 16), u32_at(eocd + 12), eocd)
+}
+
+/// The zip without the central directory's last entry: its local header and data stay, listed
+/// nowhere, as a streaming extractor would still find them.
+pub fn zip_with_unlisted_last_entry(zip: &[u8]) -> Vec<u8> {
+    let (cd_offset, cd_size, eocd) = zip_directory(zip);
+    let u16_at = |i: usize| u16::from_le_bytes(zip[i..i + 2].try_into().unwrap()) as usize;
+    let mut at = cd_offset;
+    let mut last = at;
+    while at < cd_offset + cd_size {
+        last = at;
+        at += 46 + u16_at(at + 28) + u16_at(at + 30) + u16_at(at + 32);
+    }
+    let removed = cd_offset + cd_size - last;
+    let mut out = zip[..last].to_vec();
+    let mut end = zip[eocd..].to_vec();
+    let entries = u16::from_le_bytes([end[10], end[11]]) - 1;
+    end[8..10].copy_from_slice(&entries.to_le_bytes());
+    end[10..12].copy_from_slice(&entries.to_le_bytes());
+    end[12..16].copy_from_slice(&((cd_size - removed) as u32).to_le_bytes());
+    out.extend_from_slice(&end);
+    out
+}
+
+/// A tar.gz of the kafka package followed by `count` entries, each named by a PAX path of
+/// `path_bytes` bytes, streamed through the encoder (1000 paths of 128 KiB cost ~0.5 MB).
+pub fn gzip_many_pax_paths(count: usize, path_bytes: usize) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    let package = RawTar::package(&Package::single_tenant("kafka-connector", "1.0.0"));
+    encoder.write_all(&package.0).expect("gzip");
+    for i in 0..count {
+        let path = format!("kafka-connector-1.0.0/{i}/{}", "p".repeat(path_bytes));
+        let entry = RawTar::default().pax(&[("path", path.as_bytes())]).file("x", b"");
+        encoder.write_all(&entry.0).expect("gzip");
+    }
+    encoder.write_all(&[0; 1024]).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+/// A tar.gz of the kafka package followed by `count` PAX global headers of `comment_bytes`
+/// each, streamed through the encoder.
+pub fn gzip_many_global_headers(count: usize, comment_bytes: usize) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+    let package = RawTar::package(&Package::single_tenant("kafka-connector", "1.0.0"));
+    encoder.write_all(&package.0).expect("gzip");
+    let global = RawTar::default().global(&[("comment", &vec![b'c'; comment_bytes])]);
+    for _ in 0..count {
+        encoder.write_all(&global.0).expect("gzip");
+    }
+    encoder.write_all(&[0; 1024]).expect("gzip");
+    encoder.finish().expect("gzip")
 }

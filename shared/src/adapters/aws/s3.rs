@@ -18,6 +18,9 @@ use crate::registry::{ArchiveKey, ArchiveStore, IncomingStore};
 /// Above this size an archive goes up in parts, read from the staged file one part at a time.
 const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
 const PART_SIZE: u64 = 16 * 1024 * 1024;
+/// `x-amz-copy-source` is `<bucket>/<key>`, URL-encoded except for the separators.
+const COPY_SOURCE: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 #[derive(Clone)]
 pub struct S3ArchiveStore {
@@ -215,6 +218,27 @@ impl ArchiveStore for S3ArchiveStore {
         put.map(|_| ()).map_err(|e| taken_or(e, "storing an archive"))
     }
 
+    async fn copy(&self, from: &ArchiveKey, to: &ArchiveKey) -> Result<(), StoreError> {
+        // A server-side copy (one request up to 5 GB, beyond every archive limit). S3 refuses it
+        // over an existing key by itself; the look first is for stand-ins that ignore the condition.
+        let target = self.object_key(to);
+        if self.exists_object(&target).await? {
+            return Err(StoreError::AlreadyExists);
+        }
+        let source = format!("{}/{}", self.bucket, self.object_key(from));
+        let source = percent_encoding::utf8_percent_encode(&source, COPY_SOURCE).to_string();
+        let copied = self
+            .client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(target)
+            .copy_source(source)
+            .if_none_match("*")
+            .send()
+            .await;
+        copied.map(|_| ()).map_err(|e| taken_or(e, "copying an archive"))
+    }
+
     async fn delete(&self, key: &ArchiveKey) -> Result<(), StoreError> {
         let deleted = self.client.delete_object().bucket(&self.bucket).key(self.object_key(key)).send().await;
         deleted.map(|_| ()).map_err(|e| classify("deleting an archive", e))
@@ -246,6 +270,11 @@ impl ArchiveStore for S3ArchiveStore {
 impl IncomingStore for S3ArchiveStore {
     async fn fetch_incoming(&self, key: &str) -> Result<Option<tempfile::NamedTempFile>, StoreError> {
         self.download_named(key).await
+    }
+
+    async fn remove_incoming(&self, key: &str) -> Result<(), StoreError> {
+        let deleted = self.client.delete_object().bucket(&self.bucket).key(key).send().await;
+        deleted.map(|_| ()).map_err(|e| classify("removing a refused upload", e))
     }
 
     async fn mark_incoming(&self, key: &str, marks: &[(&str, &str)]) -> Result<(), StoreError> {

@@ -22,6 +22,23 @@ pub struct FileArchiveStore {
 }
 
 impl FileArchiveStore {
+    /// Gives the file at `source` the name `target`: atomic, and never over an existing archive.
+    async fn link(&self, source: PathBuf, target: PathBuf) -> Result<(), StoreError> {
+        blocking(move || {
+            File::open(&source)?.sync_all()?;
+            let parent = target.parent().expect("archive keys have a prefix folder");
+            fs::create_dir_all(parent)?;
+            match fs::hard_link(&source, &target) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Err(StoreError::AlreadyExists)),
+                other => other?,
+            }
+            // Make the new name durable before the rows that point at it are committed.
+            File::open(parent)?.sync_all()?;
+            Ok(Ok(()))
+        })
+        .await?
+    }
+
     /// `public_url` is where clients reach the server, e.g. `http://127.0.0.1:3000`.
     pub fn open(data_dir: &Path, public_url: &str) -> anyhow::Result<Self> {
         let root = data_dir.join("archives");
@@ -54,21 +71,12 @@ impl ArchiveStore for FileArchiveStore {
     }
 
     async fn put(&self, key: &ArchiveKey, staged: &Path) -> Result<(), StoreError> {
-        let target = self.path_of(key);
-        let staged = staged.to_owned();
-        blocking(move || {
-            File::open(&staged)?.sync_all()?;
-            let parent = target.parent().expect("archive keys have a prefix folder");
-            fs::create_dir_all(parent)?;
-            match fs::hard_link(&staged, &target) {
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(Err(StoreError::AlreadyExists)),
-                other => other?,
-            }
-            // Make the new name durable before the rows that point at it are committed.
-            File::open(parent)?.sync_all()?;
-            Ok(Ok(()))
-        })
-        .await?
+        self.link(staged.to_owned(), self.path_of(key)).await
+    }
+
+    async fn copy(&self, from: &ArchiveKey, to: &ArchiveKey) -> Result<(), StoreError> {
+        // Archives are never changed in place, so a second name for the same file is a copy.
+        self.link(self.path_of(from), self.path_of(to)).await
     }
 
     async fn delete(&self, key: &ArchiveKey) -> Result<(), StoreError> {
