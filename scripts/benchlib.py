@@ -15,9 +15,12 @@ import urllib.request
 import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SERVER = ROOT / "target" / "release" / "registry-server"
+# Release builds; BENCH_PROFILE=debug takes the test build's, for figures that do not depend on
+# speed (the units of bench-dynamodb-units).
+PROFILE = os.environ.get("BENCH_PROFILE", "release")
+SERVER = ROOT / "target" / PROFILE / "registry-server"
 # The load generator of tests/examples/load.rs.
-LOAD = ROOT / "target" / "release" / "examples" / "load"
+LOAD = ROOT / "target" / PROFILE / "examples" / "load"
 MB = 1024 * 1024
 
 

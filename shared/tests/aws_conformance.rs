@@ -213,7 +213,7 @@ async fn dynamodb_first_layout_tables_copy_into_the_new_layout() {
 /// The documented stand-in itself: an eventually consistent read right after a write misses it,
 /// a consistent one sees it, and an index refuses consistent reads, as DynamoDB does.
 #[tokio::test]
-async fn the_documented_stand_in_lags_eventually_consistent_reads() {
+async fn the_documented_dynamodb_stand_in_lags_eventually_consistent_reads() {
     use aws_sdk_dynamodb::types::AttributeValue;
     use registry_shared::test_support::aws::Meter;
     let Some(sdk) = stand_in().await else { return };
