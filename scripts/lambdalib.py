@@ -63,6 +63,7 @@ class Emulated:
     """One function binary under the RIE on a loopback port; `log` collects what both print."""
 
     def __init__(self, binary: pathlib.Path, env: dict):
+        binary = binary.resolve()
         # Both of its addresses on free ports (the Runtime API one defaults to 127.0.0.1:9001),
         # so that emulators can run side by side.
         self.port = free_port()
@@ -88,6 +89,13 @@ class Emulated:
         found = re.findall(r"INIT REPORT\(durationMs: ([0-9.]+)\)", self.output())
         if not found:
             raise SystemExit(f"no INIT REPORT in the emulator's output:\n{self.output()[-2000:]}")
+        return float(found[0])
+
+    def invoke_ms(self) -> float:
+        """The first invocation's duration, as the emulator reports it (INVOKE RTDONE)."""
+        found = re.findall(r"INVOKE RTDONE\(status: \w+, produced bytes: \d+, duration: ([0-9.]+)ms\)", self.output())
+        if not found:
+            raise SystemExit(f"no INVOKE RTDONE in the emulator's output:\n{self.output()[-2000:]}")
         return float(found[0])
 
     def stop(self) -> None:
