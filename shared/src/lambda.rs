@@ -32,7 +32,7 @@ pub fn init_tracing() {
 /// The functions' log format, writing to `writer`. Events are flattened into the line, so an
 /// event's field must not be named like a key of the line itself (`message`, `level`, `span`):
 /// the line would carry the key twice.
-pub fn json_logs<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+fn json_logs<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
