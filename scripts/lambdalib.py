@@ -121,11 +121,15 @@ def bridge_address() -> str:
         return gateway
     # The default bridge often leaves the gateway out: it is the bridge interface's address.
     interface = inspect["Options"].get("com.docker.network.bridge.name", "docker0")
-    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", interface], check=True, capture_output=True,
-                           text=True).stdout.split()
-    if "inet" not in shown:
-        raise SystemExit(f"the docker bridge {interface} has no IPv4 address")
-    return shown[shown.index("inet") + 1].split("/")[0]
+    import fcntl
+    import struct
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            # SIOCGIFADDR: the interface's IPv4 address.
+            answer = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", interface.encode()[:15]))
+        except OSError as e:
+            raise SystemExit(f"the docker bridge {interface} has no IPv4 address: {e}")
+    return socket.inet_ntoa(answer[20:24])
 
 
 def ensure_base_image() -> None:
