@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -55,13 +56,18 @@ def free_port() -> int:
 
 
 def start(args: list, env: dict = None) -> tuple:
-    """A release registry-server on a free port, with `args`; returns (process, base URL)."""
+    """A release registry-server on a free port, with `args`; returns (process, base URL). It
+    listens once its stores are ready; if it exits first, its exit code and output say why."""
     port = free_port()
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen([str(SERVER), "--listen", f"127.0.0.1:{port}", "--max-upload-bytes", str(2048 * MB),
-                                *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                *args], stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
+        if process.poll() is not None:
+            log.seek(0)
+            raise SystemExit(f"registry-server exited ({process.returncode}) at start:\n{log.read().decode()[-2000:]}")
         try:
             urllib.request.urlopen(base + "/")
         except urllib.error.HTTPError:

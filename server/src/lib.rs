@@ -23,7 +23,7 @@ use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
 use registry_shared::registry::{ArchiveStore, Catalog, GatedArchives, GatedRows, InFlightLimit, Registrar, RowStore};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
 
 mod connections;
@@ -88,6 +88,26 @@ pub struct Served {
     http: HttpLimits,
     uploads: Arc<Semaphore>,
 }
+
+/// Opens the stores, then listens: until they are ready (the AWS backend may first create its
+/// table and bucket) connections are refused, so that an open port means a ready server. The
+/// port is bound from the start, so that the stores know the address (port 0 included).
+pub async fn bind_when_ready(config: &ServerConfig) -> anyhow::Result<(TcpListener, Served)> {
+    let bind = || -> std::io::Result<TcpSocket> {
+        let socket = if config.listen.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+        // As `TcpListener::bind` does: a restarted server need not wait for old connections.
+        socket.set_reuseaddr(true)?;
+        socket.bind(config.listen)?;
+        Ok(socket)
+    };
+    let socket = bind().with_context(|| format!("binding {}", config.listen))?;
+    let served = open_state(config, socket.local_addr()?).await?;
+    let listener = socket.listen(LISTEN_BACKLOG).with_context(|| format!("listening on {}", config.listen))?;
+    Ok((listener, served))
+}
+
+/// Connections waiting to be accepted, as `TcpListener::bind` has it.
+const LISTEN_BACKLOG: u32 = 1024;
 
 /// Opens the stores of the configured backend; `addr` is where the server listens.
 pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Result<Served> {
@@ -161,9 +181,8 @@ pub struct RunningServer {
 
 impl RunningServer {
     pub async fn start(config: ServerConfig) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let (listener, served) = bind_when_ready(&config).await?;
         let addr = listener.local_addr()?;
-        let served = open_state(&config, addr).await?;
         let catalog = served.state.catalog.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(serve(listener, served, async move {

@@ -1,3 +1,4 @@
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,14 +9,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use registry_server::{
-    Backend, DEFAULT_MAX_STORE_REQUESTS, DEFAULT_MAX_UPLOAD_BYTES, HttpLimits, ServerConfig, open_state, serve,
+    Backend, DEFAULT_MAX_STORE_REQUESTS, DEFAULT_MAX_UPLOAD_BYTES, HttpLimits, ServerConfig, bind_when_ready, serve,
 };
 use registry_shared::auth::{Authenticator, JwtVerifier};
 use registry_shared::distribution::reader::ReadError;
 use registry_shared::distribution::{Limits, build_rows, read_distribution};
 use registry_shared::domain::Timestamp;
 use registry_shared::registry::{Registrar, StoredName, register_upload};
-use tokio::net::TcpListener;
 
 /// The Obsrv connector registry, served locally over an embedded store.
 #[derive(Parser)]
@@ -244,8 +244,16 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         http: args.http.limits(),
     };
-    let listener = TcpListener::bind(config.listen).await?;
-    let served = open_state(&config, listener.local_addr()?).await?;
+    // Signals are caught from here on: one that arrives while the stores open ends the server
+    // with a line saying so (the default action would end it silently).
+    let mut shutdown = Box::pin(shutdown_signal()?);
+    let (listener, served) = tokio::select! {
+        ready = bind_when_ready(&config) => ready?,
+        signal = &mut shutdown => {
+            tracing::info!(signal, "registry-server stopped before it was ready");
+            return Ok(());
+        }
+    };
     tracing::info!(
         listen = %listener.local_addr()?,
         backend = ?backend,
@@ -260,7 +268,11 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     registry_server::memory::spawn_trimmer();
-    serve(listener, served, shutdown_signal()).await?;
+    serve(listener, served, async move {
+        let signal = shutdown.await;
+        tracing::info!(signal, "shutting down: finishing requests in flight");
+    })
+    .await?;
     tracing::info!("registry-server stopped");
     Ok(())
 }
@@ -314,25 +326,26 @@ fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
     Ok(Authenticator::Jwt(Arc::new(verifier)))
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Catches SIGINT and SIGTERM from now on; resolves with the name of the first to arrive.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = &'static str> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("catching SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("catching SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down: finishing requests in flight");
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = &'static str> + Send + 'static> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
 }
 
 fn init_logging(format: LogFormat) {

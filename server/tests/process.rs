@@ -125,3 +125,36 @@ async fn a_hard_kill_mid_registration_leaves_a_consistent_registry() {
     signal(&again.child, "TERM");
     assert!(wait_for_exit(&mut again.child, Duration::from_secs(10)).success());
 }
+
+/// With stores that do not answer yet (a stand-in that accepts connections and stays silent), the
+/// port stays closed, so that a port probe is a readiness probe; a SIGTERM meanwhile stops the
+/// server with a line that says so.
+#[test]
+fn the_port_opens_only_once_the_stores_are_ready_and_a_signal_before_then_is_logged() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
+        .args(["--backend", "aws", "--table", "readiness", "--bucket", "readiness", "--create-missing"])
+        .args(["--log-format", "json", "--listen", &format!("127.0.0.1:{port}")])
+        .env("AWS_ENDPOINT_URL", format!("http://{}", silent.local_addr().unwrap()))
+        .envs([("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_REGION", "us-east-1")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn registry-server");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(child.try_wait().unwrap().is_none(), "the server is still creating its table");
+    let probe = std::net::TcpStream::connect(("127.0.0.1", port));
+    assert_eq!(probe.map_err(|e| e.kind()).err(), Some(std::io::ErrorKind::ConnectionRefused));
+    signal(&child, "TERM");
+    let status = wait_for_exit(&mut child, Duration::from_secs(10));
+    assert!(status.success(), "{status:?}");
+    let lines: Vec<serde_json::Value> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(|line| serde_json::from_str(&line.unwrap()).expect("JSON log line"))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"] == "registry-server stopped before it was ready" && l["signal"] == "SIGTERM"),
+        "{lines:?}"
+    );
+}

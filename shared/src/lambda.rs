@@ -4,6 +4,7 @@
 //! make it panic, so such a body is removed and the request answered 400; and REST events carry
 //! the stage in the path, which the handlers already tolerate.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::task::{Context, Poll};
 
@@ -23,16 +24,28 @@ const INVALID_BODY_HEADER: &str = "x-connector-registry-invalid-body";
 /// JSON log lines for CloudWatch, one object per line, with the invocation's request id (the
 /// runtime's span) on every line. `RUST_LOG` sets the filter (default `info`).
 pub fn init_tracing() {
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    json_logs(filter, std::io::stdout).init();
+}
+
+/// The functions' log format, writing to `writer`. Events are flattened into the line, so an
+/// event's field must not be named like a key of the line itself (`message`, `level`, `span`):
+/// the line would carry the key twice.
+fn json_logs<W>(filter: tracing_subscriber::EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
+        .with_writer(writer)
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
         .with_target(false)
         .without_time()
-        .init();
+        .finish()
 }
 
 /// A required environment variable, with an error that names it.
@@ -92,13 +105,14 @@ where
     let mut service = GuardedBody { inner: Adapter::from(handler_service(api, auth, handler)) };
     let request: LambdaRequest = serde_json::from_value(event).expect("an API Gateway event");
     let event = LambdaEvent::new(request, lambda_http::Context::default());
-    std::future::poll_fn(|cx| service.poll_ready(cx)).await.expect("ready");
-    let response = service.call(event).await.expect("handlers answer every request");
+    let Ok(()) = std::future::poll_fn(|cx| service.poll_ready(cx)).await;
+    let Ok(response) = service.call(event).await;
     serde_json::to_value(response).expect("a serialisable response")
 }
 
 /// The handler as a service of `lambda_http::Request`s: callers without the API's role are
-/// refused, and a body the guard removed is a 400. Handlers never fail: every error is a response.
+/// refused, and a body the guard removed is a 400. Handlers never fail: every error is a response,
+/// so no function error (with a meaningless `errorType`) ever reaches Lambda from them.
 fn handler_service<F, Fut>(
     api: Api,
     auth: Authenticator,
@@ -106,8 +120,8 @@ fn handler_service<F, Fut>(
 ) -> impl Service<
     lambda_http::Request,
     Response = Response,
-    Error = Error,
-    Future = impl Future<Output = Result<Response, Error>> + Send + 'static,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
 > + Clone
 where
     F: Fn(lambda_http::Request) -> Fut + Clone + Send + 'static,
@@ -187,7 +201,7 @@ pub async fn handle_s3_event(
     bucket: &str,
     incoming_prefix: &str,
     event: aws_lambda_events::event::s3::S3Event,
-) -> Result<Vec<crate::registry::UploadOutcome>, Error> {
+) -> Result<Vec<crate::registry::UploadOutcome>, UploadEventError> {
     let mut outcomes = Vec::new();
     for record in event.records {
         let (Some(record_bucket), Some(raw_key)) = (record.s3.bucket.name, record.s3.object.key) else { continue };
@@ -199,8 +213,121 @@ pub async fn handle_s3_event(
         }
         let outcome = crate::registry::register_upload(registrar, incoming, &key)
             .await
-            .map_err(|e| -> Error { format!("registering {key} failed: {}", crate::error::error_chain(&e)).into() })?;
+            .map_err(|error| UploadEventError::new(key, &error))?;
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Why an S3 event failed, as Lambda records it (`errorType`, seen by retries, failure
+/// destinations and metrics): `StoreUnavailable` when a store may answer if asked again,
+/// `RegistrationFailed` otherwise.
+#[cfg(feature = "lambda-s3-events")]
+#[derive(Debug, thiserror::Error)]
+#[error("registering {key} failed: {chain}")]
+pub struct UploadEventError {
+    key: String,
+    transient: bool,
+    chain: String,
+}
+
+#[cfg(feature = "lambda-s3-events")]
+impl UploadEventError {
+    fn new(key: String, error: &RegistryError) -> Self {
+        let transient = matches!(error, RegistryError::Unavailable(_));
+        Self { key, transient, chain: crate::error::error_chain(error) }
+    }
+
+    pub fn error_type(&self) -> &'static str {
+        if self.transient { "StoreUnavailable" } else { "RegistrationFailed" }
+    }
+}
+
+#[cfg(feature = "lambda-s3-events")]
+impl From<UploadEventError> for lambda_http::lambda_runtime::Diagnostic {
+    fn from(error: UploadEventError) -> Self {
+        Self { error_type: error.error_type().to_owned(), error_message: error.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log lines captured in memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Every key once per line: strict JSON parsers and CloudWatch keep one of two equal keys.
+    #[test]
+    fn log_lines_of_refused_and_failed_requests_carry_each_key_once() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = json_logs("info".into(), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            error_response(
+                Api::ConnectorsRead,
+                None,
+                &RegistryError::ConnectorNotFound("kafka-connector-1.0.0".into()),
+            );
+            error_response(Api::ConnectorsRead, None, &RegistryError::internal(anyhow::anyhow!("the disk is full")));
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for line in lines {
+            let keys = json_keys(line);
+            let mut unique = keys.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(keys.len(), unique.len(), "a key twice: {line}");
+        }
+        let refused: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(refused["message"], "request refused");
+        assert_eq!(refused["reason"], "Connector not found: kafka-connector-1.0.0");
+    }
+
+    /// The top-level keys of a JSON object, repeats included (serde_json keeps only the last).
+    fn json_keys(line: &str) -> Vec<String> {
+        struct Keys(Vec<String>);
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = Vec<String>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
+                while let Some((key, _)) = map.next_entry::<String, serde::de::IgnoredAny>()? {
+                    self.0.push(key);
+                }
+                Ok(self.0)
+            }
+        }
+        use serde::Deserializer;
+        serde_json::Deserializer::from_str(line).deserialize_map(Keys(Vec::new())).unwrap()
+    }
+
+    #[cfg(feature = "lambda-s3-events")]
+    #[test]
+    fn failed_upload_events_reach_lambda_with_an_error_type_that_says_whether_to_retry() {
+        use lambda_http::lambda_runtime::Diagnostic;
+        let unavailable = RegistryError::Unavailable(anyhow::anyhow!("throttled"));
+        let diagnostic = Diagnostic::from(UploadEventError::new("incoming/a.tar.gz".into(), &unavailable));
+        assert_eq!(diagnostic.error_type, "StoreUnavailable");
+        assert_eq!(diagnostic.error_message, "registering incoming/a.tar.gz failed: a store is unavailable: throttled");
+        let internal = RegistryError::internal(anyhow::anyhow!("the disk is full"));
+        let diagnostic = Diagnostic::from(UploadEventError::new("incoming/a.tar.gz".into(), &internal));
+        assert_eq!(diagnostic.error_type, "RegistrationFailed");
+    }
 }

@@ -26,17 +26,14 @@ struct Faulty {
     _data: Option<tempfile::TempDir>,
 }
 
+type Archives = Arc<dyn ArchiveStore>;
+type Rows = Arc<dyn RowStore>;
+
 /// The stores behind faults: on the embedded backend each store call fails in turn; on AWS each
 /// HTTP call the SDK clients make (every DynamoDB and S3 request), a finer grain.
 async fn faulty(kind: BackendKind) -> Option<Faulty> {
     let plan = Arc::new(FaultPlan::default());
-    let (archives, rows, faulty_archives, faulty_rows, data): (
-        Arc<dyn ArchiveStore>,
-        Arc<dyn RowStore>,
-        Arc<dyn ArchiveStore>,
-        Arc<dyn RowStore>,
-        _,
-    ) = match kind {
+    let (archives, rows, faulty_archives, faulty_rows, data): (Archives, Rows, Archives, Rows, _) = match kind {
         BackendKind::Embedded => {
             let data = tempfile::tempdir().unwrap();
             let (archives, rows) = open_stores(data.path(), "http://127.0.0.1:3000").unwrap();

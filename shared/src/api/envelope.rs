@@ -124,7 +124,7 @@ pub fn error_response(api: Api, msgid: Option<&str>, error: &RegistryError) -> R
     if failure.status.is_server_error() {
         tracing::error!(api = api.id(), status = failure.status.as_u16(), error = %error_chain(error), "request failed");
     } else {
-        tracing::info!(api = api.id(), status = failure.status.as_u16(), code = failure.code, message = %failure.message, "request refused");
+        tracing::info!(api = api.id(), status = failure.status.as_u16(), code = failure.code, reason = %failure.message, "request refused");
     }
     // The original answers access refusals from its RBAC middleware, in the register style.
     let register_style =

@@ -24,13 +24,30 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The one SDK configuration of a process, shared by every client: `AWS_ENDPOINT_URL` honoured,
-/// rustls with ring, explicit timeouts. Inside Lambda it is built from the variables the service
-/// sets (see `lambda_sdk_config`); elsewhere it comes from the SDK's standard chains.
+/// The one SDK configuration of a process, shared by every client: `AWS_ENDPOINT_URL` honoured
+/// (empty means unset, as the template declares it), rustls with ring, explicit timeouts. Inside
+/// Lambda it is built from the variables the service sets (see `lambda_sdk_config`); elsewhere it
+/// comes from the SDK's standard chains.
 pub async fn sdk_config() -> SdkConfig {
     match lambda_sdk_config(|name| std::env::var(name).ok()) {
         Some(config) => config,
-        None => config_loader().load().await,
+        None => without_empty_endpoints(config_loader().load().await),
+    }
+}
+
+/// The SDK's chains would give each client an empty `AWS_ENDPOINT_URL` (or
+/// `AWS_ENDPOINT_URL_<SERVICE>`) as its endpoint; this drops empty endpoint settings instead.
+fn without_empty_endpoints(config: SdkConfig) -> SdkConfig {
+    config.clone().into_builder().service_config(NonEmptySettings(config)).build()
+}
+
+/// The service settings of the configuration it holds, less those that are empty.
+#[derive(Debug)]
+struct NonEmptySettings(SdkConfig);
+
+impl aws_types::service_config::LoadServiceConfig for NonEmptySettings {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        self.0.service_config()?.load_config(key).filter(|value| !value.trim().is_empty())
     }
 }
 
@@ -61,7 +78,7 @@ fn lambda_sdk_config(env: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> 
         .retry_config(aws_config::retry::RetryConfig::standard())
         .http_client(http_client())
         .timeout_config(timeouts());
-    if let Some(url) = env("AWS_ENDPOINT_URL") {
+    if let Some(url) = env("AWS_ENDPOINT_URL").filter(|url| !url.trim().is_empty()) {
         config = config.endpoint_url(url);
     }
     Some(config.build())
@@ -167,6 +184,49 @@ mod tests {
         ];
         let config = super::lambda_sdk_config(environment(WITH_ENDPOINT)).expect("a Lambda configuration");
         assert_eq!(config.endpoint_url(), Some("http://127.0.0.1:5000"));
+    }
+
+    #[test]
+    fn inside_lambda_an_empty_endpoint_url_means_aws_itself() {
+        const EMPTY_ENDPOINT: &[(&str, &str)] = &[
+            ("AWS_LAMBDA_FUNCTION_NAME", "read"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_ENDPOINT_URL", ""),
+        ];
+        let config = super::lambda_sdk_config(environment(EMPTY_ENDPOINT)).expect("a Lambda configuration");
+        assert_eq!(config.endpoint_url(), None);
+    }
+
+    /// What the standard chains read: an empty endpoint setting, and one of another service.
+    #[derive(Debug)]
+    struct Settings;
+
+    impl aws_types::service_config::LoadServiceConfig for Settings {
+        fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+            match key.service_id() {
+                "DynamoDB" => Some(String::new()),
+                _ => Some("http://127.0.0.1:5000".to_owned()),
+            }
+        }
+    }
+
+    #[test]
+    fn outside_lambda_empty_endpoint_settings_are_dropped() {
+        let key = |service| {
+            aws_types::service_config::ServiceConfigKey::builder()
+                .service_id(service)
+                .env("AWS_ENDPOINT_URL")
+                .profile("endpoint_url")
+                .build()
+                .unwrap()
+        };
+        let loaded = aws_config::SdkConfig::builder().service_config(Settings).build();
+        let config = super::without_empty_endpoints(loaded);
+        let settings = config.service_config().expect("service settings");
+        assert_eq!(settings.load_config(key("DynamoDB")), None);
+        assert_eq!(settings.load_config(key("S3")).as_deref(), Some("http://127.0.0.1:5000"));
     }
 
     #[test]
