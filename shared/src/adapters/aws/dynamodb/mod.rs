@@ -33,6 +33,7 @@ use aws_sdk_dynamodb::types::{
     TableStatus, TransactWriteItem, Update,
 };
 use futures_util::future::try_join_all;
+use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::value::RawValue;
 
 use self::layout::{Item, Partition, item_size, other, s, text};
@@ -50,6 +51,9 @@ pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Every round of a race has a winner, so with N racers the last one wins by round N; the bound is
 /// well above any realistic number of simultaneous registrations of one connector.
 const COMMIT_ATTEMPTS: u32 = 40;
+/// Partitions a list reads at once: enough to hide the round trips, few enough for a function's
+/// share of a core and its connections.
+const PARALLEL_QUERIES: usize = 8;
 /// The fewest entries a page asks a partition for at a time: fewer round trips for small pages.
 const MIN_PAGE_BATCH: usize = 4;
 
@@ -436,7 +440,8 @@ impl RowStore for DynamoRowStore {
             self.kept.keep_page(query, &partitions, &page);
             return Ok(page);
         }
-        let wholes = try_join_all(partitions.iter().map(|(p, token)| self.whole_partition(p, token))).await?;
+        let reads: Vec<_> = partitions.iter().map(|(p, token)| self.whole_partition(p, token)).collect();
+        let wholes: Vec<Arc<KeptPartition>> = stream::iter(reads).buffered(PARALLEL_QUERIES).try_collect().await?;
         let mut rows: Vec<Arc<ListedRow>> = wholes.iter().flat_map(|kept| kept.after(after).iter().cloned()).collect();
         rows.sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         Ok(ListPage { rows, next_after: None })
