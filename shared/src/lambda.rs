@@ -53,17 +53,47 @@ pub fn required_env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("the environment variable {name} must be set").into())
 }
 
-/// Access control of a deployed function: the roles in the claims of API Gateway's JWT
-/// authorizer, unless `REGISTRY_AUTH=off` (for throwaway stacks) switches it off.
+/// Access control of a deployed function: the roles in the claims API Gateway's authorizer
+/// passes on, in the claim `REGISTRY_ROLES_CLAIM` names (default `roles`), unless
+/// `REGISTRY_AUTH=off` (for throwaway stacks) switches it off.
 pub fn authenticator_from_env() -> Result<Authenticator, Error> {
+    if access_control_off()? {
+        return Ok(Authenticator::Open);
+    }
+    let claim = match std::env::var("REGISTRY_ROLES_CLAIM") {
+        Ok(raw) if !raw.is_empty() => raw.parse().map_err(|e: String| format!("REGISTRY_ROLES_CLAIM: {e}"))?,
+        _ => crate::auth::RolesClaim::default(),
+    };
+    Ok(Authenticator::GatewayClaims(claim))
+}
+
+/// Access control of the system route's function: callers API Gateway's IAM authorization let
+/// through, unless `REGISTRY_AUTH=off`.
+pub fn system_authenticator_from_env() -> Result<Authenticator, Error> {
+    Ok(if access_control_off()? { Authenticator::Open } else { Authenticator::GatewayIam })
+}
+
+fn access_control_off() -> Result<bool, Error> {
     match std::env::var("REGISTRY_AUTH").as_deref() {
-        Err(_) | Ok("gateway") => Ok(Authenticator::GatewayClaims),
+        Err(_) | Ok("gateway") => Ok(false),
         Ok("off") => {
             tracing::warn!("REGISTRY_AUTH=off: every caller may use this function");
-            Ok(Authenticator::Open)
+            Ok(true)
         }
         Ok(other) => Err(format!("REGISTRY_AUTH must be gateway or off, not {other:?}").into()),
     }
+}
+
+/// The generate-url and url-access functions' state: presigned URLs of the S3 bucket
+/// `REGISTRY_BUCKET`, valid for `REGISTRY_URL_EXPIRY_SECONDS`.
+#[cfg(feature = "aws-s3")]
+pub async fn files_state_from_env() -> Result<std::sync::Arc<crate::api::FilesState>, Error> {
+    let bucket = required_env("REGISTRY_BUCKET")?;
+    let key_prefix = env_or("REGISTRY_KEY_PREFIX", String::new())?;
+    let seconds = env_or("REGISTRY_URL_EXPIRY_SECONDS", crate::api::MAX_URL_EXPIRY.as_secs())?;
+    let sdk = crate::adapters::aws::sdk_config().await;
+    let archives = std::sync::Arc::new(crate::adapters::aws::S3ArchiveStore::new(&sdk, bucket, key_prefix)?);
+    Ok(std::sync::Arc::new(crate::api::FilesState { archives, expiry: std::time::Duration::from_secs(seconds) }))
 }
 
 /// The read and list functions' state: the catalog over the DynamoDB table `REGISTRY_TABLE`.

@@ -85,7 +85,7 @@ async fn the_functions_answer_every_event_fixture() {
     });
     let catalog = Arc::new(Catalog::new(rows));
     // The deployed shape: API Gateway's JWT authorizer verified the token; the function checks roles.
-    let auth = Authenticator::GatewayClaims;
+    let auth = Authenticator::GatewayClaims(Default::default());
 
     let expectations = expectations();
     for expectation in expectations["api"].as_array().unwrap() {
