@@ -27,6 +27,7 @@ fn api_of(function: &str) -> Api {
         "read" => Api::ConnectorsRead,
         "list" => Api::ConnectorsList,
         "generate-url" => Api::FilesGenerateUrl,
+        "url-access" => Api::FilesUrlAccess,
         other => panic!("no API function {other}"),
     }
 }
@@ -76,7 +77,8 @@ async fn the_functions_answer_every_event_fixture() {
     let Some(sdk) = stand_in().await else { return };
     let rows = Arc::new(DynamoRowStore::new(&sdk, unique_name("events")));
     rows.create_table_if_missing().await.unwrap();
-    let archives = Arc::new(S3ArchiveStore::new(&sdk, unique_name("events"), "").unwrap());
+    let bucket = unique_name("events");
+    let archives = Arc::new(S3ArchiveStore::new(&sdk, bucket.clone(), "").unwrap());
     archives.create_bucket_if_missing().await.unwrap();
     let files_state = Arc::new(FilesState { archives: archives.clone(), expiry: std::time::Duration::from_secs(600) });
     let register_state = Arc::new(RegisterState {
@@ -84,8 +86,7 @@ async fn the_functions_answer_every_event_fixture() {
         max_body_bytes: 6 * 1024 * 1024,
     });
     let catalog = Arc::new(Catalog::new(rows));
-    // The deployed shape: API Gateway's JWT authorizer verified the token; the function checks roles.
-    let auth = Authenticator::GatewayClaims(Default::default());
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
 
     let expectations = expectations();
     for expectation in expectations["api"].as_array().unwrap() {
@@ -93,7 +94,18 @@ async fn the_functions_answer_every_event_fixture() {
         let function = expectation["function"].as_str().unwrap();
         let api = api_of(function);
         assert_eq!(expectations["apiIds"][function], api.id(), "event-expectations.json: the id of {function}");
-        let event = event(file);
+        // The deployed shape: API Gateway's authorizer verified the caller; the function checks
+        // roles in the claim it is configured with (the system route: that IAM let it through).
+        let auth = match (api, expectation["env"]["REGISTRY_ROLES_CLAIM"].as_str()) {
+            (Api::FilesUrlAccess, _) => Authenticator::GatewayIam,
+            (_, Some(claim)) => Authenticator::GatewayClaims(claim.parse().unwrap()),
+            (_, None) => Authenticator::GatewayClaims(Default::default()),
+        };
+        let mut event = event(file);
+        if let Some(placeholder) = expectation["registeredArchive"].as_str() {
+            let name = registered_archive(&s3, &bucket).await;
+            event = serde_json::from_str(&event.to_string().replace(placeholder, &name)).unwrap();
+        }
         let response = match api {
             Api::ConnectorRegister => {
                 let state = register_state.clone();
@@ -134,6 +146,19 @@ async fn the_functions_answer_every_event_fixture() {
                 )
                 .await
             }
+            Api::FilesUrlAccess => {
+                let files = files_state.clone();
+                lambda::invoke(
+                    api,
+                    auth.clone(),
+                    move |r| {
+                        let f = files.clone();
+                        async move { api::url_access(&f, r).await }
+                    },
+                    event,
+                )
+                .await
+            }
             Api::ConnectorsList => {
                 let catalog = catalog.clone();
                 lambda::invoke(
@@ -159,6 +184,13 @@ async fn the_functions_answer_every_event_fixture() {
             check(file, &body, c);
         }
     }
+}
+
+/// The name of an archive a registration stored (the first, by key).
+async fn registered_archive(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
+    let listed = s3.list_objects_v2().bucket(bucket).prefix("connector-registry/").send().await.unwrap();
+    let key = listed.contents().first().and_then(|o| o.key()).expect("a registered archive");
+    key.strip_prefix("connector-registry/").unwrap().to_owned()
 }
 
 fn event(file: &str) -> Value {
