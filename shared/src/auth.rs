@@ -161,11 +161,9 @@ fn gateway_roles<B>(claim: &RolesClaim, request: &http::Request<B>) -> Result<Ve
         let claims = jwt.claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
         return Ok(claim.roles_in(&Value::Object(claims)));
     }
-    // A REST API, and this workspace's Lambda authorizer, pass the claims on as context fields:
-    // `claims` for JWT/Cognito; the authorizer's `roles`, already read from the configured claim.
-    match (authorizer.fields.get("claims"), authorizer.fields.get("roles")) {
-        (Some(claims @ Value::Object(_)), _) => Ok(claim.roles_in(claims)),
-        (None, Some(roles)) => Ok(RolesClaim::default().roles_in(&serde_json::json!({ "roles": roles }))),
+    // A REST API passes its authorizer's context through as fields: `claims` for JWT/Cognito.
+    match authorizer.fields.get("claims") {
+        Some(claims @ Value::Object(_)) => Ok(claim.roles_in(claims)),
         _ => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
     }
 }

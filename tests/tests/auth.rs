@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 const ISSUER: &str = "https://auth.example.org/";
 const AUDIENCE: &str = "connector-registry";
+const WRITERS_ONLY: &str = "Access denied. User does not have permission to perform this action. \
+                            The following roles have access to this action: dataset_manager, admin.";
 
 struct KeyPair {
     private_pem: String,
@@ -119,14 +121,7 @@ async fn a_valid_token_without_the_role_is_forbidden() {
     let app = secured_app().await;
     let viewer = mint(&keys().0, None, claims(&["viewer", "dataset_creator"]));
     let answer = register_as(&app, &viewer).await;
-    assert_refused(
-        &answer,
-        "api.connector.register",
-        StatusCode::FORBIDDEN,
-        "FORBIDDEN ACCESS",
-        "Access denied. User does not have permission to perform this action. \
-         The following roles have access to this action: dataset_manager, admin.",
-    );
+    assert_refused(&answer, "api.connector.register", StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", WRITERS_ONLY);
     let nobody = mint(&keys().0, None, claims(&[]));
     let answer = list_as(&app, Some(&nobody)).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
@@ -364,14 +359,7 @@ async fn the_console_flow_with_its_own_tokens() {
         app.client.post(app.url("/v2/connector/register")).header("x-user-token", token).multipart(form).send()
     };
     let refused = TestApp::answer(register(viewer.clone()).await.unwrap()).await;
-    assert_refused(
-        &refused,
-        "api.connector.register",
-        StatusCode::FORBIDDEN,
-        "FORBIDDEN ACCESS",
-        "Access denied. User does not have permission to perform this action. \
-         The following roles have access to this action: dataset_manager, admin.",
-    );
+    assert_refused(&refused, "api.connector.register", StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", WRITERS_ONLY);
     let registered = TestApp::answer(register(admin).await.unwrap()).await;
     assert_eq!(registered.status, StatusCode::OK, "{}", registered.text);
     assert_eq!(registered.body["result"]["message"], "connector registered successfully.");

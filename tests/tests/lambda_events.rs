@@ -106,71 +106,26 @@ async fn the_functions_answer_every_event_fixture() {
             let name = registered_archive(&s3, &bucket).await;
             event = serde_json::from_str(&event.to_string().replace(placeholder, &name)).unwrap();
         }
+        // The function's handler over `state`, fed the event as Lambda would.
+        macro_rules! invoke {
+            ($state:expr, |$s:ident, $r:ident| $call:expr) => {{
+                let state = $state.clone();
+                let handler = move |$r| {
+                    let $s = state.clone();
+                    async move { $call.await }
+                };
+                lambda::invoke(api, auth.clone(), handler, event).await
+            }};
+        }
         let response = match api {
-            Api::ConnectorRegister => {
-                let state = register_state.clone();
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let s = state.clone();
-                        async move { api::register(&s, r).await }
-                    },
-                    event,
-                )
-                .await
-            }
-            Api::ConnectorsRead => {
-                let catalog = catalog.clone();
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let c = catalog.clone();
-                        async move { api::read(&c, r).await }
-                    },
-                    event,
-                )
-                .await
-            }
+            Api::ConnectorRegister => invoke!(register_state, |s, r| api::register(&s, r)),
+            Api::ConnectorsRead => invoke!(catalog, |c, r| api::read(&c, r)),
             Api::FilesGenerateUrl => {
-                let (files, gate) = (files_state.clone(), auth.clone());
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let (f, g) = (files.clone(), gate.clone());
-                        async move { api::generate_url(&f, &g, r).await }
-                    },
-                    event,
-                )
-                .await
+                invoke!((files_state.clone(), auth.clone()), |s, r| api::generate_url(&s.0, &s.1, r))
             }
-            Api::FilesUrlAccess => {
-                let files = files_state.clone();
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let f = files.clone();
-                        async move { api::url_access(&f, r).await }
-                    },
-                    event,
-                )
-                .await
-            }
+            Api::FilesUrlAccess => invoke!(files_state, |f, r| api::url_access(&f, r)),
             Api::ConnectorsList => {
-                let catalog = catalog.clone();
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let c = catalog.clone();
-                        async move { api::list_within(&c, r, Some(api::LAMBDA_RESPONSE_BYTES)).await }
-                    },
-                    event,
-                )
-                .await
+                invoke!(catalog, |c, r| api::list_within(&c, r, Some(api::LAMBDA_RESPONSE_BYTES)))
             }
         };
         assert_eq!(response["statusCode"], expectation["status"], "{file}: {response}");
