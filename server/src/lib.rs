@@ -320,3 +320,24 @@ async fn log_request(request: Request, next: Next) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_callers_over_loopback_are_the_system_route_s_callers() {
+        let from = |peer: &str| {
+            let mut request = http::Request::new(());
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            request
+        };
+        for peer in ["127.0.0.1:5000", "127.1.2.3:5000", "[::1]:5000", "[::ffff:127.0.0.1]:5000"] {
+            assert!(from_loopback(&from(peer)), "{peer}");
+        }
+        for peer in ["192.0.2.10:5000", "172.17.0.2:5000", "[::ffff:192.0.2.10]:5000", "[fd00::2]:5000"] {
+            assert!(!from_loopback(&from(peer)), "{peer}");
+        }
+        assert!(!from_loopback(&http::Request::new(())), "a request with no known peer is not from loopback");
+    }
+}
