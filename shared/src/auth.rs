@@ -102,7 +102,7 @@ impl Authenticator {
         let roles = match self {
             Authenticator::Open => return Ok(()),
             #[cfg(feature = "jwt")]
-            Authenticator::Jwt(verifier) => verifier.verify(request_token(request)?)?,
+            Authenticator::Jwt(verifier) => verifier.verify(request_token(request.headers())?)?,
             Authenticator::GatewayClaims(claim) => gateway_roles(claim, request)?,
             Authenticator::GatewayIam => return iam_caller(request),
         };
@@ -113,8 +113,8 @@ impl Authenticator {
 /// The token of `Authorization: Bearer <jwt>`, else of `x-user-token: <jwt>` (as Obsrv's console
 /// sends it; a `Bearer ` there is tolerated). `Authorization` wins when both are present.
 #[cfg(feature = "jwt")]
-fn request_token<B>(request: &http::Request<B>) -> Result<&str, RegistryError> {
-    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
+fn request_token(headers: &http::HeaderMap) -> Result<&str, RegistryError> {
+    let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
     let authorization = header(AUTHORIZATION.as_str());
     if !authorization.is_empty() {
         return match authorization.split_once(' ') {
@@ -162,10 +162,37 @@ fn gateway_roles<B>(claim: &RolesClaim, request: &http::Request<B>) -> Result<Ve
         return Ok(claim.roles_in(&Value::Object(claims)));
     }
     // A REST API passes its authorizer's context through as fields: `claims` for JWT/Cognito.
-    match authorizer.fields.get("claims") {
-        Some(claims @ Value::Object(_)) => Ok(claim.roles_in(claims)),
-        _ => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
+    // This workspace's Lambda authorizer passes its verdict: the roles, or why it refused.
+    match (authorizer.fields.get("claims"), authorizer.fields.get(VERDICT_ROLES)) {
+        (Some(claims @ Value::Object(_)), _) => Ok(claim.roles_in(claims)),
+        (Some(_), _) => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
+        (None, Some(roles)) => Ok(RolesClaim::default().roles_in(&serde_json::json!({ "roles": roles }))),
+        (None, None) => match authorizer.fields.get(VERDICT_REFUSED).and_then(Value::as_str) {
+            Some(NO_TOKEN) => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
+            Some(_) => Err(RegistryError::Unauthorized(INVALID_TOKEN.to_owned())),
+            None => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
+        },
     }
+}
+
+/// The context keys of the Lambda authorizer's verdict: the token's roles (JSON text), or the
+/// message of its refusal.
+const VERDICT_ROLES: &str = "roles";
+const VERDICT_REFUSED: &str = "refused";
+
+/// The Lambda REQUEST authorizer's answer (payload 2.0, simple responses) for a request's headers:
+/// the token is verified as the local server verifies it, and the roles found in the configured
+/// claim are passed on; the functions apply the role policy. A refused token is let through with
+/// the refusal as its verdict, so that the function answers it with the Obsrv 401 the original
+/// gives (the console takes it for an expired session), not API Gateway's own 403.
+#[cfg(feature = "jwt")]
+pub fn authorizer_answer(verifier: &JwtVerifier, headers: &http::HeaderMap) -> Value {
+    let context = match request_token(headers).and_then(|token| verifier.verify(token)) {
+        Ok(roles) => serde_json::json!({ VERDICT_ROLES: serde_json::to_string(&roles).unwrap_or_default() }),
+        Err(RegistryError::Unauthorized(message)) => serde_json::json!({ VERDICT_REFUSED: message }),
+        Err(_) => serde_json::json!({ VERDICT_REFUSED: INVALID_TOKEN }),
+    };
+    serde_json::json!({ "isAuthorized": true, "context": context })
 }
 
 /// Where a token carries its roles: `roles` (Obsrv's and the console's tokens, the default),

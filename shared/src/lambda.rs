@@ -84,6 +84,58 @@ fn access_control_off() -> Result<bool, Error> {
     }
 }
 
+/// The authorizer function's verifier: the key of `REGISTRY_JWT_PUBLIC_KEY` (PEM text) or the set
+/// of `REGISTRY_JWKS` (JSON text); `REGISTRY_JWT_ISSUER` and `REGISTRY_JWT_AUDIENCE` checked when
+/// set; the roles from the claim `REGISTRY_ROLES_CLAIM` names.
+#[cfg(feature = "jwt")]
+pub fn verifier_from_env() -> Result<crate::auth::JwtVerifier, Error> {
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let rules = crate::auth::TokenRules {
+        issuer: set("REGISTRY_JWT_ISSUER"),
+        audience: set("REGISTRY_JWT_AUDIENCE"),
+        roles_claim: match set("REGISTRY_ROLES_CLAIM") {
+            Some(raw) => raw.parse().map_err(|e: String| format!("REGISTRY_ROLES_CLAIM: {e}"))?,
+            None => crate::auth::RolesClaim::default(),
+        },
+    };
+    let verifier = match (set("REGISTRY_JWT_PUBLIC_KEY"), set("REGISTRY_JWKS")) {
+        (Some(pem), _) => crate::auth::JwtVerifier::from_pem(pem.as_bytes(), &rules)
+            .map_err(|e| format!("REGISTRY_JWT_PUBLIC_KEY: {e:#}"))?,
+        (None, Some(jwks)) => {
+            crate::auth::JwtVerifier::from_jwks(jwks.as_bytes(), &rules).map_err(|e| format!("REGISTRY_JWKS: {e:#}"))?
+        }
+        (None, None) => return Err("REGISTRY_JWT_PUBLIC_KEY or REGISTRY_JWKS must be set".into()),
+    };
+    Ok(verifier)
+}
+
+/// The authorizer's answer to one REQUEST event (payload 2.0), from its headers.
+#[cfg(feature = "jwt")]
+pub fn authorizer_event_answer(verifier: &crate::auth::JwtVerifier, event: &serde_json::Value) -> serde_json::Value {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in event["headers"].as_object().into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) =
+            (http::HeaderName::try_from(name.as_str()), value.as_str().map(http::HeaderValue::from_str))
+        {
+            headers.insert(name, value);
+        }
+    }
+    crate::auth::authorizer_answer(verifier, &headers)
+}
+
+/// Runs the authorizer until the Lambda runtime stops the process.
+#[cfg(feature = "jwt")]
+pub async fn run_authorizer(verifier: crate::auth::JwtVerifier) -> Result<(), Error> {
+    let verifier = std::sync::Arc::new(verifier);
+    lambda_http::lambda_runtime::run(lambda_http::lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let verifier = verifier.clone();
+            async move { Ok::<_, Error>(authorizer_event_answer(&verifier, &event.payload)) }
+        },
+    ))
+    .await
+}
+
 /// The generate-url and url-access functions' state: presigned URLs of the S3 bucket
 /// `REGISTRY_BUCKET`, valid for `REGISTRY_URL_EXPIRY_SECONDS`.
 #[cfg(feature = "aws-s3")]

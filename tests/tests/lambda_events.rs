@@ -7,7 +7,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::s3::S3Event;
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
 use registry_shared::api::{self, Api, FilesState, RegisterState};
-use registry_shared::auth::Authenticator;
+use registry_shared::auth::{Authenticator, JwtVerifier, TokenRules};
 use registry_shared::distribution::Limits;
 use registry_shared::lambda;
 use registry_shared::registry::{Catalog, ReadMode, Registrar, UploadOutcome};
@@ -62,7 +62,7 @@ fn every_event_file_has_an_expectation() {
     files.sort();
     files.retain(|name| name != "env.local.json");
     let expectations = expectations();
-    let mut expected: Vec<String> = ["api", "s3"]
+    let mut expected: Vec<String> = ["api", "s3", "authorizer"]
         .iter()
         .flat_map(|kind| expectations[kind].as_array().unwrap().iter())
         .map(|e| e["event"].as_str().unwrap().to_owned())
@@ -147,6 +147,51 @@ async fn registered_archive(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
     let key = listed.contents().first().and_then(|o| o.key()).expect("a registered archive");
     key.strip_prefix("connector-registry/").unwrap().to_owned()
 }
+
+/// The authorizer of `AuthMode=token` with the key of events/env.local.json, over its events.
+#[test]
+fn the_authorizer_answers_every_authorizer_fixture() {
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(events_dir().join("env.local.json")).unwrap()).unwrap();
+    let pem = settings["Parameters"]["REGISTRY_JWT_PUBLIC_KEY"].as_str().unwrap();
+    let verifier = JwtVerifier::from_pem(pem.as_bytes(), &TokenRules::default()).unwrap();
+    for expectation in expectations()["authorizer"].as_array().unwrap() {
+        let file = expectation["event"].as_str().unwrap();
+        let answer = lambda::authorizer_event_answer(&verifier, &event(file));
+        assert_eq!(answer["isAuthorized"], true, "{file}: the function answers refusals, Obsrv-style: {answer}");
+        let context = answer["context"].as_object().unwrap();
+        match (expectation.get("roles"), expectation.get("refused")) {
+            (Some(roles), None) => {
+                let passed: Value = serde_json::from_str(context["roles"].as_str().unwrap()).unwrap();
+                assert_eq!(&passed, roles, "{file}: {answer}");
+                assert!(!context.contains_key("refused"), "{file}: {answer}");
+            }
+            (None, Some(refused)) => {
+                assert_eq!(&context["refused"], refused, "{file}: {answer}");
+                assert!(!context.contains_key("roles"), "{file}: {answer}");
+            }
+            _ => panic!("{file}: an authorizer expectation has roles or refused"),
+        }
+    }
+    // Without the key the authorizer would refuse every token it did not sign.
+    let other = JwtVerifier::from_pem(OTHER_KEY.as_bytes(), &TokenRules::default()).unwrap();
+    let answer = lambda::authorizer_event_answer(&other, &event("authorizer-console-token.json"));
+    assert_eq!(answer["context"]["refused"], "Token verification failed or invalid token", "{answer}");
+    let answer = lambda::authorizer_event_answer(&verifier, &serde_json::json!({"headers": {}}));
+    assert_eq!(answer["context"]["refused"], "No token provided", "{answer}");
+}
+
+/// The public half of a key nobody signs the fixtures with.
+const OTHER_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAn55Zcr1Bl/KOG442tUum
+DlRC+H+HOWa1gohvEFoSgUOnp+fBrTvXeJeEu2zOXJ1gz/t4WNaFIsjKmw+Z2EOD
+PDViuusBvlFLkB+R/vhdV4TBSsmGfMaPPIHoVr8MKz3M7cAOChhBpLX1ibLAmEQn
+bE8WQE2MfNgsQyM7UacIlxKw/O/scinC8fg7cud25YPUWBTAuczKMxDWANU7xoHT
+a+8rvMn10E0gRG4HH9EwwbECGdwh7lE6qP9tVISubWFeGjKoXmOMXjAD//WpGsIG
+RamnrsuOqb+v1HEtoC2y5jUae69K2BnJFkhH7apnO6ZVfPQuHcVIqwSXWM1jwD9G
+iQIDAQAB
+-----END PUBLIC KEY-----
+";
 
 fn event(file: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(events_dir().join(file)).unwrap()).unwrap()
