@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use registry_shared::adapters::embedded::RedbRowStore;
 use registry_shared::domain::Status;
 use registry_shared::registry::{ListQuery, RowStore};
-use registry_shared::test_support::Package;
+use registry_shared::test_support::{Package, UNRELATED_PUBLIC_KEY};
 
 struct Server {
     child: Child,
@@ -159,18 +159,6 @@ fn the_port_opens_only_once_the_stores_are_ready_and_a_signal_before_then_is_log
     );
 }
 
-/// A public key only ever used to start the server with (nobody holds its private half).
-const PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAn55Zcr1Bl/KOG442tUum
-DlRC+H+HOWa1gohvEFoSgUOnp+fBrTvXeJeEu2zOXJ1gz/t4WNaFIsjKmw+Z2EOD
-PDViuusBvlFLkB+R/vhdV4TBSsmGfMaPPIHoVr8MKz3M7cAOChhBpLX1ibLAmEQn
-bE8WQE2MfNgsQyM7UacIlxKw/O/scinC8fg7cud25YPUWBTAuczKMxDWANU7xoHT
-a+8rvMn10E0gRG4HH9EwwbECGdwh7lE6qP9tVISubWFeGjKoXmOMXjAD//WpGsIG
-RamnrsuOqb+v1HEtoC2y5jUae69K2BnJFkhH7apnO6ZVfPQuHcVIqwSXWM1jwD9G
-iQIDAQAB
------END PUBLIC KEY-----
-";
-
 /// The JSON log lines of a server started with `args` until it listens (then stopped) or exits.
 fn log_until_listening(args: &[&str]) -> (Vec<serde_json::Value>, Option<std::process::ExitStatus>) {
     let data_dir = tempfile::tempdir().unwrap();
@@ -199,7 +187,7 @@ fn log_until_listening(args: &[&str]) -> (Vec<serde_json::Value>, Option<std::pr
 #[test]
 fn a_key_alone_verifies_tokens_and_says_that_issuer_and_audience_are_unchecked() {
     let key = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(key.path(), PUBLIC_KEY).unwrap();
+    std::fs::write(key.path(), UNRELATED_PUBLIC_KEY).unwrap();
     let key = key.path().to_str().unwrap();
     let (lines, exited) = log_until_listening(&["--jwt-public-key", key]);
     assert!(exited.is_none(), "it starts: {lines:?}");

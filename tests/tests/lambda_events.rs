@@ -11,8 +11,8 @@ use registry_shared::auth::{Authenticator, JwtVerifier, TokenRules};
 use registry_shared::distribution::Limits;
 use registry_shared::lambda;
 use registry_shared::registry::{Catalog, ReadMode, Registrar, UploadOutcome};
-use registry_shared::test_support::Package;
 use registry_shared::test_support::aws::{stand_in, unique_name};
+use registry_shared::test_support::{Package, UNRELATED_PUBLIC_KEY};
 use serde_json::Value;
 
 /// What each fixture must answer, shared with scripts/test-lambda (which runs the function
@@ -174,24 +174,12 @@ fn the_authorizer_answers_every_authorizer_fixture() {
         }
     }
     // Without the key the authorizer would refuse every token it did not sign.
-    let other = JwtVerifier::from_pem(OTHER_KEY.as_bytes(), &TokenRules::default()).unwrap();
+    let other = JwtVerifier::from_pem(UNRELATED_PUBLIC_KEY.as_bytes(), &TokenRules::default()).unwrap();
     let answer = lambda::authorizer_event_answer(&other, &event("authorizer-console-token.json"));
     assert_eq!(answer["context"]["refused"], "Token verification failed or invalid token", "{answer}");
     let answer = lambda::authorizer_event_answer(&verifier, &serde_json::json!({"headers": {}}));
     assert_eq!(answer["context"]["refused"], "No token provided", "{answer}");
 }
-
-/// The public half of a key nobody signs the fixtures with.
-const OTHER_KEY: &str = "-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAn55Zcr1Bl/KOG442tUum
-DlRC+H+HOWa1gohvEFoSgUOnp+fBrTvXeJeEu2zOXJ1gz/t4WNaFIsjKmw+Z2EOD
-PDViuusBvlFLkB+R/vhdV4TBSsmGfMaPPIHoVr8MKz3M7cAOChhBpLX1ibLAmEQn
-bE8WQE2MfNgsQyM7UacIlxKw/O/scinC8fg7cud25YPUWBTAuczKMxDWANU7xoHT
-a+8rvMn10E0gRG4HH9EwwbECGdwh7lE6qP9tVISubWFeGjKoXmOMXjAD//WpGsIG
-RamnrsuOqb+v1HEtoC2y5jUae69K2BnJFkhH7apnO6ZVfPQuHcVIqwSXWM1jwD9G
-iQIDAQAB
------END PUBLIC KEY-----
-";
 
 fn event(file: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(events_dir().join(file)).unwrap()).unwrap()
