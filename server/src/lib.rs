@@ -246,13 +246,16 @@ async fn answer(served: Served, request: Request) -> Response {
         return into_axum(route_not_found());
     };
     let api = route.api();
-    // Refused callers are answered before their body is read.
-    if let Err(refused) = state.auth.admit(api, &request) {
+    // Refused callers are answered before their body is read. The system route's guard here is
+    // the loopback interface: a pod or sidecar on this machine needs no token (others need a
+    // reader's, as for generate-url's read URLs).
+    let system_caller = route == Route::UrlAccess && from_loopback(&request);
+    if !system_caller && let Err(refused) = state.auth.admit(api, &request) {
         return into_axum(error_response(api, None, &refused));
     }
     let limit = match route {
         Route::Register => state.register.max_body_bytes,
-        Route::Read | Route::List | Route::GenerateUrl => MAX_JSON_BODY_BYTES,
+        Route::Read | Route::List | Route::GenerateUrl | Route::UrlAccess => MAX_JSON_BODY_BYTES,
     };
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -282,6 +285,14 @@ async fn answer(served: Served, request: Request) -> Response {
     into_axum(api::handle(&state, request).await)
 }
 
+/// Whether the request came over a loopback connection (not merely to a loopback address).
+fn from_loopback<B>(request: &http::Request<B>) -> bool {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .is_some_and(|peer| peer.0.ip().to_canonical().is_loopback())
+}
+
 fn too_large(limit: u64) -> RegistryError {
     RegistryError::PayloadTooLarge(format!("Request body exceeds the limit of {limit} bytes"))
 }
@@ -308,4 +319,25 @@ async fn log_request(request: Request, next: Next) -> Response {
         "request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_callers_over_loopback_are_the_system_route_s_callers() {
+        let from = |peer: &str| {
+            let mut request = http::Request::new(());
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer.parse::<SocketAddr>().unwrap()));
+            request
+        };
+        for peer in ["127.0.0.1:5000", "127.1.2.3:5000", "[::1]:5000", "[::ffff:127.0.0.1]:5000"] {
+            assert!(from_loopback(&from(peer)), "{peer}");
+        }
+        for peer in ["192.0.2.10:5000", "172.17.0.2:5000", "[::ffff:192.0.2.10]:5000", "[fd00::2]:5000"] {
+            assert!(!from_loopback(&from(peer)), "{peer}");
+        }
+        assert!(!from_loopback(&http::Request::new(())), "a request with no known peer is not from loopback");
+    }
 }

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use registry_server::{
     Backend, DEFAULT_MAX_STORE_REQUESTS, DEFAULT_MAX_UPLOAD_BYTES, HttpLimits, ServerConfig, bind_when_ready, serve,
 };
-use registry_shared::auth::{Authenticator, JwtVerifier};
+use registry_shared::auth::{Authenticator, JwtVerifier, RolesClaim, TokenRules};
 use registry_shared::distribution::reader::ReadError;
 use registry_shared::distribution::{Limits, build_rows, read_distribution};
 use registry_shared::domain::Timestamp;
@@ -96,19 +96,23 @@ struct ServeArgs {
     /// Largest register request body accepted; larger ones get 413.
     #[arg(long, env = "REGISTRY_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     max_upload_bytes: u64,
-    /// RS256 public key (PEM) that bearer tokens must be signed with; without it (or --jwks) the
+    /// RS256 public key (PEM) that tokens must be signed with; without it (or --jwks) the
     /// server runs with no access control.
-    #[arg(long, env = "REGISTRY_JWT_PUBLIC_KEY", conflicts_with = "jwks", requires_all = ["jwt_issuer", "jwt_audience"])]
+    #[arg(long, env = "REGISTRY_JWT_PUBLIC_KEY", conflicts_with = "jwks")]
     jwt_public_key: Option<PathBuf>,
     /// A JSON Web Key Set file, instead of one PEM key: tokens pick their key by `kid`.
-    #[arg(long, env = "REGISTRY_JWKS", requires_all = ["jwt_issuer", "jwt_audience"])]
+    #[arg(long, env = "REGISTRY_JWKS")]
     jwks: Option<PathBuf>,
-    /// The `iss` tokens must carry.
+    /// The `iss` tokens must carry; unchecked when not given (the console's tokens have none).
     #[arg(long, env = "REGISTRY_JWT_ISSUER")]
     jwt_issuer: Option<String>,
-    /// The `aud` tokens must carry.
+    /// The `aud` tokens must carry; unchecked when not given (the console's tokens have none).
     #[arg(long, env = "REGISTRY_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
+    /// The claim holding a token's roles: roles, realm_access.roles or
+    /// resource_access.<client>.roles (Keycloak).
+    #[arg(long, env = "REGISTRY_ROLES_CLAIM", default_value = "roles")]
+    roles_claim: RolesClaim,
     /// How long the URLs of POST /v2/files/generate-url stay valid, in seconds (at most 600).
     #[arg(long, env = "REGISTRY_URL_EXPIRY_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=600))]
     url_expiry_seconds: u64,
@@ -315,14 +319,31 @@ async fn register_uploads(table: String, bucket: String, key_prefix: String, key
 }
 
 fn authenticator(args: &ServeArgs) -> anyhow::Result<Authenticator> {
-    let issuer = args.jwt_issuer.as_deref().unwrap_or_default();
-    let audience = args.jwt_audience.as_deref().unwrap_or_default();
+    let non_empty = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
+    let rules = TokenRules {
+        issuer: non_empty(&args.jwt_issuer),
+        audience: non_empty(&args.jwt_audience),
+        roles_claim: args.roles_claim.clone(),
+    };
     let read = |path: &PathBuf| std::fs::read(path).with_context(|| format!("reading {}", path.display()));
     let verifier = match (&args.jwt_public_key, &args.jwks) {
-        (Some(pem), _) => JwtVerifier::from_pem(&read(pem)?, issuer, audience).context("the JWT public key")?,
-        (None, Some(jwks)) => JwtVerifier::from_jwks(&read(jwks)?, issuer, audience).context("the JWKS file")?,
-        (None, None) => return Ok(Authenticator::Open),
+        (Some(pem), _) => JwtVerifier::from_pem(&read(pem)?, &rules).context("the JWT public key")?,
+        (None, Some(jwks)) => JwtVerifier::from_jwks(&read(jwks)?, &rules).context("the JWKS file")?,
+        (None, None) => {
+            anyhow::ensure!(
+                rules.issuer.is_none() && rules.audience.is_none(),
+                "--jwt-issuer and --jwt-audience need --jwt-public-key or --jwks"
+            );
+            return Ok(Authenticator::Open);
+        }
     };
+    if rules.issuer.is_none() {
+        tracing::warn!("no --jwt-issuer: tokens with any iss (or none) are accepted if the key verifies them");
+    }
+    if rules.audience.is_none() {
+        tracing::warn!("no --jwt-audience: tokens with any aud (or none) are accepted if the key verifies them");
+    }
+    tracing::info!(roles_claim = %rules.roles_claim, "tokens are verified; roles come from this claim");
     Ok(Authenticator::Jwt(Arc::new(verifier)))
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use registry_shared::adapters::embedded::RedbRowStore;
 use registry_shared::domain::Status;
 use registry_shared::registry::{ListQuery, RowStore};
-use registry_shared::test_support::Package;
+use registry_shared::test_support::{Package, UNRELATED_PUBLIC_KEY};
 
 struct Server {
     child: Child,
@@ -157,4 +157,55 @@ fn the_port_opens_only_once_the_stores_are_ready_and_a_signal_before_then_is_log
         lines.iter().any(|l| l["message"] == "registry-server stopped before it was ready" && l["signal"] == "SIGTERM"),
         "{lines:?}"
     );
+}
+
+/// The JSON log lines of a server started with `args` until it listens (then stopped) or exits.
+fn log_until_listening(args: &[&str]) -> (Vec<serde_json::Value>, Option<std::process::ExitStatus>) {
+    let data_dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registry-server"))
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(data_dir.path())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn registry-server");
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let entry: serde_json::Value = serde_json::from_str(&line.unwrap()).expect("JSON log line");
+        let listening = entry["message"] == "registry-server listening";
+        lines.push(entry);
+        if listening {
+            signal(&child, "TERM");
+            wait_for_exit(&mut child, Duration::from_secs(10));
+            return (lines, None);
+        }
+    }
+    (lines, Some(wait_for_exit(&mut child, Duration::from_secs(10))))
+}
+
+#[test]
+fn a_key_alone_verifies_tokens_and_says_that_issuer_and_audience_are_unchecked() {
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), UNRELATED_PUBLIC_KEY).unwrap();
+    let key = key.path().to_str().unwrap();
+    let (lines, exited) = log_until_listening(&["--jwt-public-key", key]);
+    assert!(exited.is_none(), "it starts: {lines:?}");
+    let warnings: Vec<&str> =
+        lines.iter().filter(|l| l["level"] == "WARN").filter_map(|l| l["message"].as_str()).collect();
+    assert!(warnings.iter().any(|w| w.starts_with("no --jwt-issuer")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.starts_with("no --jwt-audience")), "{warnings:?}");
+    assert!(!warnings.iter().any(|w| w.starts_with("NO ACCESS CONTROL")), "{warnings:?}");
+
+    let (lines, _) = log_until_listening(&["--jwt-public-key", key, "--jwt-issuer", "https://auth.example.org/"]);
+    let warnings: Vec<&str> =
+        lines.iter().filter(|l| l["level"] == "WARN").filter_map(|l| l["message"].as_str()).collect();
+    assert!(!warnings.iter().any(|w| w.starts_with("no --jwt-issuer")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.starts_with("no --jwt-audience")), "{warnings:?}");
+
+    // An issuer with nothing to verify tokens with is a mistake, not an open server.
+    let (lines, exited) = log_until_listening(&["--jwt-issuer", "https://auth.example.org/"]);
+    assert!(exited.is_some_and(|status| !status.success()), "{lines:?}");
+    let (_, exited) = log_until_listening(&["--jwt-public-key", key, "--roles-claim", "groups"]);
+    assert!(exited.is_some_and(|status| !status.success()), "an unknown roles claim is refused");
 }

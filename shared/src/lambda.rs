@@ -53,17 +53,99 @@ pub fn required_env(name: &str) -> Result<String, Error> {
     std::env::var(name).map_err(|_| format!("the environment variable {name} must be set").into())
 }
 
-/// Access control of a deployed function: the roles in the claims of API Gateway's JWT
-/// authorizer, unless `REGISTRY_AUTH=off` (for throwaway stacks) switches it off.
+/// Access control of a deployed function: the roles in the claims API Gateway's authorizer
+/// passes on, in the claim `REGISTRY_ROLES_CLAIM` names (default `roles`), unless
+/// `REGISTRY_AUTH=off` (for throwaway stacks) switches it off.
 pub fn authenticator_from_env() -> Result<Authenticator, Error> {
+    if access_control_off()? {
+        return Ok(Authenticator::Open);
+    }
+    let claim = match std::env::var("REGISTRY_ROLES_CLAIM") {
+        Ok(raw) if !raw.is_empty() => raw.parse().map_err(|e: String| format!("REGISTRY_ROLES_CLAIM: {e}"))?,
+        _ => crate::auth::RolesClaim::default(),
+    };
+    Ok(Authenticator::GatewayClaims(claim))
+}
+
+/// Access control of the system route's function: callers API Gateway's IAM authorization let
+/// through, unless `REGISTRY_AUTH=off`.
+pub fn system_authenticator_from_env() -> Result<Authenticator, Error> {
+    Ok(if access_control_off()? { Authenticator::Open } else { Authenticator::GatewayIam })
+}
+
+fn access_control_off() -> Result<bool, Error> {
     match std::env::var("REGISTRY_AUTH").as_deref() {
-        Err(_) | Ok("gateway") => Ok(Authenticator::GatewayClaims),
+        Err(_) | Ok("gateway") => Ok(false),
         Ok("off") => {
             tracing::warn!("REGISTRY_AUTH=off: every caller may use this function");
-            Ok(Authenticator::Open)
+            Ok(true)
         }
         Ok(other) => Err(format!("REGISTRY_AUTH must be gateway or off, not {other:?}").into()),
     }
+}
+
+/// The authorizer function's verifier: the key of `REGISTRY_JWT_PUBLIC_KEY` (PEM text) or the set
+/// of `REGISTRY_JWKS` (JSON text); `REGISTRY_JWT_ISSUER` and `REGISTRY_JWT_AUDIENCE` checked when
+/// set; the roles from the claim `REGISTRY_ROLES_CLAIM` names.
+#[cfg(feature = "jwt")]
+pub fn verifier_from_env() -> Result<crate::auth::JwtVerifier, Error> {
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let rules = crate::auth::TokenRules {
+        issuer: set("REGISTRY_JWT_ISSUER"),
+        audience: set("REGISTRY_JWT_AUDIENCE"),
+        roles_claim: match set("REGISTRY_ROLES_CLAIM") {
+            Some(raw) => raw.parse().map_err(|e: String| format!("REGISTRY_ROLES_CLAIM: {e}"))?,
+            None => crate::auth::RolesClaim::default(),
+        },
+    };
+    let verifier = match (set("REGISTRY_JWT_PUBLIC_KEY"), set("REGISTRY_JWKS")) {
+        (Some(pem), _) => crate::auth::JwtVerifier::from_pem(pem.as_bytes(), &rules)
+            .map_err(|e| format!("REGISTRY_JWT_PUBLIC_KEY: {e:#}"))?,
+        (None, Some(jwks)) => {
+            crate::auth::JwtVerifier::from_jwks(jwks.as_bytes(), &rules).map_err(|e| format!("REGISTRY_JWKS: {e:#}"))?
+        }
+        (None, None) => return Err("REGISTRY_JWT_PUBLIC_KEY or REGISTRY_JWKS must be set".into()),
+    };
+    Ok(verifier)
+}
+
+/// The authorizer's answer to one REQUEST event (payload 2.0), from its headers.
+#[cfg(feature = "jwt")]
+pub fn authorizer_event_answer(verifier: &crate::auth::JwtVerifier, event: &serde_json::Value) -> serde_json::Value {
+    let mut headers = http::HeaderMap::new();
+    for (name, value) in event["headers"].as_object().into_iter().flatten() {
+        if let (Ok(name), Some(Ok(value))) =
+            (http::HeaderName::try_from(name.as_str()), value.as_str().map(http::HeaderValue::from_str))
+        {
+            headers.insert(name, value);
+        }
+    }
+    crate::auth::authorizer_answer(verifier, &headers)
+}
+
+/// Runs the authorizer until the Lambda runtime stops the process.
+#[cfg(feature = "jwt")]
+pub async fn run_authorizer(verifier: crate::auth::JwtVerifier) -> Result<(), Error> {
+    let verifier = std::sync::Arc::new(verifier);
+    lambda_http::lambda_runtime::run(lambda_http::lambda_runtime::service_fn(
+        move |event: LambdaEvent<serde_json::Value>| {
+            let verifier = verifier.clone();
+            async move { Ok::<_, Error>(authorizer_event_answer(&verifier, &event.payload)) }
+        },
+    ))
+    .await
+}
+
+/// The generate-url and url-access functions' state: presigned URLs of the S3 bucket
+/// `REGISTRY_BUCKET`, valid for `REGISTRY_URL_EXPIRY_SECONDS`.
+#[cfg(feature = "aws-s3")]
+pub async fn files_state_from_env() -> Result<std::sync::Arc<crate::api::FilesState>, Error> {
+    let bucket = required_env("REGISTRY_BUCKET")?;
+    let key_prefix = env_or("REGISTRY_KEY_PREFIX", String::new())?;
+    let seconds = env_or("REGISTRY_URL_EXPIRY_SECONDS", crate::api::MAX_URL_EXPIRY.as_secs())?;
+    let sdk = crate::adapters::aws::sdk_config().await;
+    let archives = std::sync::Arc::new(crate::adapters::aws::S3ArchiveStore::new(&sdk, bucket, key_prefix)?);
+    Ok(std::sync::Arc::new(crate::api::FilesState { archives, expiry: std::time::Duration::from_secs(seconds) }))
 }
 
 /// The read and list functions' state: the catalog over the DynamoDB table `REGISTRY_TABLE`.

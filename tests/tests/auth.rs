@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use registry_shared::auth::{Authenticator, JwtVerifier};
+use registry_shared::auth::{Authenticator, JwtVerifier, RolesClaim, TokenRules};
 use registry_tests::*;
 use reqwest::StatusCode;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 
 const ISSUER: &str = "https://auth.example.org/";
 const AUDIENCE: &str = "connector-registry";
+const WRITERS_ONLY: &str = "Access denied. User does not have permission to perform this action. \
+                            The following roles have access to this action: dataset_manager, admin.";
 
 struct KeyPair {
     private_pem: String,
@@ -54,9 +56,17 @@ fn claims(roles: &[&str]) -> Value {
     json!({"sub": "user-1", "iss": ISSUER, "aud": AUDIENCE, "exp": now() + 600, "roles": roles})
 }
 
-async fn secured_app() -> TestApp {
-    let verifier = JwtVerifier::from_pem(keys().0.public_pem.as_bytes(), ISSUER, AUDIENCE).unwrap();
+fn strict_rules() -> TokenRules {
+    TokenRules { issuer: Some(ISSUER.into()), audience: Some(AUDIENCE.into()), roles_claim: RolesClaim::default() }
+}
+
+async fn app_with(rules: TokenRules) -> TestApp {
+    let verifier = JwtVerifier::from_pem(keys().0.public_pem.as_bytes(), &rules).unwrap();
     TestApp::spawn_with(BackendKind::Embedded, |config| config.auth = Authenticator::Jwt(Arc::new(verifier))).await
+}
+
+async fn secured_app() -> TestApp {
+    app_with(strict_rules()).await
 }
 
 async fn list_as(app: &TestApp, token: Option<&str>) -> Answer {
@@ -111,14 +121,7 @@ async fn a_valid_token_without_the_role_is_forbidden() {
     let app = secured_app().await;
     let viewer = mint(&keys().0, None, claims(&["viewer", "dataset_creator"]));
     let answer = register_as(&app, &viewer).await;
-    assert_refused(
-        &answer,
-        "api.connector.register",
-        StatusCode::FORBIDDEN,
-        "FORBIDDEN ACCESS",
-        "Access denied. User does not have permission to perform this action. \
-         The following roles have access to this action: dataset_manager, admin.",
-    );
+    assert_refused(&answer, "api.connector.register", StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", WRITERS_ONLY);
     let nobody = mint(&keys().0, None, claims(&[]));
     let answer = list_as(&app, Some(&nobody)).await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
@@ -178,7 +181,7 @@ async fn a_key_set_picks_the_key_by_kid() {
         {"kty": "RSA", "kid": "theirs", "use": "sig", "alg": "RS256", "n": theirs.n, "e": theirs.e},
         {"kty": "RSA", "kid": "ours", "use": "sig", "alg": "RS256", "n": ours.n, "e": ours.e},
     ]});
-    let verifier = JwtVerifier::from_jwks(jwks.to_string().as_bytes(), ISSUER, AUDIENCE).unwrap();
+    let verifier = JwtVerifier::from_jwks(jwks.to_string().as_bytes(), &strict_rules()).unwrap();
     let app =
         TestApp::spawn_with(BackendKind::Embedded, |config| config.auth = Authenticator::Jwt(Arc::new(verifier))).await;
     let token = mint(ours, Some("ours"), claims(&["viewer"]));
@@ -187,4 +190,190 @@ async fn a_key_set_picks_the_key_by_kid() {
     assert_eq!(list_as(&app, Some(&lying)).await.status, StatusCode::UNAUTHORIZED, "the kid's key must verify it");
     let unknown = mint(ours, Some("nobody"), claims(&["viewer"]));
     assert_eq!(list_as(&app, Some(&unknown)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A token as Obsrv's web console signs it: RS256, no `iss`, `aud` or `kid`.
+fn console_claims(roles: &[&str]) -> Value {
+    json!({"id": "c0ffee00-1", "user_name": "jane", "email_address": "jane@example.org", "roles": roles,
+           "is_owner": true, "iat": now(), "exp": now() + 3600})
+}
+
+async fn list_with_headers(app: &TestApp, headers: &[(&str, &str)]) -> StatusCode {
+    let mut request = app.client.post(app.url("/v2/connectors/list")).body(list_body(json!({})).to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status()
+}
+
+#[tokio::test]
+async fn console_tokens_without_issuer_or_audience_pass_on_signature_and_expiry() {
+    let app = app_with(TokenRules::default()).await;
+    let admin = mint(&keys().0, None, console_claims(&["admin"]));
+    assert_eq!(register_as(&app, &admin).await.status, StatusCode::OK);
+    let viewer = mint(&keys().0, None, console_claims(&["viewer"]));
+    assert_eq!(list_as(&app, Some(&viewer)).await.status, StatusCode::OK);
+    // With neither configured, a token that has them passes too.
+    assert_eq!(list_as(&app, Some(&mint(&keys().0, None, claims(&["viewer"])))).await.status, StatusCode::OK);
+
+    let mut expired = console_claims(&["admin"]);
+    expired["exp"] = json!(now() - 3600);
+    let mut no_expiry = console_claims(&["admin"]);
+    no_expiry.as_object_mut().unwrap().remove("exp");
+    for token in [
+        mint(&keys().1, None, console_claims(&["admin"])),
+        mint(&keys().0, None, expired),
+        mint(&keys().0, None, no_expiry),
+    ] {
+        assert_eq!(list_as(&app, Some(&token)).await.status, StatusCode::UNAUTHORIZED);
+    }
+
+    // Each check that is configured applies: a console token has no `iss`, so it fails one.
+    let only_issuer = app_with(TokenRules { issuer: Some(ISSUER.into()), ..TokenRules::default() }).await;
+    assert_eq!(list_as(&only_issuer, Some(&viewer)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(list_as(&only_issuer, Some(&mint(&keys().0, None, claims(&["viewer"])))).await.status, StatusCode::OK);
+    let only_audience = app_with(TokenRules { audience: Some(AUDIENCE.into()), ..TokenRules::default() }).await;
+    assert_eq!(list_as(&only_audience, Some(&viewer)).await.status, StatusCode::UNAUTHORIZED);
+    let mut wrong_audience = claims(&["viewer"]);
+    wrong_audience["aud"] = json!("another-service");
+    assert_eq!(
+        list_as(&only_audience, Some(&mint(&keys().0, None, wrong_audience))).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_token_may_come_in_x_user_token_and_authorization_wins() {
+    let app = app_with(TokenRules::default()).await;
+    let viewer = mint(&keys().0, None, console_claims(&["viewer"]));
+    let bearer = format!("Bearer {viewer}");
+    assert_eq!(list_with_headers(&app, &[("x-user-token", &viewer)]).await, StatusCode::OK);
+    assert_eq!(list_with_headers(&app, &[("x-user-token", &bearer)]).await, StatusCode::OK);
+    assert_eq!(list_with_headers(&app, &[("x-user-token", "not-a-jwt")]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(list_with_headers(&app, &[("x-user-token", "")]).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        list_with_headers(&app, &[("authorization", &bearer), ("x-user-token", "not-a-jwt")]).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        list_with_headers(&app, &[("authorization", "Bearer not-a-jwt"), ("x-user-token", &viewer)]).await,
+        StatusCode::UNAUTHORIZED,
+        "Authorization wins"
+    );
+    // A viewer's token in x-user-token still may not register.
+    let bytes = Package::single_tenant("kafka-connector", "1.0.0").tar_gz();
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name("k.tar.gz"));
+    let request = app.client.post(app.url("/v2/connector/register")).header("x-user-token", &viewer).multipart(form);
+    assert_eq!(request.send().await.unwrap().status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn keycloak_roles_are_read_from_the_configured_claim() {
+    let keycloak = |realm: &[&str], client: &[&str]| {
+        let mut claims = claims(&["viewer"]);
+        claims["realm_access"] = json!({"roles": realm});
+        claims["resource_access"] =
+            json!({"account": {"roles": ["manage-account"]}, "obsrv-console": {"roles": client}});
+        mint(&keys().0, None, claims)
+    };
+    let realm = app_with(TokenRules { roles_claim: "realm_access.roles".parse().unwrap(), ..strict_rules() }).await;
+    assert_eq!(
+        register_as(&realm, &keycloak(&["offline_access", "dataset_manager"], &[])).await.status,
+        StatusCode::OK
+    );
+    let answer = register_as(&realm, &keycloak(&["offline_access"], &["admin"])).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "the top-level roles and the client's are not the realm's");
+    assert_eq!(list_as(&realm, Some(&mint(&keys().0, None, claims(&["viewer"])))).await.status, StatusCode::FORBIDDEN);
+
+    let client =
+        app_with(TokenRules { roles_claim: "resource_access.obsrv-console.roles".parse().unwrap(), ..strict_rules() })
+            .await;
+    assert_eq!(register_as(&client, &keycloak(&[], &["admin"])).await.status, StatusCode::OK);
+    assert_eq!(register_as(&client, &keycloak(&["admin"], &["viewer"])).await.status, StatusCode::FORBIDDEN);
+}
+
+fn url_access_body(files: &[&str], access: &str) -> Value {
+    json!({"id": "api.files.generate.url", "ver": "v2", "ts": "2026-11-28T13:00:00+00:00",
+           "params": {"msgid": MSGID}, "request": {"files": files, "access": access, "type": "connector"}})
+}
+
+/// Locally the system route's guard is the loopback interface: the runtime's pods (or a sidecar)
+/// on this machine call it without a token, whatever access control the other routes have.
+#[tokio::test]
+async fn runtime_pods_get_read_urls_of_registered_archives_on_url_access() {
+    let app = secured_app().await;
+    let manager = mint(&keys().0, None, claims(&["dataset_manager"]));
+    assert_eq!(register_as(&app, &manager).await.status, StatusCode::OK);
+    let [(source_url, bytes)] = app.stored_archives().await.try_into().unwrap();
+
+    let answer = app.post_json("/v2/files/url-access", url_access_body(&[&source_url], "read")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    assert_envelope(&answer, "api.files.generate.url", "SUCCESS");
+    assert_eq!(answer.body["params"]["msgid"], MSGID);
+    let signed = &answer.body["result"][0];
+    assert_eq!(keys_of(signed), ["filePath", "fileName", "preSignedUrl"]);
+    assert_eq!(signed["fileName"], source_url);
+    let url = signed["preSignedUrl"].as_str().unwrap();
+    assert_eq!(app.client.get(url).send().await.unwrap().bytes().await.unwrap().as_ref(), bytes.as_slice());
+    // Answered exactly as generate-url's read access, but for the envelope's id.
+    let generate_url = app
+        .client
+        .post(app.url("/v2/files/generate-url"))
+        .bearer_auth(&manager)
+        .body(
+            url_access_body(&[&source_url], "read")
+                .to_string()
+                .replace("api.files.generate.url", "api.files.generate-url"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let generate_url = TestApp::answer(generate_url).await;
+    assert_eq!(generate_url.body["result"][0]["filePath"], signed["filePath"]);
+    assert_eq!(generate_url.body["result"][0]["fileName"], signed["fileName"]);
+
+    let missing = app.post_json("/v2/files/url-access", url_access_body(&["never.tar_123456.gz"], "read")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text);
+    assert_envelope(&missing, "api.files.generate.url", "FAILED");
+    let unsafe_name = app.post_json("/v2/files/url-access", url_access_body(&["../../etc/passwd"], "read")).await;
+    assert_eq!(unsafe_name.status, StatusCode::BAD_REQUEST, "{}", unsafe_name.text);
+    let write = app.post_json("/v2/files/url-access", url_access_body(&["kafka.tar.gz"], "write")).await;
+    assert_eq!(write.status, StatusCode::BAD_REQUEST, "no upload URLs on the system route: {}", write.text);
+    assert!(write.body["error"]["message"].as_str().unwrap().contains("read URLs"), "{}", write.text);
+    let wrong_id = app.post_json("/v2/files/url-access", json!({"id": "api.files.generate-url"})).await;
+    assert_eq!(wrong_id.status, StatusCode::BAD_REQUEST);
+}
+
+/// What Obsrv's web console does, with access control on and its own tokens: register the file
+/// under the form field `files`, list with an empty request, read the new row by id.
+#[tokio::test]
+async fn the_console_flow_with_its_own_tokens() {
+    let app = app_with(TokenRules::default()).await;
+    let admin = mint(&keys().0, None, console_claims(&["admin"]));
+    let viewer = mint(&keys().0, None, console_claims(&["viewer"]));
+    let register = |token: String| {
+        let bytes = Package::single_tenant("kafka-connector", "1.0.0").tar_gz();
+        let form = reqwest::multipart::Form::new()
+            .part("files", reqwest::multipart::Part::bytes(bytes).file_name("kafka-connector-1.0.0.tar.gz"));
+        app.client.post(app.url("/v2/connector/register")).header("x-user-token", token).multipart(form).send()
+    };
+    let refused = TestApp::answer(register(viewer.clone()).await.unwrap()).await;
+    assert_refused(&refused, "api.connector.register", StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", WRITERS_ONLY);
+    let registered = TestApp::answer(register(admin).await.unwrap()).await;
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.text);
+    assert_eq!(registered.body["result"]["message"], "connector registered successfully.");
+
+    let list = app.client.post(app.url("/v2/connectors/list")).header("x-user-token", &viewer);
+    let list = TestApp::answer(list.json(&list_body(json!({}))).send().await.unwrap()).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    assert_eq!(list.body["result"]["count"], 1);
+    let id = list.body["result"]["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(id, "kafka-connector-1.0.0");
+    let read = app.client.get(app.url(&format!("/v2/connectors/read/{id}"))).header("x-user-token", &viewer);
+    let read = TestApp::answer(read.send().await.unwrap()).await;
+    assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+    assert_eq!(read.body["result"]["id"], id);
+    assert_eq!(read.body["result"]["status"], "Live");
+    assert!(read.body["result"]["ui_spec"].is_object(), "{}", read.text);
 }

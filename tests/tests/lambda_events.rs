@@ -7,12 +7,12 @@ use std::sync::Arc;
 use aws_lambda_events::event::s3::S3Event;
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
 use registry_shared::api::{self, Api, FilesState, RegisterState};
-use registry_shared::auth::Authenticator;
+use registry_shared::auth::{Authenticator, JwtVerifier, TokenRules};
 use registry_shared::distribution::Limits;
 use registry_shared::lambda;
 use registry_shared::registry::{Catalog, ReadMode, Registrar, UploadOutcome};
-use registry_shared::test_support::Package;
 use registry_shared::test_support::aws::{stand_in, unique_name};
+use registry_shared::test_support::{Package, UNRELATED_PUBLIC_KEY};
 use serde_json::Value;
 
 /// What each fixture must answer, shared with scripts/test-lambda (which runs the function
@@ -27,6 +27,7 @@ fn api_of(function: &str) -> Api {
         "read" => Api::ConnectorsRead,
         "list" => Api::ConnectorsList,
         "generate-url" => Api::FilesGenerateUrl,
+        "url-access" => Api::FilesUrlAccess,
         other => panic!("no API function {other}"),
     }
 }
@@ -61,7 +62,7 @@ fn every_event_file_has_an_expectation() {
     files.sort();
     files.retain(|name| name != "env.local.json");
     let expectations = expectations();
-    let mut expected: Vec<String> = ["api", "s3"]
+    let mut expected: Vec<String> = ["api", "s3", "authorizer"]
         .iter()
         .flat_map(|kind| expectations[kind].as_array().unwrap().iter())
         .map(|e| e["event"].as_str().unwrap().to_owned())
@@ -76,7 +77,8 @@ async fn the_functions_answer_every_event_fixture() {
     let Some(sdk) = stand_in().await else { return };
     let rows = Arc::new(DynamoRowStore::new(&sdk, unique_name("events")));
     rows.create_table_if_missing().await.unwrap();
-    let archives = Arc::new(S3ArchiveStore::new(&sdk, unique_name("events"), "").unwrap());
+    let bucket = unique_name("events");
+    let archives = Arc::new(S3ArchiveStore::new(&sdk, bucket.clone(), "").unwrap());
     archives.create_bucket_if_missing().await.unwrap();
     let files_state = Arc::new(FilesState { archives: archives.clone(), expiry: std::time::Duration::from_secs(600) });
     let register_state = Arc::new(RegisterState {
@@ -84,8 +86,7 @@ async fn the_functions_answer_every_event_fixture() {
         max_body_bytes: 6 * 1024 * 1024,
     });
     let catalog = Arc::new(Catalog::new(rows));
-    // The deployed shape: API Gateway's JWT authorizer verified the token; the function checks roles.
-    let auth = Authenticator::GatewayClaims;
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
 
     let expectations = expectations();
     for expectation in expectations["api"].as_array().unwrap() {
@@ -93,59 +94,38 @@ async fn the_functions_answer_every_event_fixture() {
         let function = expectation["function"].as_str().unwrap();
         let api = api_of(function);
         assert_eq!(expectations["apiIds"][function], api.id(), "event-expectations.json: the id of {function}");
-        let event = event(file);
+        // The deployed shape: API Gateway's authorizer verified the caller; the function checks
+        // roles in the claim it is configured with (the system route: that IAM let it through).
+        let auth = match (api, expectation["env"]["REGISTRY_ROLES_CLAIM"].as_str()) {
+            (Api::FilesUrlAccess, _) => Authenticator::GatewayIam,
+            (_, Some(claim)) => Authenticator::GatewayClaims(claim.parse().unwrap()),
+            (_, None) => Authenticator::GatewayClaims(Default::default()),
+        };
+        let mut event = event(file);
+        if let Some(placeholder) = expectation["registeredArchive"].as_str() {
+            let name = registered_archive(&s3, &bucket).await;
+            event = serde_json::from_str(&event.to_string().replace(placeholder, &name)).unwrap();
+        }
+        // The function's handler over `state`, fed the event as Lambda would.
+        macro_rules! invoke {
+            ($state:expr, |$s:ident, $r:ident| $call:expr) => {{
+                let state = $state.clone();
+                let handler = move |$r| {
+                    let $s = state.clone();
+                    async move { $call.await }
+                };
+                lambda::invoke(api, auth.clone(), handler, event).await
+            }};
+        }
         let response = match api {
-            Api::ConnectorRegister => {
-                let state = register_state.clone();
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let s = state.clone();
-                        async move { api::register(&s, r).await }
-                    },
-                    event,
-                )
-                .await
-            }
-            Api::ConnectorsRead => {
-                let catalog = catalog.clone();
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let c = catalog.clone();
-                        async move { api::read(&c, r).await }
-                    },
-                    event,
-                )
-                .await
-            }
+            Api::ConnectorRegister => invoke!(register_state, |s, r| api::register(&s, r)),
+            Api::ConnectorsRead => invoke!(catalog, |c, r| api::read(&c, r)),
             Api::FilesGenerateUrl => {
-                let (files, gate) = (files_state.clone(), auth.clone());
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let (f, g) = (files.clone(), gate.clone());
-                        async move { api::generate_url(&f, &g, r).await }
-                    },
-                    event,
-                )
-                .await
+                invoke!((files_state.clone(), auth.clone()), |s, r| api::generate_url(&s.0, &s.1, r))
             }
+            Api::FilesUrlAccess => invoke!(files_state, |f, r| api::url_access(&f, r)),
             Api::ConnectorsList => {
-                let catalog = catalog.clone();
-                lambda::invoke(
-                    api,
-                    auth.clone(),
-                    move |r| {
-                        let c = catalog.clone();
-                        async move { api::list_within(&c, r, Some(api::LAMBDA_RESPONSE_BYTES)).await }
-                    },
-                    event,
-                )
-                .await
+                invoke!(catalog, |c, r| api::list_within(&c, r, Some(api::LAMBDA_RESPONSE_BYTES)))
             }
         };
         assert_eq!(response["statusCode"], expectation["status"], "{file}: {response}");
@@ -159,6 +139,46 @@ async fn the_functions_answer_every_event_fixture() {
             check(file, &body, c);
         }
     }
+}
+
+/// The name of an archive a registration stored (the first, by key).
+async fn registered_archive(s3: &aws_sdk_s3::Client, bucket: &str) -> String {
+    let listed = s3.list_objects_v2().bucket(bucket).prefix("connector-registry/").send().await.unwrap();
+    let key = listed.contents().first().and_then(|o| o.key()).expect("a registered archive");
+    key.strip_prefix("connector-registry/").unwrap().to_owned()
+}
+
+/// The authorizer of `AuthMode=token` with the key of events/env.local.json, over its events.
+#[test]
+fn the_authorizer_answers_every_authorizer_fixture() {
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(events_dir().join("env.local.json")).unwrap()).unwrap();
+    let pem = settings["Parameters"]["REGISTRY_JWT_PUBLIC_KEY"].as_str().unwrap();
+    let verifier = JwtVerifier::from_pem(pem.as_bytes(), &TokenRules::default()).unwrap();
+    for expectation in expectations()["authorizer"].as_array().unwrap() {
+        let file = expectation["event"].as_str().unwrap();
+        let answer = lambda::authorizer_event_answer(&verifier, &event(file));
+        assert_eq!(answer["isAuthorized"], true, "{file}: the function answers refusals, Obsrv-style: {answer}");
+        let context = answer["context"].as_object().unwrap();
+        match (expectation.get("roles"), expectation.get("refused")) {
+            (Some(roles), None) => {
+                let passed: Value = serde_json::from_str(context["roles"].as_str().unwrap()).unwrap();
+                assert_eq!(&passed, roles, "{file}: {answer}");
+                assert!(!context.contains_key("refused"), "{file}: {answer}");
+            }
+            (None, Some(refused)) => {
+                assert_eq!(&context["refused"], refused, "{file}: {answer}");
+                assert!(!context.contains_key("roles"), "{file}: {answer}");
+            }
+            _ => panic!("{file}: an authorizer expectation has roles or refused"),
+        }
+    }
+    // Without the key the authorizer would refuse every token it did not sign.
+    let other = JwtVerifier::from_pem(UNRELATED_PUBLIC_KEY.as_bytes(), &TokenRules::default()).unwrap();
+    let answer = lambda::authorizer_event_answer(&other, &event("authorizer-console-token.json"));
+    assert_eq!(answer["context"]["refused"], "Token verification failed or invalid token", "{answer}");
+    let answer = lambda::authorizer_event_answer(&verifier, &serde_json::json!({"headers": {}}));
+    assert_eq!(answer["context"]["refused"], "No token provided", "{answer}");
 }
 
 fn event(file: &str) -> Value {

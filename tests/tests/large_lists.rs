@@ -59,7 +59,7 @@ async fn invoke(catalog: &Arc<Catalog>, event: Value) -> (Value, usize, bool) {
     let catalog = catalog.clone();
     let response = lambda::invoke(
         Api::ConnectorsList,
-        Authenticator::GatewayClaims,
+        Authenticator::GatewayClaims(Default::default()),
         move |request| {
             let catalog = catalog.clone();
             async move { api::list_within(&catalog, request, Some(LAMBDA_RESPONSE_BYTES)).await }

@@ -55,7 +55,7 @@ fn intrinsic<'a>(value: &'a Value, tag: &str) -> &'a str {
 }
 
 #[test]
-fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer_unless_auth_is_off() {
+fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer_of_the_auth_mode() {
     let template = template();
     let resources = template["Resources"].as_mapping().unwrap();
     let resource = |name: &str| &template["Resources"][name];
@@ -83,29 +83,62 @@ fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer_unless_
             "read" => Route::Read,
             "list" => Route::List,
             "generate-url" => Route::GenerateUrl,
+            "url-access" => Route::UrlAccess,
             other => panic!("unknown function {other}"),
         };
         assert_eq!(route_found, expected, "{binary} serves {method} {path}");
 
-        // Each route is there behind the authorizer and open, one of them by AuthMode.
-        let guarded = match text(&route["Condition"]) {
-            "AuthEnabled" => true,
-            "AuthDisabled" => false,
+        // The system route has no users: IAM authorization, whatever AuthMode is.
+        if route_found == Route::UrlAccess {
+            assert!(route.get("Condition").is_none(), "{name:?}");
+            assert_eq!(text(&properties["AuthorizationType"]), "AWS_IAM", "{name:?}");
+            seen.push((route_found, "AWS_IAM".to_owned()));
+            continue;
+        }
+
+        // Each route is there behind each authorizer and open, one of them by AuthMode.
+        let (authorization, authorizer) = match text(&route["Condition"]) {
+            "JwtAuth" => ("JWT", Some("JwtAuthorizer")),
+            "TokenAuth" => ("CUSTOM", Some("TokenAuthorizer")),
+            "AuthDisabled" => ("NONE", None),
             other => panic!("{name:?}: a route must depend on AuthMode, not {other:?}"),
         };
-        if guarded {
-            assert_eq!(text(&properties["AuthorizationType"]), "JWT", "{name:?}");
-            assert_eq!(intrinsic(&properties["AuthorizerId"], "!Ref"), "JwtAuthorizer", "{name:?}");
-        } else {
-            assert_eq!(text(&properties["AuthorizationType"]), "NONE", "{name:?}");
-            assert!(properties.get("AuthorizerId").is_none(), "{name:?}");
+        assert_eq!(text(&properties["AuthorizationType"]), authorization, "{name:?}");
+        match authorizer {
+            Some(authorizer) => assert_eq!(intrinsic(&properties["AuthorizerId"], "!Ref"), authorizer, "{name:?}"),
+            None => assert!(properties.get("AuthorizerId").is_none(), "{name:?}"),
         }
+        let guarded = authorization.to_owned();
         seen.push((route_found, guarded));
     }
     seen.sort_by_key(|r| format!("{r:?}"));
-    let once_each_way: Vec<(Route, bool)> = [Route::GenerateUrl, Route::List, Route::Read, Route::Register]
+    let mut once_each_way: Vec<(Route, String)> = [Route::GenerateUrl, Route::List, Route::Read, Route::Register]
         .into_iter()
-        .flat_map(|r| [(r, false), (r, true)])
+        .flat_map(|r| ["JWT", "CUSTOM", "NONE"].map(|way| (r, way.to_owned())))
         .collect();
-    assert_eq!(seen, once_each_way, "every route is deployed once, with or without the authorizer");
+    once_each_way.push((Route::UrlAccess, "AWS_IAM".to_owned()));
+    once_each_way.sort_by_key(|r| format!("{r:?}"));
+    assert_eq!(seen, once_each_way, "every route is deployed once behind each authorizer and once open");
+}
+
+#[test]
+fn the_token_authorizer_is_this_workspace_s_function_with_no_permissions_and_cached_answers() {
+    let template = template();
+    let authorizer = &template["Resources"]["TokenAuthorizer"];
+    assert_eq!(text(&authorizer["Condition"]), "TokenAuth");
+    let properties = &authorizer["Properties"];
+    assert_eq!(text(&properties["AuthorizerType"]), "REQUEST");
+    assert_eq!(text(&properties["AuthorizerPayloadFormatVersion"]), "2.0");
+    assert_eq!(properties["EnableSimpleResponses"].as_bool(), Some(true), "the answer shape the function gives");
+    assert!(properties["AuthorizerResultTtlInSeconds"].as_u64().is_some_and(|ttl| ttl > 0 && ttl <= 300));
+    assert!(intrinsic(&properties["AuthorizerUri"], "!Sub").contains("${AuthorizerFunction.Arn}"));
+    let function = &template["Resources"]["AuthorizerFunction"];
+    assert_eq!(text(&function["Condition"]), "TokenAuth");
+    let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
+    let manifest = format!("{}/../functions/{binary}/Cargo.toml", env!("CARGO_MANIFEST_DIR"));
+    assert!(std::path::Path::new(&manifest).exists(), "no crate functions/{binary}");
+    assert!(function["Properties"].get("Policies").is_none(), "least privilege: no AWS permission at all");
+    let permission = &template["Resources"]["AuthorizerInvokePermission"];
+    assert_eq!(text(&permission["Properties"]["Principal"]), "apigateway.amazonaws.com");
+    assert!(intrinsic(&permission["Properties"]["SourceArn"], "!Sub").ends_with("/authorizers/${TokenAuthorizer}"));
 }

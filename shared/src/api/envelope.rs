@@ -18,6 +18,8 @@ pub enum Api {
     ConnectorsRead,
     ConnectorsList,
     FilesGenerateUrl,
+    /// `POST /v2/files/url-access`: the read URLs of the platform's own pods.
+    FilesUrlAccess,
 }
 
 impl Api {
@@ -27,6 +29,7 @@ impl Api {
             Api::ConnectorsRead => "api.connectors.read",
             Api::ConnectorsList => "api.connectors.list",
             Api::FilesGenerateUrl => "api.files.generate-url",
+            Api::FilesUrlAccess => "api.files.generate.url",
         }
     }
 

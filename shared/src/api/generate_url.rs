@@ -2,6 +2,10 @@
 //! archives (`access: write`) or to download registered ones (`access: read`). Large archives go
 //! this way: the client PUTs the archive to the URL, then registers it by reference. Uploads wait
 //! under their own prefix, which no read URL reaches: only registered archives can be read.
+//!
+//! `POST /v2/files/url-access` (API id `api.files.generate.url`) is the same read access for
+//! Obsrv's runtime pods, which fetch a connector's archive by its `source_url`; it gives no upload
+//! URLs. Who may call it is the deployment's guard (IAM on AWS, loopback locally).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +47,21 @@ struct SignedFile {
 }
 
 pub async fn handle(state: &FilesState, auth: &Authenticator, request: lambda_http::Request) -> Response {
-    let api = Api::FilesGenerateUrl;
+    answer(Api::FilesGenerateUrl, state, Some(auth), request).await
+}
+
+/// The system route: read URLs only, for callers the deployment's guard already admitted.
+pub async fn handle_url_access(state: &FilesState, request: lambda_http::Request) -> Response {
+    answer(Api::FilesUrlAccess, state, None, request).await
+}
+
+/// `writer_check` is how upload URLs are authorised; without one, none are given.
+async fn answer(
+    api: Api,
+    state: &FilesState,
+    writer_check: Option<&Authenticator>,
+    request: lambda_http::Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let document: Value = match serde_json::from_slice(&body_bytes(body)) {
         Ok(document) => document,
@@ -54,9 +72,14 @@ pub async fn handle(state: &FilesState, auth: &Authenticator, request: lambda_ht
     };
     let msgid = document.pointer("/params/msgid").and_then(Value::as_str).filter(|m| !m.is_empty());
     let outcome = async {
-        let (access, files) = parse(&document)?;
+        let (access, files) = parse(api, &document)?;
         if access == Access::Write {
             // Upload URLs are for those who may register (any reader may ask for read URLs).
+            let Some(auth) = writer_check else {
+                return Err(RegistryError::FilesInputInvalid(
+                    "request/access must be read: this route gives read URLs of registered archives only".into(),
+                ));
+            };
             auth.admit_roles(crate::auth::WRITER_ROLES, &http::Request::from_parts(parts, ()))?;
         }
         sign(state, access, &files).await
@@ -106,14 +129,14 @@ async fn sign(state: &FilesState, access: Access, files: &[String]) -> Result<Ve
 }
 
 /// The Obsrv request schema, checked the way the list request is (first error, Ajv's words).
-fn parse(document: &Value) -> Result<(Access, Vec<String>), RegistryError> {
+fn parse(api: Api, document: &Value) -> Result<(Access, Vec<String>), RegistryError> {
     let invalid = RegistryError::FilesInputInvalid;
     let root = Schema::root();
     let top = root
         .object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])
         .map_err(invalid)?;
     let id = root.property("id");
-    if id.string(&top["id"]).map_err(invalid)? != Api::FilesGenerateUrl.id() {
+    if id.string(&top["id"]).map_err(invalid)? != api.id() {
         return Err(invalid(id.fail("enum", "must be equal to one of the allowed values")));
     }
     root.property("ver").string(&top["ver"]).map_err(invalid)?;

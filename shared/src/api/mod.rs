@@ -12,7 +12,9 @@ mod router;
 
 pub use envelope::{Api, error_response, route_not_found, success_response};
 pub use errors::{Failure, failure};
-pub use generate_url::{FilesState, MAX_FILES_PER_REQUEST, MAX_URL_EXPIRY, handle as generate_url};
+pub use generate_url::{
+    FilesState, MAX_FILES_PER_REQUEST, MAX_URL_EXPIRY, handle as generate_url, handle_url_access as url_access,
+};
 pub use list::{LAMBDA_RESPONSE_BYTES, handle as list, handle_within as list_within};
 pub use read::handle as read;
 pub use register::{SlowBody, body_error, handle as register, handle_stream as register_stream, is_slow_body};

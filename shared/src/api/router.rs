@@ -11,10 +11,11 @@ pub enum Route {
     Read,
     List,
     GenerateUrl,
+    UrlAccess,
 }
 
 impl Route {
-    pub const ALL: [Route; 4] = [Route::Register, Route::Read, Route::List, Route::GenerateUrl];
+    pub const ALL: [Route; 5] = [Route::Register, Route::Read, Route::List, Route::GenerateUrl, Route::UrlAccess];
 
     /// The method and path template, as API Gateway and OpenAPI write them.
     pub fn template(self) -> (&'static str, &'static str) {
@@ -23,6 +24,7 @@ impl Route {
             Route::Read => ("GET", "/v2/connectors/read/{connector_id}"),
             Route::List => ("POST", "/v2/connectors/list"),
             Route::GenerateUrl => ("POST", "/v2/files/generate-url"),
+            Route::UrlAccess => ("POST", "/v2/files/url-access"),
         }
     }
 
@@ -32,6 +34,7 @@ impl Route {
             Route::Read => super::Api::ConnectorsRead,
             Route::List => super::Api::ConnectorsList,
             Route::GenerateUrl => super::Api::FilesGenerateUrl,
+            Route::UrlAccess => super::Api::FilesUrlAccess,
         }
     }
 }
@@ -43,6 +46,7 @@ pub fn route_of(method: &Method, path: &str) -> Option<Route> {
         (&Method::POST, "/v2/connector/register") => Some(Route::Register),
         (&Method::POST, "/v2/connectors/list") => Some(Route::List),
         (&Method::POST, "/v2/files/generate-url") => Some(Route::GenerateUrl),
+        (&Method::POST, "/v2/files/url-access") => Some(Route::UrlAccess),
         (&Method::GET, p) => {
             let id = p.strip_prefix("/v2/connectors/read/")?;
             (!id.is_empty() && !id.contains('/')).then_some(Route::Read)
@@ -57,6 +61,8 @@ pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response
         Some(Route::Read) => read(&state.catalog, request).await,
         Some(Route::List) => list(&state.catalog, request).await,
         Some(Route::GenerateUrl) => super::generate_url(&state.files, &state.auth, request).await,
+        // The caller passed the route's guard before (see `Authenticator::admit`).
+        Some(Route::UrlAccess) => super::url_access(&state.files, request).await,
         None => route_not_found(),
     }
 }
@@ -70,6 +76,8 @@ mod tests {
         assert_eq!(route_of(&Method::POST, "/v2/connector/register"), Some(Route::Register));
         assert_eq!(route_of(&Method::POST, "/v2/connectors/list"), Some(Route::List));
         assert_eq!(route_of(&Method::POST, "/v2/connectors/list/"), Some(Route::List));
+        assert_eq!(route_of(&Method::POST, "/v2/files/url-access"), Some(Route::UrlAccess));
+        assert_eq!(route_of(&Method::GET, "/v2/files/url-access"), None);
         assert_eq!(route_of(&Method::GET, "/v2/connectors/read/kafka-connector-1.0.0"), Some(Route::Read));
         assert_eq!(route_of(&Method::GET, "/v2/connectors/list"), None);
         assert_eq!(route_of(&Method::GET, "/v2/connectors/read/"), None);

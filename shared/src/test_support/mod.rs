@@ -16,6 +16,19 @@ use serde_json::{Value, json};
 /// The tar entry types the raw builders take, for crates that do not depend on `tar`.
 pub use tar::EntryType;
 
+/// An RSA public key (PEM) whose private half nobody holds: for tests that need a key that
+/// verifies no token.
+pub const UNRELATED_PUBLIC_KEY: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAn55Zcr1Bl/KOG442tUum
+DlRC+H+HOWa1gohvEFoSgUOnp+fBrTvXeJeEu2zOXJ1gz/t4WNaFIsjKmw+Z2EOD
+PDViuusBvlFLkB+R/vhdV4TBSsmGfMaPPIHoVr8MKz3M7cAOChhBpLX1ibLAmEQn
+bE8WQE2MfNgsQyM7UacIlxKw/O/scinC8fg7cud25YPUWBTAuczKMxDWANU7xoHT
+a+8rvMn10E0gRG4HH9EwwbECGdwh7lE6qP9tVISubWFeGjKoXmOMXjAD//WpGsIG
+RamnrsuOqb+v1HEtoC2y5jUae69K2BnJFkhH7apnO6ZVfPQuHcVIqwSXWM1jwD9G
+iQIDAQAB
+-----END PUBLIC KEY-----
+";
+
 /// One entry of a package, in archive order.
 #[derive(Debug, Clone)]
 pub enum Entry {

@@ -1,0 +1,11 @@
+//! The Lambda REQUEST authorizer of `AuthMode=token`: verifies the token of each request (as the
+//! local server does: signature, expiry, issuer and audience when configured) and passes its roles
+//! on to the functions, which apply the role policy. Needs no AWS permission and no AWS client.
+
+use registry_shared::lambda::{self, Error, run_authorizer, verifier_from_env};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda::init_tracing();
+    run_authorizer(verifier_from_env()?).await
+}
