@@ -209,3 +209,27 @@ fn a_key_alone_verifies_tokens_and_says_that_issuer_and_audience_are_unchecked()
     let (_, exited) = log_until_listening(&["--jwt-public-key", key, "--roles-claim", "groups"]);
     assert!(exited.is_some_and(|status| !status.success()), "an unknown roles claim is refused");
 }
+
+/// `validate` applies a registration's rules, the write budget included: a package valid here
+/// registers on every backend, and one over the budget is refused here as it would be there.
+#[test]
+fn validate_checks_the_write_budget_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let validate = |package: &Package| {
+        let path = dir.path().join("package.tar.gz");
+        std::fs::write(&path, package.tar_gz()).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_registry-server")).arg("validate").arg(&path).output().expect("validate runs")
+    };
+    let names: Vec<String> = (0..13).map(|i| format!("tenant-{i:02}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+
+    let fits = validate(&Package::multi_tenant("many", "1.0.0", &names[..12]));
+    assert!(fits.status.success(), "{}", String::from_utf8_lossy(&fits.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&fits.stdout).unwrap();
+    assert_eq!(report["rows"].as_array().unwrap().len(), 12);
+
+    let over = validate(&Package::multi_tenant("many", "1.0.0", &names));
+    assert_eq!(over.status.code(), Some(1));
+    let message = String::from_utf8_lossy(&over.stderr);
+    assert!(message.contains("13 connectors") && message.contains("at most 12"), "{message}");
+}
