@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use super::layout::Partition;
 use crate::registry::{ListPage, ListQuery, ListedRow};
 
-/// At most this many bytes of list entries are kept (some 3,000 rows of today's size); past it,
+/// At most this many bytes of list entries are kept (some 12,000 entries of benchmark size); past it,
 /// partitions are read for each list instead. A function has 256 MB.
 pub const KEPT_BYTES: usize = 48 * 1024 * 1024;
 

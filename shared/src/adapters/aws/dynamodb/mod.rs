@@ -340,17 +340,17 @@ impl DynamoRowStore {
                     }
                     // Unchanged since it was read (no racing registration of the same id).
                     let seen = text(&item, "updated_date").unwrap_or_default();
-                    Condition::new("#updated = :seen").name("#updated", "updated_date").value(":seen", seen)
+                    Expression::new("#updated = :seen").name("#updated", "updated_date").value(":seen", seen)
                 }
-                None => Condition::new("attribute_not_exists(pk)"),
+                None => Expression::new("attribute_not_exists(pk)"),
             };
             transaction.put(&self.table, layout::row_item(&new)?, Some(row_condition))?;
             transaction.put(&self.table, layout::list_item(&new)?, None)?;
             touched.push(Partition::of(&new));
 
             let head_condition = match &live_id {
-                Some(previous) => Condition::new("live_id = :previous").value(":previous", previous),
-                None => Condition::new("attribute_not_exists(pk)"),
+                Some(previous) => Expression::new("live_id = :previous").value(":previous", previous),
+                None => Expression::new("attribute_not_exists(pk)"),
             };
             let mut head = layout::head_key(row.connector_id.as_str());
             head.insert("live_id".to_owned(), s(row.id.as_str()));
@@ -364,12 +364,12 @@ impl DynamoRowStore {
                 transaction.update(
                     &self.table,
                     layout::row_key(retired.id.as_str()),
-                    Condition::new("SET #status = :retired, #updated = :now")
+                    Expression::new("SET #status = :retired, #updated = :now")
                         .name("#status", "status")
                         .name("#updated", "updated_date")
                         .value(":retired", Status::Retired.as_str())
                         .value(":now", &now.to_string()),
-                    Some(Condition::new("#status = :live").name("#status", "status").value(":live", "Live")),
+                    Some(Expression::new("#status = :live").name("#status", "status").value(":live", "Live")),
                 )?;
                 transaction.delete(&self.table, layout::list_key(&Partition::of(&retired), retired.id.as_str()))?;
                 retired.status = Status::Retired;
@@ -382,7 +382,7 @@ impl DynamoRowStore {
         touched.dedup();
         let token = layout::new_token();
         for copy in 0..layout::CATALOG_COPIES {
-            let mut set = Condition::new("SET ");
+            let mut set = Expression::new("SET ");
             for (i, partition) in touched.iter().enumerate() {
                 let separator = if i == 0 { "" } else { ", " };
                 set.expression.push_str(&format!("{separator}#p{i} = :token"));
@@ -491,7 +491,7 @@ struct Transaction {
 }
 
 impl Transaction {
-    fn put(&mut self, table: &str, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+    fn put(&mut self, table: &str, item: Item, condition: Option<Expression>) -> Result<(), StoreError> {
         let size = item_size(&item);
         if size > MAX_ITEM_BYTES {
             return Err(StoreError::TooLarge(format!(
@@ -501,7 +501,7 @@ impl Transaction {
             )));
         }
         self.bytes += size;
-        let (expression, names, values) = Condition::parts(condition);
+        let (expression, names, values) = Expression::parts(condition);
         let put = Put::builder()
             .table_name(table)
             .set_item(Some(item))
@@ -519,8 +519,8 @@ impl Transaction {
         &mut self,
         table: &str,
         key: Item,
-        set: Condition,
-        condition: Option<Condition>,
+        set: Expression,
+        condition: Option<Expression>,
     ) -> Result<(), StoreError> {
         self.bytes += item_size(&key) + set.values.values().map(|v| v.as_s().map_or(0, String::len)).sum::<usize>();
         self.bytes += set.names.values().map(String::len).sum::<usize>();
@@ -566,7 +566,7 @@ impl Transaction {
 
 /// An expression with its placeholders.
 #[derive(Clone)]
-struct Condition {
+struct Expression {
     expression: String,
     names: HashMap<String, String>,
     values: HashMap<String, AttributeValue>,
@@ -574,7 +574,7 @@ struct Condition {
 
 type ExpressionParts = (Option<String>, Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>);
 
-impl Condition {
+impl Expression {
     fn new(expression: &str) -> Self {
         Self { expression: expression.to_owned(), names: HashMap::new(), values: HashMap::new() }
     }
@@ -589,7 +589,7 @@ impl Condition {
         self
     }
 
-    fn parts(condition: Option<Condition>) -> ExpressionParts {
+    fn parts(condition: Option<Expression>) -> ExpressionParts {
         match condition {
             None => (None, None, None),
             Some(c) => (
