@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
 use super::{ArchiveKey, ArchiveStore, ListPage, ListQuery, RowStore};
@@ -51,6 +52,10 @@ pub struct GatedRows<G> {
 impl<G: Gate> RowStore for GatedRows<G> {
     async fn get(&self, id: &str, status: Status) -> Result<Option<ConnectorRow>, StoreError> {
         self.gate.pass(self.inner.get(id, status)).await
+    }
+
+    async fn read_view(&self, id: &str, status: Status) -> Result<Option<Arc<RawValue>>, StoreError> {
+        self.gate.pass(self.inner.read_view(id, status)).await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError> {

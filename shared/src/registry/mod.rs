@@ -8,7 +8,7 @@ mod stored_name;
 mod uploads;
 
 pub use gated::{Gate, GatedArchives, GatedRows, InFlightLimit, StoreCall};
-pub use ports::{ArchiveStore, ListPage, ListQuery, ListedRow, RowStore};
+pub use ports::{ArchiveStore, ListPage, ListQuery, ListedRow, RowStore, render_read_view};
 pub use service::{Catalog, ReadMode, Registered, Registrar, Registration, StagedUpload};
 pub use stored_name::{ARCHIVE_PREFIX, ArchiveKey, StoredName, UPLOAD_PREFIX};
 pub use uploads::{IncomingStore, UploadOutcome, register_upload};

@@ -46,6 +46,12 @@ pub trait RowStore: Send + Sync {
     /// The row with this id, if it has this status.
     async fn get(&self, id: &str, status: Status) -> Result<Option<ConnectorRow>, StoreError>;
 
+    /// What read answers with: the row's read view rendered to JSON, if the row has this status.
+    /// A store that keeps rendered rows answers from memory; others render `get`'s row.
+    async fn read_view(&self, id: &str, status: Status) -> Result<Option<Arc<RawValue>>, StoreError> {
+        self.get(id, status).await?.map(|row| render_read_view(&row)).transpose()
+    }
+
     /// Rows matching the query, in `id` order.
     async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError>;
 
@@ -96,10 +102,19 @@ pub struct ListedRow {
 
 impl ListedRow {
     pub fn of(row: &ConnectorRow) -> Result<Self, StoreError> {
-        let view = serde_json::value::to_raw_value(&row.list_view())
-            .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("rendering a row")))?;
+        let view = render(&row.list_view())?;
         Ok(Self { id: row.id.clone(), status: row.status, category: row.category.clone(), view })
     }
+}
+
+/// `ConnectorRow::read_view`, as JSON.
+pub fn render_read_view(row: &ConnectorRow) -> Result<Arc<RawValue>, StoreError> {
+    render(&row.read_view()).map(Arc::from)
+}
+
+fn render(view: &impl serde::Serialize) -> Result<Box<RawValue>, StoreError> {
+    serde_json::value::to_raw_value(view)
+        .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("rendering a row")))
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use serde_json::value::RawValue;
 use tempfile::NamedTempFile;
 
 use super::{ArchiveKey, ArchiveStore, ListPage, ListQuery, RowStore, StoredName};
@@ -64,6 +65,14 @@ impl ReadMode {
         match values {
             [only] if only.to_lowercase() == "edit" => ReadMode::Edit,
             _ => ReadMode::Live,
+        }
+    }
+
+    /// The status of the row the mode reads.
+    fn status(self) -> Status {
+        match self {
+            ReadMode::Live => Status::Live,
+            ReadMode::Edit => Status::Draft,
         }
     }
 }
@@ -282,16 +291,21 @@ impl Catalog {
     }
 
     pub async fn read(&self, id: &str, mode: ReadMode) -> Result<ConnectorRow, RegistryError> {
-        let status = match mode {
-            ReadMode::Live => Status::Live,
-            ReadMode::Edit => Status::Draft,
-        };
-        self.rows.get(id, status).await?.ok_or_else(|| RegistryError::ConnectorNotFound(id.to_owned()))
+        self.rows.get(id, mode.status()).await?.ok_or_else(|| not_found(id))
+    }
+
+    /// What read answers with: the row's read view, as JSON.
+    pub async fn read_view(&self, id: &str, mode: ReadMode) -> Result<Arc<RawValue>, RegistryError> {
+        self.rows.read_view(id, mode.status()).await?.ok_or_else(|| not_found(id))
     }
 
     pub async fn list(&self, query: &ListQuery) -> Result<ListPage, RegistryError> {
         Ok(self.rows.list(query).await?)
     }
+}
+
+fn not_found(id: &str) -> RegistryError {
+    RegistryError::ConnectorNotFound(id.to_owned())
 }
 
 /// Whether a registration failed for good (the package's fault), not for a fault of the machine.

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::domain::{Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version};
 use crate::error::StoreError;
-use crate::registry::{ArchiveStore, ListQuery, ListedRow, RowStore, StoredName};
+use crate::registry::{ArchiveStore, ListQuery, ListedRow, RowStore, StoredName, render_read_view};
 
 /// A Live row as a registration would build it, at `now`.
 pub fn row(connector: &str, version: &str, category: &str, now: Timestamp) -> ConnectorRow {
@@ -76,6 +76,8 @@ where
     a_package_commits_all_or_nothing(&*make().await).await;
     list_filters_orders_and_pages(&*make().await).await;
     every_list_follows_every_commit(&*make().await).await;
+    every_read_follows_every_commit(&*make().await).await;
+    reads_racing_commits_never_keep_an_old_answer(make().await).await;
     list_pages_through_many_rows(&*make().await).await;
     a_list_over_a_megabyte_returns_every_row_once(&*make().await).await;
     racing_registrations_leave_one_live(make().await).await;
@@ -215,6 +217,64 @@ async fn every_list_follows_every_commit(store: &dyn RowStore) {
             assert_eq!(page.next_after.is_some(), i > 0);
         }
     }
+}
+
+/// What read answers (`read_view`) is the row's read view as `get` has it now, however often it
+/// was read before.
+async fn every_read_follows_every_commit(store: &dyn RowStore) {
+    async fn read(store: &dyn RowStore, id: &str, status: Status) -> Option<String> {
+        let view = store.read_view(id, status).await.expect("read_view").map(|v| v.get().to_owned());
+        let row = store.get(id, status).await.expect("get");
+        assert_eq!(view, row.map(|r| render_read_view(&r).unwrap().get().to_owned()), "{id} as {status:?}");
+        view
+    }
+    assert!(read(store, "kafka-1.0.0", Status::Live).await.is_none());
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
+    for _ in 0..2 {
+        let view = read(store, "kafka-1.0.0", Status::Live).await.expect("read");
+        assert!(view.contains(r#""ui_spec":{"b":1,"a":{"z":[1,2]}}"#), "{view}");
+        assert!(read(store, "kafka-1.0.0", Status::Draft).await.is_none(), "read filters on status");
+    }
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10)).await.unwrap();
+    assert!(read(store, "kafka-1.0.0", Status::Live).await.is_none(), "retired");
+    let retired = read(store, "kafka-1.0.0", Status::Retired).await.expect("retired");
+    assert!(retired.contains(r#""status":"Retired""#), "{retired}");
+    let mut renamed = row("kafka", "2.0.0", "stream", at(20));
+    renamed.name = "renamed".into();
+    store.commit_registration(&[renamed], at(20)).await.unwrap();
+    assert!(read(store, "kafka-2.0.0", Status::Live).await.expect("live").contains(r#""name":"renamed""#));
+}
+
+/// Reads running while commits change the row they read: once a commit has returned, no read
+/// answers with the row as it was before it.
+async fn reads_racing_commits_never_keep_an_old_answer(store: Arc<dyn RowStore>) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, stop) = (store.clone(), stop.clone());
+            tokio::spawn(async move {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.read_view("kafka-1.0.0", Status::Live).await.expect("read_view");
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    for round in 0..20_i64 {
+        let mut live = row("kafka", "1.0.0", "stream", at(round));
+        live.name = format!("round {round}");
+        store.commit_registration(&[live], at(round)).await.unwrap();
+        let view = store.read_view("kafka-1.0.0", Status::Live).await.unwrap().expect("live");
+        assert!(view.get().contains(&format!(r#""name":"round {round}""#)), "round {round}: {}", view.get());
+    }
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(99))], at(99)).await.unwrap();
+    assert!(store.read_view("kafka-1.0.0", Status::Live).await.unwrap().is_none(), "retired");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        reader.await.unwrap();
+    }
+    assert!(store.read_view("kafka-1.0.0", Status::Live).await.unwrap().is_none(), "still retired");
+    assert!(store.read_view("kafka-1.0.0", Status::Retired).await.unwrap().is_some());
 }
 
 async fn list_pages_through_many_rows(store: &dyn RowStore) {

@@ -7,6 +7,7 @@
 //! ```
 
 mod archives;
+mod kept_reads;
 mod rows;
 
 use std::path::Path;

@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use anyhow::Context;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use serde_json::value::RawValue;
+
+use super::kept_reads::KeptReads;
 
 use crate::domain::{ConnectorRow, Status, Timestamp};
 use crate::error::StoreError;
-use crate::registry::{ListPage, ListQuery, ListedRow, RowStore};
+use crate::registry::{ListPage, ListQuery, ListedRow, RowStore, render_read_view};
 
 /// Rows by id, as JSON.
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
@@ -37,6 +40,9 @@ pub struct RedbRowStore {
     /// change in the order the database did.
     commits: Arc<Mutex<()>>,
     kept_budget: usize,
+    /// The read answers of the rows read lately (within the same budget), dropped as commits
+    /// change their rows.
+    kept_reads: Arc<KeptReads>,
 }
 
 #[derive(Default)]
@@ -79,8 +85,8 @@ impl RedbRowStore {
         Self::open_keeping(path, KEPT_LIST_BYTES)
     }
 
-    /// `open`, keeping at most `kept_budget` bytes of rendered list rows (0: list always reads
-    /// the database).
+    /// `open`, keeping at most `kept_budget` bytes of rendered list rows and as many of read
+    /// answers (0: list and read always read the database).
     pub fn open_keeping(path: &Path, kept_budget: usize) -> anyhow::Result<Self> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
@@ -101,7 +107,13 @@ impl RedbRowStore {
             }
         }
         txn.commit()?;
-        let store = Self { db: Arc::new(db), kept: Arc::default(), commits: Arc::default(), kept_budget };
+        let store = Self {
+            db: Arc::new(db),
+            kept: Arc::default(),
+            commits: Arc::default(),
+            kept_budget,
+            kept_reads: Arc::new(KeptReads::new(kept_budget)),
+        };
         let kept = store.render_all()?;
         *store.kept.write().unwrap_or_else(PoisonError::into_inner) = kept;
         Ok(store)
@@ -218,8 +230,11 @@ impl RedbRowStore {
                 written.push(Arc::new(ListedRow::of(&new)?));
             }
         }
-        // Dropping an uncommitted transaction (the early returns above) aborts it.
-        txn.commit().map_err(other)?;
+        // Dropping an uncommitted transaction (the early returns above) aborts it. Whatever the
+        // commit's outcome, the read answers of its rows are not trusted after it.
+        let committed = txn.commit().map_err(other);
+        self.kept_reads.forget(written.iter().map(|row| row.id.as_str()));
+        committed?;
         let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(rows) = kept.as_mut() {
             written.into_iter().for_each(|row| rows.insert(row));
@@ -242,6 +257,22 @@ impl RowStore for RedbRowStore {
             Ok(row.filter(|r| r.status == status))
         };
         read().map_err(StoreError::Other)
+    }
+
+    async fn read_view(&self, id: &str, status: Status) -> Result<Option<Arc<RawValue>>, StoreError> {
+        if let Some((kept_status, view)) = self.kept_reads.get(id) {
+            return Ok((kept_status == status).then_some(view));
+        }
+        let generation = self.kept_reads.generation();
+        let read = || -> anyhow::Result<Option<ConnectorRow>> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(ROWS)?;
+            table.get(id)?.map(|v| decode(v.value())).transpose()
+        };
+        let Some(row) = read().map_err(StoreError::Other)? else { return Ok(None) };
+        let view = render_read_view(&row)?;
+        self.kept_reads.keep(generation, id, row.status, view.clone());
+        Ok((row.status == status).then_some(view))
     }
 
     async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError> {
