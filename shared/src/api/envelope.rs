@@ -73,18 +73,45 @@ struct ErrorBody<'a> {
 #[derive(Serialize)]
 struct EmptyObject {}
 
-/// `moment().format()` in a UTC container: seconds precision, `+00:00`.
+/// `moment().format()` in a UTC container: seconds precision, `+00:00`. Formatted once a second
+/// per thread: a busy server answers many times a second.
 fn timestamp() -> String {
-    Utc::now().format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = Utc::now();
+    LAST.with_borrow_mut(|(second, text)| {
+        if *second != now.timestamp() {
+            *second = now.timestamp();
+            *text = now.format("%Y-%m-%dT%H:%M:%S+00:00").to_string();
+        }
+        text.clone()
+    })
 }
 
+/// A fresh version 4 UUID. Its bits come from a per-thread generator seeded at random rather than
+/// from the system on every call: a message id must be unique, not secret.
 fn resmsgid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    let mut text = uuid::Uuid::encode_buffer();
+    uuid::Builder::from_random_bytes(fastrand::u128(..).to_le_bytes())
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
-fn json_response<R: Serialize>(status: StatusCode, envelope: &Envelope<'_, R>) -> Response {
-    let body = match serde_json::to_string(envelope) {
-        Ok(body) => body,
+/// Room for the envelope around a result of known size, so that the answer is written once.
+const ENVELOPE_BYTES: usize = 256;
+
+fn json_response<R: Serialize>(status: StatusCode, envelope: &Envelope<'_, R>, result_bytes: usize) -> Response {
+    let mut body = Vec::with_capacity(result_bytes + ENVELOPE_BYTES);
+    // serde_json writes UTF-8 only, so the second check never fails.
+    let body = match serde_json::to_writer(&mut body, envelope).map(|()| String::from_utf8(body)) {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "a response was not UTF-8");
+            return plain_internal_error();
+        }
         Err(e) => {
             tracing::error!(error = %e, "could not encode a response");
             return plain_internal_error();
@@ -106,6 +133,11 @@ fn plain_internal_error() -> Response {
 
 /// A 200 with `result`. `msgid` is echoed only when the request carried one.
 pub fn success_response<R: Serialize>(api: Api, msgid: Option<&str>, result: R) -> Response {
+    success_response_sized(api, msgid, result, 0)
+}
+
+/// `success_response`, for a result of about `result_bytes` of JSON (rendered rows).
+pub fn success_response_sized<R: Serialize>(api: Api, msgid: Option<&str>, result: R, result_bytes: usize) -> Response {
     json_response(
         StatusCode::OK,
         &Envelope {
@@ -117,6 +149,7 @@ pub fn success_response<R: Serialize>(api: Api, msgid: Option<&str>, result: R) 
             result: Some(result),
             error: None,
         },
+        result_bytes,
     )
 }
 
@@ -147,6 +180,7 @@ pub fn error_response(api: Api, msgid: Option<&str>, error: &RegistryError) -> R
                 trace: register_style.then_some(""),
             }),
         },
+        0,
     )
 }
 
@@ -163,5 +197,6 @@ pub fn route_not_found() -> Response {
             result: Some(""),
             error: Some(ErrorBody { code: "ROUTE_NOT_FOUND", message: "Route not found", trace: None }),
         },
+        0,
     )
 }

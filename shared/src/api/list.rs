@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{Api, Response, body_bytes, error_response, success_response};
+use super::{Api, Response, body_bytes, error_response, success_response_sized};
 use crate::domain::{Category, Status};
 use crate::error::RegistryError;
 use crate::registry::{Catalog, ListQuery, ListedRow};
@@ -63,7 +63,8 @@ pub async fn handle_within(
                     count: rows.len(),
                     cursor: cursor.map(encode_cursor),
                 };
-                success_response(Api::ConnectorsList, msgid, result)
+                let bytes = rows.iter().map(|row| row.view.get().len() + 1).sum();
+                success_response_sized(Api::ConnectorsList, msgid, result, bytes)
             };
             let Some(max) = max_answer_bytes else { return answer(&page.rows, page.next_after.as_deref()) };
             let mut take = page.rows.len();

@@ -10,7 +10,7 @@ mod read;
 mod register;
 mod router;
 
-pub use envelope::{Api, error_response, route_not_found, success_response};
+pub use envelope::{Api, error_response, route_not_found, success_response, success_response_sized};
 pub use errors::{Failure, failure};
 pub use generate_url::{
     FilesState, MAX_FILES_PER_REQUEST, MAX_URL_EXPIRY, handle as generate_url, handle_url_access as url_access,
