@@ -55,12 +55,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(args: list, env: dict = None) -> tuple:
-    """A release registry-server on a free port, with `args`; returns (process, base URL). It
-    listens once its stores are ready; if it exits first, its exit code and output say why."""
+def start(args: list, env: dict = None, server: pathlib.Path = SERVER) -> tuple:
+    """A release registry-server (or the `server` binary given) on a free port, with `args`;
+    returns (process, base URL). It listens once its stores are ready; if it exits first, its exit
+    code and output say why."""
     port = free_port()
     log = tempfile.TemporaryFile()
-    process = subprocess.Popen([str(SERVER), "--listen", f"127.0.0.1:{port}", "--max-upload-bytes", str(2048 * MB),
+    process = subprocess.Popen([str(server), "--listen", f"127.0.0.1:{port}", "--max-upload-bytes", str(2048 * MB),
                                 *args], stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, **(env or {})})
     base = f"http://127.0.0.1:{port}"
