@@ -1,6 +1,7 @@
 //! The registry driven from outside, over real HTTP and real multipart, through a spawned server.
 
 use registry_server::Backend;
+use registry_shared::domain::Timestamp;
 use registry_tests::*;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -86,6 +87,15 @@ async fn register_read_and_list_a_single_tenant_package(kind: BackendKind) {
     assert_eq!(read.status, StatusCode::OK, "{}", read.text);
     assert_envelope(&read, "api.connectors.read", "SUCCESS");
     assert_eq!(keys(&read.body["params"]), ["status", "resmsgid"]);
+    // Read again (the embedded store answers from the view it kept): the same row, in an envelope
+    // of its own, stamped now.
+    let again = app.read("kafka-connector-1.0.0").await;
+    assert_envelope(&again, "api.connectors.read", "SUCCESS");
+    assert_eq!(again.body["result"], read.body["result"]);
+    assert_ne!(again.body["params"]["resmsgid"], read.body["params"]["resmsgid"], "each answer its own resmsgid");
+    let stamped = Timestamp::parse(again.body["ts"].as_str().unwrap()).expect("ts").as_datetime();
+    let age = Timestamp::now().as_datetime() - stamped;
+    assert!(age.num_seconds().abs() <= 5, "ts {stamped} is not now");
     let row = &read.body["result"];
     assert_eq!(keys(row), READ_FIELDS);
     assert_eq!(row["id"], "kafka-connector-1.0.0");
