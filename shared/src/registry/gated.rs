@@ -10,7 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Semaphore;
 
-use super::{ArchiveKey, ArchiveStore, ListPage, ListQuery, RowStore};
+use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, RowStore};
 use crate::domain::{ConnectorRow, Status, Timestamp};
 use crate::error::StoreError;
 
@@ -57,8 +57,13 @@ impl<G: Gate> RowStore for GatedRows<G> {
         self.gate.pass(self.inner.list(query)).await
     }
 
-    async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError> {
-        self.gate.pass(self.inner.commit_registration(rows, now)).await
+    async fn commit_registration(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<(), StoreError> {
+        self.gate.pass(self.inner.commit_registration(rows, now, audit)).await
     }
 }
 
