@@ -99,16 +99,7 @@ mod tests {
     async fn events_go_to_a_json_lines_file_and_survive_a_restart_undelivered() {
         use crate::registry::audit::deliver_pending;
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rows.redb");
-        let now = conformance::at(0);
-        {
-            let store = RedbRowStore::open(&path).unwrap();
-            store
-                .commit_registration(&[conformance::row("kafka", "1", "stream", now)], now, &conformance::draft())
-                .await
-                .unwrap();
-        }
-        let store = RedbRowStore::open(&path).unwrap();
+        let store = reopened_after_a_commit(&dir.path().join("rows.redb")).await;
         let events = dir.path().join(AUDIT_EVENTS_FILE);
         let sink = JsonLinesSink::new(JsonLines::File(events.clone()));
         assert_eq!(deliver_pending(&store, &sink).await.unwrap(), 1);
@@ -134,19 +125,21 @@ mod tests {
         conformance::archive_store_suite(&FileArchiveStore::open(dir.path(), "http://127.0.0.1:3000").unwrap()).await;
     }
 
+    /// A database that committed `kafka-1` and was closed, opened again.
+    async fn reopened_after_a_commit(path: &std::path::Path) -> RedbRowStore {
+        let now = conformance::at(0);
+        {
+            let store = RedbRowStore::open(path).unwrap();
+            let rows = [conformance::row("kafka", "1", "stream", now)];
+            store.commit_registration(&rows, now, &conformance::draft()).await.unwrap();
+        }
+        RedbRowStore::open(path).unwrap()
+    }
+
     #[tokio::test]
     async fn rows_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rows.redb");
-        let now = conformance::at(0);
-        {
-            let store = RedbRowStore::open(&path).unwrap();
-            store
-                .commit_registration(&[conformance::row("kafka", "1", "stream", now)], now, &conformance::draft())
-                .await
-                .unwrap();
-        }
-        let store = RedbRowStore::open(&path).unwrap();
+        let store = reopened_after_a_commit(&dir.path().join("rows.redb")).await;
         assert!(store.get("kafka-1", crate::domain::Status::Live).await.unwrap().is_some());
     }
 }
