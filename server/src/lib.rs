@@ -15,13 +15,16 @@ use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_LENGTH;
 use http_body_util::{BodyExt, Limited};
 use registry_shared::adapters::aws;
-use registry_shared::adapters::embedded::FileArchiveStore;
+use registry_shared::adapters::embedded::{
+    AUDIT_EVENTS_FILE, FileArchiveStore, JsonLines, JsonLinesSink, RedbRowStore,
+};
 use registry_shared::api::{
     self, AppState, FilesState, RegisterState, Route, error_response, route_not_found, route_of,
 };
 use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
+use registry_shared::registry::audit::deliver_pending;
 use registry_shared::registry::{ArchiveStore, Catalog, GatedArchives, GatedRows, InFlightLimit, Registrar, RowStore};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::Semaphore;
@@ -58,6 +61,9 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Header size, slow clients, concurrent uploads.
     pub http: HttpLimits,
+    /// Embedded backend: where the audit events of registrations go; `None` is
+    /// `<data dir>/audit-events.jsonl`. (On AWS the table's stream delivers them.)
+    pub audit_events: Option<JsonLines>,
 }
 
 /// Where the registry keeps archives and rows.
@@ -87,6 +93,39 @@ pub struct Served {
     max_archive_bytes: u64,
     http: HttpLimits,
     uploads: Arc<Semaphore>,
+    audit: Option<Arc<AuditDispatch>>,
+}
+
+/// The embedded backend's delivery of audit events: from the database's outbox to the JSON lines.
+struct AuditDispatch {
+    outbox: Arc<RedbRowStore>,
+    sink: JsonLinesSink,
+}
+
+/// How long an undelivered event waits before it is tried again (a commit tries at once).
+const AUDIT_RETRY: Duration = Duration::from_secs(5);
+
+impl AuditDispatch {
+    /// Delivers what is pending at start (left by a process that stopped), then after every
+    /// commit, until `stop`; then once more.
+    async fn run(self: Arc<Self>, mut stop: tokio::sync::oneshot::Receiver<()>) {
+        let commits = self.outbox.commits();
+        loop {
+            self.deliver().await;
+            tokio::select! {
+                () = commits.notified() => {}
+                () = tokio::time::sleep(AUDIT_RETRY) => {}
+                _ = &mut stop => break,
+            }
+        }
+        self.deliver().await;
+    }
+
+    async fn deliver(&self) {
+        if let Err(error) = deliver_pending(&*self.outbox, &self.sink).await {
+            tracing::warn!(error = %registry_shared::error::error_chain(&error), "audit events wait for delivery");
+        }
+    }
 }
 
 /// Opens the stores, then listens: until they are ready (the AWS backend may first create its
@@ -112,7 +151,15 @@ const LISTEN_BACKLOG: u32 = 1024;
 /// Opens the stores of the configured backend; `addr` is where the server listens.
 pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Result<Served> {
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-    let (archives, rows, files) = open_stores(&config.backend, &public_url).await?;
+    let (archives, rows, files, outbox) = open_stores(&config.backend, &public_url).await?;
+    let audit = match (&config.backend, outbox) {
+        (Backend::Embedded { data_dir }, Some(outbox)) => {
+            let target =
+                config.audit_events.clone().unwrap_or_else(|| JsonLines::File(data_dir.join(AUDIT_EVENTS_FILE)));
+            Some(Arc::new(AuditDispatch { outbox, sink: JsonLinesSink::new(target) }))
+        }
+        _ => None,
+    };
     let state = AppState {
         register: RegisterState {
             registrar: Registrar::new(archives.clone(), rows.clone(), config.limits),
@@ -128,17 +175,18 @@ pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Resu
         max_archive_bytes: config.limits.max_archive_bytes,
         http: config.http,
         uploads: Arc::new(Semaphore::new(config.http.max_concurrent_uploads)),
+        audit,
     })
 }
 
-type Stores = (Arc<dyn ArchiveStore>, Arc<dyn RowStore>, Option<Arc<FileArchiveStore>>);
+type Stores = (Arc<dyn ArchiveStore>, Arc<dyn RowStore>, Option<Arc<FileArchiveStore>>, Option<Arc<RedbRowStore>>);
 
 async fn open_stores(backend: &Backend, public_url: &str) -> anyhow::Result<Stores> {
     match backend {
         Backend::Embedded { data_dir } => {
             let (files, rows) = registry_shared::adapters::embedded::open_stores(data_dir, public_url)
                 .with_context(|| format!("opening the data folder {}", data_dir.display()))?;
-            Ok((files.clone(), rows, Some(files)))
+            Ok((files.clone(), rows.clone(), Some(files), Some(rows)))
         }
         Backend::Aws { table, bucket, key_prefix, create_missing, max_store_requests } => {
             let sdk = aws::sdk_config().await;
@@ -151,7 +199,7 @@ async fn open_stores(backend: &Backend, public_url: &str) -> anyhow::Result<Stor
             let gate = Arc::new(InFlightLimit::new(*max_store_requests));
             let archives = GatedArchives { inner: Arc::new(archives), gate: gate.clone() };
             let rows = GatedRows { inner: Arc::new(rows), gate };
-            Ok((Arc::new(archives), Arc::new(rows), None))
+            Ok((Arc::new(archives), Arc::new(rows), None, None))
         }
     }
 }
@@ -167,7 +215,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let limits = served.http;
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let audit = served.audit.clone().map(|audit| tokio::spawn(audit.run(stopped)));
     serve_connections(listener, app(served), limits, shutdown).await;
+    // The events of the last requests are delivered, and the database released, before this ends.
+    if let Some(audit) = audit {
+        let _ = stop.send(());
+        audit.await.context("the audit event dispatcher")?;
+    }
     Ok(())
 }
 
@@ -222,7 +277,7 @@ async fn dispatch(State(served): State<Served>, request: Request) -> Response {
 /// Finds the route, reads the body within its limit, and hands a `lambda_http::Request` to the
 /// shared handler, exactly as a Lambda function would.
 async fn answer(served: Served, request: Request) -> Response {
-    let Served { state, files, max_archive_bytes, http: limits, uploads } = served;
+    let Served { state, files, max_archive_bytes, http: limits, uploads, audit: _ } = served;
     if request.method() == http::Method::GET && request.uri().path() == "/openapi.yaml" {
         return ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
     }
@@ -250,9 +305,14 @@ async fn answer(served: Served, request: Request) -> Response {
     // the loopback interface: a pod or sidecar on this machine needs no token (others need a
     // reader's, as for generate-url's read URLs).
     let system_caller = route == Route::UrlAccess && from_loopback(&request);
-    if !system_caller && let Err(refused) = state.auth.admit(api, &request) {
-        return into_axum(error_response(api, None, &refused));
-    }
+    let caller = if system_caller {
+        None
+    } else {
+        match state.auth.admit(api, &request) {
+            Ok(caller) => Some(caller),
+            Err(refused) => return into_axum(error_response(api, None, &refused)),
+        }
+    };
     let limit = match route {
         Route::Register => state.register.max_body_bytes,
         Route::Read | Route::List | Route::GenerateUrl | Route::UrlAccess => MAX_JSON_BODY_BYTES,
@@ -269,7 +329,9 @@ async fn answer(served: Served, request: Request) -> Response {
             return (retry_after, refused).into_response();
         };
         // Archives stream straight to the staging folder: memory stays flat whatever their size.
-        return into_axum(api::register_stream(&state.register, &parts.headers, body.into_data_stream()).await);
+        return into_axum(
+            api::register_stream(&state.register, &parts.headers, body.into_data_stream(), caller.as_ref()).await,
+        );
     }
     let bytes = match Limited::new(body, limit as usize).collect().await {
         Ok(collected) => collected.to_bytes(),

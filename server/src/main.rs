@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use registry_server::{
     Backend, DEFAULT_MAX_STORE_REQUESTS, DEFAULT_MAX_UPLOAD_BYTES, HttpLimits, ServerConfig, bind_when_ready, serve,
 };
+use registry_shared::adapters::embedded::JsonLines;
 use registry_shared::auth::{Authenticator, JwtVerifier, RolesClaim, TokenRules};
 use registry_shared::distribution::reader::ReadError;
 use registry_shared::distribution::{Limits, build_rows, read_distribution};
@@ -52,6 +53,17 @@ enum Command {
         /// Object keys of the uploads, e.g. incoming/kafka-connector.tar.gz.
         #[arg(required = true)]
         keys: Vec<String>,
+    },
+    /// Puts every audit event still waiting in the table's outbox to EventBridge and removes it,
+    /// as the audit-events function does from the stream: after its failure queue filled up, once
+    /// the cause is fixed. Prints how many were delivered.
+    DeliverAuditEvents {
+        /// The DynamoDB table of the rows.
+        #[arg(long, env = "REGISTRY_TABLE")]
+        table: String,
+        /// The EventBridge bus (name or ARN).
+        #[arg(long, env = "REGISTRY_EVENT_BUS", default_value = "default")]
+        event_bus: String,
     },
     /// Copies a DynamoDB table of the registry's first layout (partition key only, lists through
     /// secondary indexes) into a table of this layout, created when missing. Run once, after the
@@ -120,6 +132,10 @@ struct ServeArgs {
     /// (default http://<listen address>).
     #[arg(long, env = "REGISTRY_PUBLIC_URL")]
     public_url: Option<String>,
+    /// Embedded backend: the file the audit events of registrations are appended to, one JSON
+    /// object per line (`-`: stdout); default `<data dir>/audit-events.jsonl`.
+    #[arg(long, env = "REGISTRY_AUDIT_EVENTS")]
+    audit_events: Option<String>,
     /// Log lines as JSON (for collectors) or for humans.
     #[arg(long, env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -205,6 +221,9 @@ fn main() -> ExitCode {
             run_once("register-upload", register_uploads(table, bucket, key_prefix, keys))
         }
         Some(Command::MigrateTable { from, to }) => run_once("migrate-table", migrate_table(from, to)),
+        Some(Command::DeliverAuditEvents { table, event_bus }) => {
+            run_once("deliver-audit-events", deliver_audit_events(table, event_bus))
+        }
         None => {
             init_logging(cli.serve.log_format);
             registry_server::memory::limit_arenas();
@@ -247,6 +266,10 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         url_expiry: Duration::from_secs(args.url_expiry_seconds),
         public_url: args.public_url,
         http: args.http.limits(),
+        audit_events: args.audit_events.map(|target| match target.as_str() {
+            "-" => JsonLines::Stdout,
+            path => JsonLines::File(PathBuf::from(path)),
+        }),
     };
     // Signals are caught from here on: one that arrives while the stores open ends the server
     // with a line saying so (the default action would end it silently).
@@ -309,12 +332,26 @@ async fn register_uploads(table: String, bucket: String, key_prefix: String, key
     let sdk = sdk_config().await;
     let archives = Arc::new(S3ArchiveStore::new(&sdk, bucket, key_prefix)?);
     let registrar = Registrar::new(archives.clone(), Arc::new(DynamoRowStore::new(&sdk, table)), Limits::default());
+    // The event of a re-drive names the operator who ran it.
+    let subject = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+    let origin = registry_shared::registry::Origin::new(subject, registry_shared::metrics::CLI_ROUTE);
     for key in keys {
-        let outcome = register_upload(&registrar, &*archives, &key)
+        let outcome = register_upload(&registrar, &*archives, &key, &origin)
             .await
             .map_err(|e| anyhow::anyhow!("{key}: {}", registry_shared::error::error_chain(&e)))?;
         println!("{key}: {outcome:?}");
     }
+    Ok(())
+}
+
+async fn deliver_audit_events(table: String, event_bus: String) -> anyhow::Result<()> {
+    use registry_shared::adapters::aws::{DynamoRowStore, EventBridgeSink, sdk_config};
+    let sdk = sdk_config().await;
+    let (outbox, sink) = (DynamoRowStore::new(&sdk, table), EventBridgeSink::new(&sdk, event_bus));
+    let delivered = registry_shared::registry::audit::deliver_pending(&outbox, &sink)
+        .await
+        .map_err(|e| anyhow::anyhow!(registry_shared::error::error_chain(&e)))?;
+    println!("delivered {delivered} audit events");
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use registry_shared::adapters::embedded::open_stores;
 use registry_shared::api;
 use registry_shared::distribution::{Limits, read_distribution};
 use registry_shared::registry::{Catalog, Registrar, StagedUpload};
-use registry_shared::test_support::{realistic_catalog, realistic_package};
+use registry_shared::test_support::{conformance, realistic_catalog, realistic_package};
 use tempfile::NamedTempFile;
 
 fn list_request(filters: serde_json::Value) -> lambda_http::Request {
@@ -34,7 +34,7 @@ fn handlers(c: &mut Criterion) {
             let mut file = NamedTempFile::new_in(registrar.staging_dir()).expect("staging file");
             file.write_all(&package.tar_gz()).expect("write");
             let upload = StagedUpload { file, file_name: "connector.tar.gz".to_owned() };
-            registrar.register(upload).await.expect("register");
+            registrar.register(upload, &conformance::draft_origin()).await.expect("register");
         }
     });
     let catalog = Catalog::new(rows);

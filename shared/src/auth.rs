@@ -62,6 +62,26 @@ fn authorize_roles(allowed: &[&str], roles: &[String]) -> Result<(), RegistryErr
     }
 }
 
+/// Who a request comes from, as access control identified them: a token's `sub`, the IAM caller's
+/// ARN, or `anonymous` (access control off, or a token without a subject).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub subject: String,
+}
+
+impl Caller {
+    fn named(subject: Option<&str>) -> Self {
+        let subject = subject.filter(|s| !s.trim().is_empty()).unwrap_or(crate::registry::audit::ANONYMOUS);
+        Self { subject: subject.to_owned() }
+    }
+}
+
+/// A caller's roles and subject.
+struct Identity {
+    roles: Vec<String>,
+    caller: Caller,
+}
+
 /// How a deployment learns a caller's roles.
 #[derive(Clone)]
 pub enum Authenticator {
@@ -91,22 +111,23 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Lets the request through to the API, or says why not (401 or 403). Only headers and the
-    /// request context are looked at, so it can run before the body is read.
-    pub fn admit<B>(&self, api: Api, request: &http::Request<B>) -> Result<(), RegistryError> {
+    /// Lets the request through to the API, naming its caller, or says why not (401 or 403). Only
+    /// headers and the request context are looked at, so it can run before the body is read.
+    pub fn admit<B>(&self, api: Api, request: &http::Request<B>) -> Result<Caller, RegistryError> {
         self.admit_roles(allowed_roles(api), request)
     }
 
     /// Like `admit`, for an action whose roles depend on more than the route.
-    pub fn admit_roles<B>(&self, allowed: &[&str], request: &http::Request<B>) -> Result<(), RegistryError> {
-        let roles = match self {
-            Authenticator::Open => return Ok(()),
+    pub fn admit_roles<B>(&self, allowed: &[&str], request: &http::Request<B>) -> Result<Caller, RegistryError> {
+        let identity = match self {
+            Authenticator::Open => return Ok(Caller::named(None)),
             #[cfg(feature = "jwt")]
-            Authenticator::Jwt(verifier) => verifier.verify(request_token(request.headers())?)?,
-            Authenticator::GatewayClaims(claim) => gateway_roles(claim, request)?,
+            Authenticator::Jwt(verifier) => verifier.identify(request_token(request.headers())?)?,
+            Authenticator::GatewayClaims(claim) => gateway_identity(claim, request)?,
             Authenticator::GatewayIam => return iam_caller(request),
         };
-        authorize_roles(allowed, &roles)
+        authorize_roles(allowed, &identity.roles)?;
+        Ok(identity.caller)
     }
 }
 
@@ -134,13 +155,12 @@ fn request_token(headers: &http::HeaderMap) -> Result<&str, RegistryError> {
 
 /// API Gateway's IAM authorization ran (it puts the caller in the context); without it, nobody
 /// signed the request.
-fn iam_caller<B>(request: &http::Request<B>) -> Result<(), RegistryError> {
+fn iam_caller<B>(request: &http::Request<B>) -> Result<Caller, RegistryError> {
     match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context))
-            if context.authorizer.as_ref().is_some_and(|authorizer| authorizer.iam.is_some()) =>
-        {
-            Ok(())
-        }
+        Some(RequestContext::ApiGatewayV2(context)) => match context.authorizer.as_ref().and_then(|a| a.iam.as_ref()) {
+            Some(iam) => Ok(Caller::named(iam.user_arn.as_deref().or(iam.caller_id.as_deref()))),
+            None => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
+        },
         _ => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
     }
 }
@@ -148,7 +168,7 @@ fn iam_caller<B>(request: &http::Request<B>) -> Result<(), RegistryError> {
 /// The roles claim as API Gateway passes it on: for an HTTP API (payload 2.0), every claim is a
 /// string, an array written as `[a b]` and an object as `map[roles:[a b]]` or as JSON; a REST API's
 /// authorizer passes JSON values.
-fn gateway_roles<B>(claim: &RolesClaim, request: &http::Request<B>) -> Result<Vec<String>, RegistryError> {
+fn gateway_identity<B>(claim: &RolesClaim, request: &http::Request<B>) -> Result<Identity, RegistryError> {
     let authorizer = match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => context.authorizer.as_ref(),
         Some(RequestContext::ApiGatewayV1(context)) => Some(&context.authorizer),
@@ -159,14 +179,17 @@ fn gateway_roles<B>(claim: &RolesClaim, request: &http::Request<B>) -> Result<Ve
     };
     if let Some(jwt) = &authorizer.jwt {
         let claims = jwt.claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
-        return Ok(claim.roles_in(&Value::Object(claims)));
+        return Ok(Identity::of_claims(claim, &Value::Object(claims)));
     }
     // A REST API passes its authorizer's context through as fields: `claims` for JWT/Cognito.
     // This workspace's Lambda authorizer passes its verdict: the roles, or why it refused.
     match (authorizer.fields.get("claims"), authorizer.fields.get(VERDICT_ROLES)) {
-        (Some(claims @ Value::Object(_)), _) => Ok(claim.roles_in(claims)),
+        (Some(claims @ Value::Object(_)), _) => Ok(Identity::of_claims(claim, claims)),
         (Some(_), _) => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
-        (None, Some(roles)) => Ok(RolesClaim::default().roles_in(&serde_json::json!({ "roles": roles }))),
+        (None, Some(roles)) => Ok(Identity {
+            roles: RolesClaim::default().roles_in(&serde_json::json!({ "roles": roles })),
+            caller: Caller::named(authorizer.fields.get(VERDICT_SUBJECT).and_then(Value::as_str)),
+        }),
         (None, None) => match authorizer.fields.get(VERDICT_REFUSED).and_then(Value::as_str) {
             Some(NO_TOKEN) => Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())),
             Some(_) => Err(RegistryError::Unauthorized(INVALID_TOKEN.to_owned())),
@@ -178,6 +201,15 @@ fn gateway_roles<B>(claim: &RolesClaim, request: &http::Request<B>) -> Result<Ve
 /// The context keys of the Lambda authorizer's verdict: the token's roles (JSON text), or the
 /// message of its refusal.
 const VERDICT_ROLES: &str = "roles";
+/// The token's `sub`, beside its roles.
+const VERDICT_SUBJECT: &str = "subject";
+
+impl Identity {
+    /// The roles in the claim named, and the subject in `sub`.
+    fn of_claims(claim: &RolesClaim, claims: &Value) -> Self {
+        Self { roles: claim.roles_in(claims), caller: Caller::named(claims.get("sub").and_then(Value::as_str)) }
+    }
+}
 const VERDICT_REFUSED: &str = "refused";
 
 /// The Lambda REQUEST authorizer's answer (payload 2.0, simple responses) for a request's headers:
@@ -187,8 +219,11 @@ const VERDICT_REFUSED: &str = "refused";
 /// gives (the console takes it for an expired session), not API Gateway's own 403.
 #[cfg(feature = "jwt")]
 pub fn authorizer_answer(verifier: &JwtVerifier, headers: &http::HeaderMap) -> Value {
-    let context = match request_token(headers).and_then(|token| verifier.verify(token)) {
-        Ok(roles) => serde_json::json!({ VERDICT_ROLES: serde_json::to_string(&roles).unwrap_or_default() }),
+    let context = match request_token(headers).and_then(|token| verifier.identify(token)) {
+        Ok(identity) => serde_json::json!({
+            VERDICT_ROLES: serde_json::to_string(&identity.roles).unwrap_or_default(),
+            VERDICT_SUBJECT: identity.caller.subject,
+        }),
         Err(RegistryError::Unauthorized(message)) => serde_json::json!({ VERDICT_REFUSED: message }),
         Err(_) => serde_json::json!({ VERDICT_REFUSED: INVALID_TOKEN }),
     };
@@ -424,8 +459,8 @@ impl JwtVerifier {
         Self { keys, validation: validation(rules), roles_claim: rules.roles_claim.clone() }
     }
 
-    /// The token's roles, if it is valid.
-    pub fn verify(&self, token: &str) -> Result<Vec<String>, RegistryError> {
+    /// The token's roles and subject, if it is valid.
+    fn identify(&self, token: &str) -> Result<Identity, RegistryError> {
         let invalid = |why: &dyn std::fmt::Display| {
             tracing::info!(reason = %why, "token refused");
             RegistryError::Unauthorized(INVALID_TOKEN.to_owned())
@@ -437,7 +472,7 @@ impl JwtVerifier {
             .or_else(|| if self.keys.len() == 1 { self.keys.values().next() } else { None })
             .ok_or_else(|| invalid(&"no key for the token's kid"))?;
         let data = jsonwebtoken::decode::<Value>(token, key, &self.validation).map_err(|e| invalid(&e))?;
-        Ok(self.roles_claim.roles_in(&data.claims))
+        Ok(Identity::of_claims(&self.roles_claim, &data.claims))
     }
 }
 

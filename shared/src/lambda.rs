@@ -21,10 +21,12 @@ pub use lambda_http::Error;
 /// Set by the guard on a request whose body could not be decoded; removed from client requests.
 const INVALID_BODY_HEADER: &str = "x-connector-registry-invalid-body";
 
-/// JSON log lines for CloudWatch, one object per line, with the invocation's request id (the
-/// runtime's span) on every line. `RUST_LOG` sets the filter (default `info`).
+/// JSON log lines for CloudWatch, one object per line, with the invocation's request id and X-Ray
+/// trace id (the runtime's span) on every line, and the metric lines (`crate::metrics`) beside
+/// them. `RUST_LOG` sets the filter (default `info`).
 pub fn init_tracing() {
     use tracing_subscriber::util::SubscriberInitExt;
+    crate::metrics::enable();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     json_logs(filter, std::io::stdout).init();
 }
@@ -209,13 +211,15 @@ where
     F: Fn(lambda_http::Request) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Response> + Send + 'static,
 {
-    service_fn(move |request: lambda_http::Request| {
+    service_fn(move |mut request: lambda_http::Request| {
         let handler = handler.clone();
         let admitted = auth.admit(api, &request);
         async move {
-            if let Err(refused) = admitted {
-                return Ok(error_response(api, None, &refused));
-            }
+            match admitted {
+                // The caller goes with the request to the handler (register names them in its event).
+                Ok(caller) => request.extensions_mut().insert(caller),
+                Err(refused) => return Ok(error_response(api, None, &refused)),
+            };
             if request.headers().contains_key(INVALID_BODY_HEADER) {
                 return Ok(error_response(api, None, &undecodable_body(api)));
             }
@@ -293,7 +297,10 @@ pub async fn handle_s3_event(
             tracing::warn!(bucket = record_bucket, key, "ignoring an event outside the incoming prefix");
             continue;
         }
-        let outcome = crate::registry::register_upload(registrar, incoming, &key)
+        // The uploader, as S3 names it, is the registration's subject.
+        let subject = record.principal_id.principal_id.unwrap_or_else(|| crate::registry::audit::ANONYMOUS.to_owned());
+        let origin = crate::registry::Origin::new(subject, crate::metrics::UPLOADS_ROUTE);
+        let outcome = crate::registry::register_upload(registrar, incoming, &key, &origin)
             .await
             .map_err(|error| UploadEventError::new(key, &error))?;
         outcomes.push(outcome);
@@ -330,6 +337,45 @@ impl From<UploadEventError> for lambda_http::lambda_runtime::Diagnostic {
     fn from(error: UploadEventError) -> Self {
         Self { error_type: error.error_type().to_owned(), error_message: error.to_string() }
     }
+}
+
+/// Delivers the audit events of a DynamoDB stream batch (the outbox items registrations commit,
+/// `INSERT`s under the outbox key), in order, each put to `sink` and then removed from `outbox`.
+/// The answer is the partial batch response Lambda reads with `ReportBatchItemFailures`: the
+/// first record that failed, so that Lambda retries the batch from it; records after it are left
+/// for that retry (the order of a shard is kept). A record that is no audit event is skipped.
+#[cfg(feature = "lambda-audit-events")]
+pub async fn handle_audit_stream(
+    outbox: &dyn crate::registry::AuditOutbox,
+    sink: &dyn crate::registry::AuditSink,
+    event: &serde_json::Value,
+) -> serde_json::Value {
+    use crate::adapters::aws::TableSchema;
+    use crate::registry::AuditRecord;
+    let records = event["Records"].as_array().map(Vec::as_slice).unwrap_or_default();
+    for record in records {
+        let sequence = record["dynamodb"]["SequenceNumber"].as_str().unwrap_or_default();
+        let image = &record["dynamodb"]["NewImage"];
+        let is_event =
+            record["eventName"] == "INSERT" && image[TableSchema::PARTITION_KEY]["S"] == TableSchema::AUDIT_PARTITION;
+        if !is_event {
+            tracing::warn!(sequence, "skipping a stream record that is no new audit event");
+            continue;
+        }
+        let delivered = match image[TableSchema::AUDIT_EVENT]["S"].as_str().map(AuditRecord::from_json) {
+            Some(Ok(audit)) => crate::registry::audit::deliver(outbox, sink, &audit).await.map(|_| audit),
+            Some(Err(error)) => Err(error),
+            None => Err(crate::error::StoreError::Other(anyhow::anyhow!("an audit item without its event"))),
+        };
+        match delivered {
+            Ok(audit) => tracing::info!(event_id = %audit.detail.event_id, "audit event delivered"),
+            Err(error) => {
+                tracing::error!(sequence, error = %crate::error::error_chain(&error), "an audit event was not delivered");
+                return serde_json::json!({ "batchItemFailures": [{ "itemIdentifier": sequence }] });
+            }
+        }
+    }
+    serde_json::json!({ "batchItemFailures": [] })
 }
 
 #[cfg(test)]
@@ -379,6 +425,28 @@ mod tests {
         let refused: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
         assert_eq!(refused["message"], "request refused");
         assert_eq!(refused["reason"], "Connector not found: kafka-connector-1.0.0");
+    }
+
+    /// The runtime's span of an invocation puts its request id and X-Ray trace id on every line
+    /// logged within it.
+    #[test]
+    fn log_lines_carry_the_request_id_and_the_trace_id() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = json_logs("info".into(), move || writer.clone());
+        let mut context = lambda_http::Context::default();
+        context.request_id = "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into();
+        context.xray_trace_id =
+            Some("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1".into());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = lambda_http::lambda_runtime::layers::trace::request_span(&context);
+            let _entered = span.enter();
+            error_response(Api::ConnectorsRead, None, &RegistryError::ConnectorNotFound("x-1".into()));
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(line["span"]["requestId"], "8476a536-e9f4-11e8-9739-2dfe598c3fcd", "{text}");
+        assert_eq!(line["span"]["xrayTraceId"], context.xray_trace_id.unwrap().as_str(), "{text}");
     }
 
     /// The top-level keys of a JSON object, repeats included (serde_json keeps only the last).

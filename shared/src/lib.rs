@@ -11,6 +11,7 @@ pub mod error;
 pub mod lambda;
 #[cfg(feature = "lambda")]
 pub use lambda_http::lambda_runtime;
+pub mod metrics;
 pub mod registry;
 pub mod text;
 

@@ -21,6 +21,20 @@ async fn dynamodb_row_store_conforms() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_outbox_conforms() {
+    let Some(sdk) = stand_in().await else { return };
+    conformance::outbox_suite(|| {
+        let sdk = sdk.clone();
+        async move {
+            let store = DynamoRowStore::new(&sdk, unique_name("outbox"));
+            store.create_table_if_missing().await.expect("table");
+            Arc::new(store)
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn s3_archive_store_conforms() {
     let Some(sdk) = stand_in().await else { return };
@@ -48,7 +62,7 @@ async fn a_row_too_big_for_a_dynamodb_item_is_refused_clearly() {
     let now = conformance::at(0);
     let mut big = conformance::row("huge", "1.0.0", "batch", now);
     big.ui_spec = RawValue::from_string(format!(r#"{{"padding":"{}"}}"#, "x".repeat(420 * 1024))).unwrap();
-    let error = store.commit_registration(&[big], now).await.unwrap_err();
+    let error = store.commit_registration(&[big], now, &conformance::draft()).await.unwrap_err();
     let StoreError::TooLarge(message) = error else { panic!("{error:?}") };
     assert!(message.contains("huge-1.0.0") && message.contains("DynamoDB"), "{message}");
     assert!(store.get("huge-1.0.0", registry_shared::domain::Status::Live).await.unwrap().is_none());
@@ -73,7 +87,10 @@ async fn dynamodb_lists_on_another_instance_see_every_registration() {
     let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
     for (i, version) in ["1.0.0", "2.0.0", "3.0.0"].iter().enumerate() {
         let now = conformance::at(i as i64);
-        writer.commit_registration(&[conformance::row("kafka", version, "stream", now)], now).await.unwrap();
+        writer
+            .commit_registration(&[conformance::row("kafka", version, "stream", now)], now, &conformance::draft())
+            .await
+            .unwrap();
         for query in [ListQuery::default(), live.clone(), ListQuery { limit: Some(1), ..live.clone() }] {
             let page = reader.list(&query).await.unwrap();
             let live_ids: Vec<&str> =
@@ -96,7 +113,7 @@ async fn dynamodb_refuses_commits_over_the_transaction_limits_and_writes_nothing
     let store = table_store(&sdk, &unique_name("rows")).await;
     let now = conformance::at(0);
     let many: Vec<_> = (0..40).map(|i| conformance::row(&format!("c{i:02}"), "1.0.0", "batch", now)).collect();
-    let error = store.commit_registration(&many, now).await.unwrap_err();
+    let error = store.commit_registration(&many, now, &conformance::draft()).await.unwrap_err();
     let StoreError::TooLarge(message) = error else { panic!("{error:?}") };
     assert!(message.contains(&MAX_TRANSACTION_ACTIONS.to_string()), "{message}");
 
@@ -107,7 +124,7 @@ async fn dynamodb_refuses_commits_over_the_transaction_limits_and_writes_nothing
             row
         })
         .collect();
-    let error = store.commit_registration(&big, now).await.unwrap_err();
+    let error = store.commit_registration(&big, now, &conformance::draft()).await.unwrap_err();
     let StoreError::TooLarge(message) = error else { panic!("{error:?}") };
     assert!(message.contains(&MAX_TRANSACTION_BYTES.to_string()), "{message}");
     assert!(store.list(&ListQuery::default()).await.unwrap().rows.is_empty(), "nothing was written");
@@ -133,7 +150,7 @@ async fn dynamodb_lists_cost_about_what_they_answer() {
         let now = conformance::at(i);
         let mut row = conformance::row(&format!("c{:02}", i % 15), &format!("{}.0.0", i / 15), "batch", now);
         row.ui_spec = RawValue::from_string(format!(r#"{{"schema":"{}"}}"#, "x".repeat(8 * 1024))).unwrap();
-        store.commit_registration(&[row], now).await.unwrap();
+        store.commit_registration(&[row], now, &conformance::draft()).await.unwrap();
     }
     let cold = DynamoRowStore::new(&sdk, &table);
     for query in [ListQuery::default(), ListQuery { statuses: vec![Status::Live], ..Default::default() }] {
@@ -158,7 +175,10 @@ async fn dynamodb_lists_cost_about_what_they_answer() {
     assert!(warm.read_units <= 2.0 && warm.calls == 1, "warm page: {warm:?}");
     // After a registration the page is read again, and shows it.
     let now = conformance::at(100);
-    store.commit_registration(&[conformance::row("a-first", "1.0.0", "batch", now)], now).await.unwrap();
+    store
+        .commit_registration(&[conformance::row("a-first", "1.0.0", "batch", now)], now, &conformance::draft())
+        .await
+        .unwrap();
     let page = paging.list(&first).await.unwrap();
     assert_eq!(page.rows[0].id.as_str(), "a-first-1.0.0");
 }
@@ -204,7 +224,10 @@ async fn dynamodb_first_layout_tables_copy_into_the_new_layout() {
     );
     // Registration goes on from the copied heads: one Live version.
     let now = conformance::at(10);
-    store.commit_registration(&[conformance::row("kafka", "3.0.0", "stream", now)], now).await.unwrap();
+    store
+        .commit_registration(&[conformance::row("kafka", "3.0.0", "stream", now)], now, &conformance::draft())
+        .await
+        .unwrap();
     assert_eq!(store.get("kafka-2.0.0", Status::Retired).await.unwrap().unwrap().updated_date, now);
     // A table in use is never copied into.
     assert!(store.copy_from_first_layout(&old).await.is_err());

@@ -106,6 +106,7 @@ impl TestApp {
             url_expiry: std::time::Duration::from_secs(600),
             public_url: None,
             http: registry_server::HttpLimits::default(),
+            audit_events: None,
         };
         adjust(&mut config);
         let server = RunningServer::start(config.clone()).await.expect("server starts");

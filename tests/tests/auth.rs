@@ -377,3 +377,44 @@ async fn the_console_flow_with_its_own_tokens() {
     assert_eq!(read.body["result"]["status"], "Live");
     assert!(read.body["result"]["ui_spec"].is_object(), "{}", read.text);
 }
+
+/// The audit events of the local server: each committed registration's event reaches the
+/// JSON-lines file of the data folder, naming the token's subject and the route; a refused one
+/// leaves none.
+#[tokio::test]
+async fn committed_registrations_yield_one_audit_event_each_naming_the_caller() {
+    let app = secured_app().await;
+    let events = app.data_dir().unwrap().join("audit-events.jsonl");
+    let lines = || {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()).collect::<Vec<_>>()
+    };
+    let viewer = mint(&keys().0, None, claims(&["viewer"]));
+    assert_eq!(register_as(&app, &viewer).await.status, StatusCode::FORBIDDEN);
+    let mut manager_claims = claims(&["dataset_manager"]);
+    manager_claims["sub"] = json!("alice@example.org");
+    let manager = mint(&keys().0, None, manager_claims);
+    assert_eq!(register_as(&app, &manager).await.status, StatusCode::OK);
+    assert_eq!(register_as(&app, &manager).await.status, StatusCode::OK);
+    // The dispatcher appends right after each commit.
+    for _ in 0..100 {
+        if lines().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let lines = lines();
+    assert_eq!(lines.len(), 2, "one event per committed registration: {lines:?}");
+    for line in &lines {
+        assert_eq!(line["source"], "connector-registry");
+        assert_eq!(line["detail-type"], "Connector registered");
+        assert_eq!(line["detail"]["subject"], "alice@example.org", "the caller, from the token");
+        assert_eq!(line["detail"]["route"], "POST /v2/connector/register");
+        assert_eq!(
+            line["detail"]["rows"],
+            json!([{"id": "kafka-connector-1.0.0", "connector_id": "kafka-connector", "version": "1.0.0"}])
+        );
+        assert_eq!(line["detail"]["sha256"].as_str().map(str::len), Some(64));
+    }
+    assert_ne!(lines[0]["id"], lines[1]["id"], "each event has its own id");
+}

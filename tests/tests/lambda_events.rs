@@ -62,7 +62,7 @@ fn every_event_file_has_an_expectation() {
     files.sort();
     files.retain(|name| name != "env.local.json");
     let expectations = expectations();
-    let mut expected: Vec<String> = ["api", "s3", "authorizer"]
+    let mut expected: Vec<String> = ["api", "s3", "authorizer", "audit"]
         .iter()
         .flat_map(|kind| expectations[kind].as_array().unwrap().iter())
         .map(|e| e["event"].as_str().unwrap().to_owned())
@@ -250,4 +250,118 @@ async fn uploads_under_the_incoming_prefix_register_once_and_broken_ones_are_rem
         "the refused upload is removed"
     );
     assert_eq!(stored().await, stored_before + 1, "and nothing of it is stored");
+}
+
+/// SQS on the stand-in, through its JSON protocol: where an EventBridge rule delivers the events
+/// put, so that the test reads what EventBridge was given.
+struct Queue {
+    http: reqwest::Client,
+    endpoint: String,
+    url: String,
+}
+
+impl Queue {
+    async fn call(http: &reqwest::Client, endpoint: &str, action: &str, body: Value) -> Value {
+        let answer = http
+            .post(endpoint)
+            .header("X-Amz-Target", format!("AmazonSQS.{action}"))
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .header(
+                "Authorization",
+                "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.status().is_success(), "SQS {action}: {}", answer.status());
+        let text = answer.text().await.unwrap();
+        if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() }
+    }
+
+    async fn create(endpoint: &str, name: &str) -> (Self, String) {
+        let http = reqwest::Client::new();
+        let created = Self::call(&http, endpoint, "CreateQueue", serde_json::json!({ "QueueName": name })).await;
+        let url = created["QueueUrl"].as_str().unwrap().to_owned();
+        let attributes = serde_json::json!({ "QueueUrl": url, "AttributeNames": ["QueueArn"] });
+        let arn = Self::call(&http, endpoint, "GetQueueAttributes", attributes).await;
+        let arn = arn["Attributes"]["QueueArn"].as_str().unwrap().to_owned();
+        (Self { http, endpoint: endpoint.to_owned(), url }, arn)
+    }
+
+    async fn received(&self) -> Vec<Value> {
+        let body = serde_json::json!({ "QueueUrl": self.url, "MaxNumberOfMessages": 10 });
+        let answer = Self::call(&self.http, &self.endpoint, "ReceiveMessage", body).await;
+        answer["Messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| serde_json::from_str(m["Body"].as_str().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+/// The audit-events function over its stream fixtures: each event is put to EventBridge (and
+/// reaches a rule's target as the detail the registration committed), then removed from the
+/// table; an event EventBridge does not take is reported as the batch's failure and stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_function_puts_every_stream_fixture_s_event_to_eventbridge_and_removes_it() {
+    use registry_shared::adapters::aws::EventBridgeSink;
+    use registry_shared::registry::{AuditOutbox, AuditRecord};
+    let Some(sdk) = stand_in().await else { return };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let outbox = DynamoRowStore::new(&sdk, unique_name("audit"));
+    outbox.create_table_if_missing().await.unwrap();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let bus = unique_name("audit");
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    let (queue, queue_arn) = Queue::create(&endpoint, &unique_name("audit")).await;
+    let pattern = serde_json::json!({ "source": ["connector-registry"] }).to_string();
+    events.put_rule().name("registrations").event_bus_name(&bus).event_pattern(pattern).send().await.unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder().id("queue").arn(&queue_arn).build().unwrap();
+    events.put_targets().rule("registrations").event_bus_name(&bus).targets(target).send().await.unwrap();
+
+    for expectation in expectations()["audit"].as_array().unwrap() {
+        let file = expectation["event"].as_str().unwrap();
+        let stream = event(file);
+        // The outbox items the stream names, in the table as a registration committed them.
+        let mut committed = Vec::new();
+        for record in stream["Records"].as_array().unwrap() {
+            let image = &record["dynamodb"]["NewImage"];
+            let mut put = dynamodb.put_item().table_name(outbox.table());
+            for (name, value) in image.as_object().unwrap() {
+                put = put.item(name, aws_sdk_dynamodb::types::AttributeValue::S(value["S"].as_str().unwrap().into()));
+            }
+            put.send().await.unwrap();
+            committed.push(AuditRecord::from_json(image["event"]["S"].as_str().unwrap()).unwrap());
+        }
+        assert_eq!(outbox.pending(100).await.unwrap(), committed, "{file}");
+
+        // EventBridge down (a bus that is not there): nothing is lost, the batch is retried.
+        let nowhere = EventBridgeSink::new(&sdk, unique_name("missing"));
+        let answer = lambda::handle_audit_stream(&outbox, &nowhere, &stream).await;
+        let first = &stream["Records"][0]["dynamodb"]["SequenceNumber"];
+        assert_eq!(answer["batchItemFailures"], serde_json::json!([{ "itemIdentifier": first }]), "{file}");
+        assert_eq!(outbox.pending(100).await.unwrap(), committed, "{file}: undelivered events stay");
+
+        let sink = EventBridgeSink::new(&sdk, &bus);
+        let answer = lambda::handle_audit_stream(&outbox, &sink, &stream).await;
+        assert_eq!(answer, serde_json::json!({ "batchItemFailures": [] }), "{file}");
+        assert!(outbox.pending(100).await.unwrap().is_empty(), "{file}: delivered events leave the table");
+        let received = queue.received().await;
+        let ids: Vec<&str> = received.iter().map(|e| e["detail"]["event_id"].as_str().unwrap()).collect();
+        let expected: Vec<&str> =
+            expectation["delivered"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(ids, expected, "{file}");
+        for (event, record) in received.iter().zip(&committed) {
+            assert_eq!(event["source"], "connector-registry", "{file}");
+            assert_eq!(event["detail-type"], "Connector registered", "{file}");
+            assert_eq!(
+                event["detail"],
+                serde_json::to_value(&record.detail).unwrap(),
+                "{file}: the detail as committed"
+            );
+        }
+    }
 }

@@ -13,7 +13,7 @@ use registry_shared::auth::Authenticator;
 use registry_shared::domain::Status;
 use registry_shared::lambda;
 use registry_shared::registry::{Catalog, RowStore};
-use registry_shared::test_support::conformance::{at, row};
+use registry_shared::test_support::conformance::{self, at, row};
 use serde_json::{Value, json};
 
 const CONNECTORS: usize = 2500;
@@ -38,7 +38,7 @@ async fn ten_thousand_rows(rows: &dyn RowStore) {
             })
             .collect();
         for package in all.chunks(12) {
-            rows.commit_registration(package, now).await.unwrap();
+            rows.commit_registration(package, now, &conformance::draft()).await.unwrap();
         }
     }
 }

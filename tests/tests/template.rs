@@ -69,7 +69,18 @@ fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer_of_the_
         let integration = intrinsic(&properties["Target"], "!Sub").strip_prefix("integrations/${").unwrap();
         let integration = resource(integration.strip_suffix('}').unwrap());
         assert_eq!(text(&integration["Properties"]["PayloadFormatVersion"]), "2.0");
-        let function = intrinsic(&integration["Properties"]["IntegrationUri"], "!GetAtt").strip_suffix(".Arn").unwrap();
+        // The alias: what CodeDeploy shifts from version to version.
+        let function = intrinsic(&integration["Properties"]["IntegrationUri"], "!Ref").strip_suffix(".Alias").unwrap();
+        let permission = resources
+            .values()
+            .find(|r| {
+                text(&r["Type"]) == "AWS::Lambda::Permission"
+                    && r["Properties"]["Principal"] == "apigateway.amazonaws.com"
+                    && matches!(r["Properties"]["FunctionName"], Value::Tagged(_))
+                    && intrinsic(&r["Properties"]["FunctionName"], "!Ref") == format!("{function}.Alias")
+            })
+            .unwrap_or_else(|| panic!("{name:?}: no permission for API Gateway to invoke {function}.Alias"));
+        assert!(intrinsic(&permission["Properties"]["SourceArn"], "!Sub").contains("${RegistryApi}"));
         let function = resource(function);
         assert_eq!(text(&function["Metadata"]["BuildMethod"]), "rust-cargolambda");
         let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
@@ -131,7 +142,9 @@ fn the_token_authorizer_is_this_workspace_s_function_with_no_permissions_and_cac
     assert_eq!(text(&properties["AuthorizerPayloadFormatVersion"]), "2.0");
     assert_eq!(properties["EnableSimpleResponses"].as_bool(), Some(true), "the answer shape the function gives");
     assert!(properties["AuthorizerResultTtlInSeconds"].as_u64().is_some_and(|ttl| ttl > 0 && ttl <= 300));
-    assert!(intrinsic(&properties["AuthorizerUri"], "!Sub").contains("${AuthorizerFunction.Arn}"));
+    let Value::Tagged(uri) = &properties["AuthorizerUri"] else { panic!("AuthorizerUri is a !Sub") };
+    assert!(text(&list(&uri.value)[0]).ends_with("/functions/${Alias}/invocations"));
+    assert_eq!(intrinsic(&list(&uri.value)[1]["Alias"], "!Ref"), "AuthorizerFunction.Alias", "the alias is invoked");
     let function = &template["Resources"]["AuthorizerFunction"];
     assert_eq!(text(&function["Condition"]), "TokenAuth");
     let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
@@ -140,5 +153,192 @@ fn the_token_authorizer_is_this_workspace_s_function_with_no_permissions_and_cac
     assert!(function["Properties"].get("Policies").is_none(), "least privilege: no AWS permission at all");
     let permission = &template["Resources"]["AuthorizerInvokePermission"];
     assert_eq!(text(&permission["Properties"]["Principal"]), "apigateway.amazonaws.com");
+    assert_eq!(intrinsic(&permission["Properties"]["FunctionName"], "!Ref"), "AuthorizerFunction.Alias");
     assert!(intrinsic(&permission["Properties"]["SourceArn"], "!Sub").ends_with("/authorizers/${TokenAuthorizer}"));
+}
+
+/// Every function of the template, by logical id.
+fn functions(template: &Value) -> Vec<(String, &Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| text(&r["Type"]) == "AWS::Serverless::Function")
+        .map(|(name, r)| (text(name).to_owned(), r))
+        .collect()
+}
+
+#[test]
+fn every_function_is_traced_and_published_behind_an_alias() {
+    let template = template();
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(text(&globals["Tracing"]), "Active", "X-Ray traces of every function");
+    assert_eq!(text(&globals["AutoPublishAlias"]), "live");
+    for (name, function) in functions(&template) {
+        assert!(function["Properties"].get("Tracing").is_none(), "{name}: the global tracing holds");
+        assert!(function["Properties"].get("AutoPublishAlias").is_none(), "{name}: the global alias holds");
+    }
+}
+
+#[test]
+fn every_function_logs_json_to_its_own_group_kept_as_long_as_the_parameter_says() {
+    let template = template();
+    let retention = &template["Parameters"]["LogRetentionDays"];
+    assert_eq!(retention["Default"].as_u64(), Some(30));
+    assert!(list(&retention["AllowedValues"]).iter().all(|days| days.as_u64().is_some()));
+    let mut groups = Vec::new();
+    for (name, function) in functions(&template) {
+        let logging = &function["Properties"]["LoggingConfig"];
+        assert_eq!(text(&logging["LogFormat"]), "JSON", "{name}");
+        let group_name = intrinsic(&logging["LogGroup"], "!Ref");
+        let group = &template["Resources"][group_name];
+        assert_eq!(text(&group["Type"]), "AWS::Logs::LogGroup", "{name}");
+        assert_eq!(group["Condition"], function["Condition"], "{name}: its group exists exactly when it does");
+        assert_eq!(intrinsic(&group["Properties"]["RetentionInDays"], "!Ref"), "LogRetentionDays", "{name}");
+        let binary = text(&function["Metadata"]["BuildProperties"]["Binary"]);
+        let log_group_name = intrinsic(&group["Properties"]["LogGroupName"], "!Sub");
+        assert_eq!(log_group_name, format!("/aws/lambda/connector-registry-${{Stage}}-{binary}"), "{name}");
+        groups.push(group_name);
+    }
+    groups.sort();
+    groups.dedup();
+    assert_eq!(groups.len(), functions(&template).len(), "one group per function");
+}
+
+/// The alarm's metric: (namespace, metric name, dimensions as (name, value text)).
+fn alarm_metric(alarm: &Value) -> (String, String, Vec<(String, String)>) {
+    let properties = &alarm["Properties"];
+    let dimensions = list(&properties["Dimensions"])
+        .iter()
+        .map(|d| {
+            let value = match &d["Value"] {
+                Value::Tagged(tagged) => format!("{} {}", tagged.tag, text(&tagged.value)),
+                other => text(other).to_owned(),
+            };
+            (text(&d["Name"]).to_owned(), value)
+        })
+        .collect();
+    (text(&properties["Namespace"]).to_owned(), text(&properties["MetricName"]).to_owned(), dimensions)
+}
+
+#[test]
+fn alarms_watch_every_function_the_api_the_dead_letter_queues_and_the_table_and_notify_the_topic() {
+    let template = template();
+    let resources = &template["Resources"];
+    let topic = &template["Parameters"]["AlarmTopicArn"];
+    assert_eq!(text(&topic["Default"]), "", "no notification unless a topic is given");
+    let alarms: Vec<(&str, &Value)> = resources
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| text(&r["Type"]) == "AWS::CloudWatch::Alarm")
+        .map(|(name, r)| (text(name), r))
+        .collect();
+    for (name, alarm) in &alarms {
+        let properties = &alarm["Properties"];
+        for actions in ["AlarmActions", "OKActions"] {
+            let Value::Tagged(when) = &properties[actions] else { panic!("{name}: {actions} is an !If") };
+            assert!(when.tag == "!If", "{name}: {actions}");
+            let branches = list(&when.value);
+            assert_eq!(text(&branches[0]), "AlarmTopicGiven", "{name}");
+            assert_eq!(intrinsic(&list(&branches[1])[0], "!Ref"), "AlarmTopicArn", "{name}");
+            assert_eq!(intrinsic(&branches[2], "!Ref"), "AWS::NoValue", "{name}: no topic, no action");
+        }
+        assert_eq!(properties["Threshold"].as_f64(), Some(0.0), "{name}: the first occurrence counts");
+        assert_eq!(text(&properties["ComparisonOperator"]), "GreaterThanThreshold", "{name}");
+        assert_eq!(text(&properties["TreatMissingData"]), "notBreaching", "{name}: no data is no trouble");
+        assert!(text(&properties["AlarmDescription"]).contains("Operating it"), "{name}: the README says what to do");
+    }
+    let find = |namespace: &str, metric: &str, dimension: (&str, &str)| -> Vec<&str> {
+        alarms
+            .iter()
+            .filter(|(_, alarm)| alarm["Properties"].get("Metrics").is_none())
+            .filter(|(_, alarm)| {
+                let (ns, name, dimensions) = alarm_metric(alarm);
+                ns == namespace && name == metric && dimensions.contains(&(dimension.0.into(), dimension.1.into()))
+            })
+            .map(|(name, _)| *name)
+            .collect()
+    };
+    for (name, function) in functions(&template) {
+        for metric in ["Errors", "Throttles"] {
+            let watching = find("AWS/Lambda", metric, ("FunctionName", &format!("!Ref {name}")));
+            assert_eq!(watching.len(), 1, "{name}: one alarm on its {metric}: {watching:?}");
+            assert_eq!(resources[watching[0]]["Condition"], function["Condition"], "{name}");
+        }
+    }
+    assert_eq!(find("AWS/ApiGateway", "5xx", ("ApiId", "!Ref RegistryApi")), ["Api5xxAlarm"]);
+    for queue in ["UploadDeadLetterQueue", "AuditDeadLetterQueue"] {
+        let watching =
+            find("AWS/SQS", "ApproximateNumberOfMessagesVisible", ("QueueName", &format!("!GetAtt {queue}.QueueName")));
+        assert_eq!(watching.len(), 1, "{queue}: an alarm on its depth");
+    }
+    let throttles = &resources["TableThrottlesAlarm"]["Properties"]["Metrics"];
+    let watched: Vec<&str> = list(throttles)
+        .iter()
+        .filter_map(|m| m.get("MetricStat"))
+        .map(|stat| {
+            assert_eq!(intrinsic(&stat["Metric"]["Dimensions"][0]["Value"], "!Ref"), "RegistryTable");
+            text(&stat["Metric"]["MetricName"])
+        })
+        .collect();
+    assert_eq!(watched, ["ReadThrottleEvents", "WriteThrottleEvents"]);
+}
+
+#[test]
+fn deployments_shift_the_alias_by_canary_and_roll_back_on_the_function_s_alarms() {
+    let template = template();
+    let kind = &template["Parameters"]["DeploymentType"];
+    assert!(text(&kind["Default"]).starts_with("Canary"), "a canary by default");
+    for (name, function) in functions(&template) {
+        let preference = &function["Properties"]["DeploymentPreference"];
+        assert_eq!(intrinsic(&preference["Type"], "!Ref"), "DeploymentType", "{name}");
+        let alarms: Vec<&str> = list(&preference["Alarms"]).iter().map(|a| intrinsic(a, "!Ref")).collect();
+        let stem = name.strip_suffix("Function").unwrap();
+        assert!(alarms.contains(&format!("{stem}ErrorsAlarm").as_str()), "{name}: {alarms:?}");
+        assert!(alarms.contains(&format!("{stem}ThrottlesAlarm").as_str()), "{name}: {alarms:?}");
+        for alarm in alarms {
+            assert_eq!(text(&template["Resources"][alarm]["Type"]), "AWS::CloudWatch::Alarm", "{name}: {alarm}");
+        }
+    }
+}
+
+#[test]
+fn the_audit_events_function_reads_only_the_outbox_items_of_the_stream_and_may_only_put_and_remove_them() {
+    let template = template();
+    let table = &template["Resources"]["RegistryTable"]["Properties"];
+    assert_eq!(text(&table["StreamSpecification"]["StreamViewType"]), "NEW_IMAGE", "the event is in the new image");
+    let function = &template["Resources"]["AuditEventsFunction"];
+    assert_eq!(text(&function["Metadata"]["BuildProperties"]["Binary"]), "audit-events");
+    let properties = &function["Properties"];
+    assert_eq!(intrinsic(&properties["Environment"]["Variables"]["REGISTRY_EVENT_BUS"], "!Ref"), "EventBusName");
+    let events = properties["Events"].as_mapping().unwrap();
+    assert_eq!(events.len(), 1);
+    let source = events.values().next().unwrap();
+    assert_eq!(text(&source["Type"]), "DynamoDB");
+    let source = &source["Properties"];
+    assert_eq!(intrinsic(&source["Stream"], "!GetAtt"), "RegistryTable.StreamArn");
+    assert_eq!(list(&source["FunctionResponseTypes"]), &[Value::from("ReportBatchItemFailures")]);
+    assert_eq!(source["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert_eq!(text(&source["DestinationConfig"]["OnFailure"]["Type"]), "SQS");
+    assert_eq!(
+        intrinsic(&source["DestinationConfig"]["OnFailure"]["Destination"], "!GetAtt"),
+        "AuditDeadLetterQueue.Arn"
+    );
+    let filters = list(&source["FilterCriteria"]["Filters"]);
+    assert_eq!(filters.len(), 1);
+    let pattern: serde_json::Value = serde_json::from_str(text(&filters[0]["Pattern"])).unwrap();
+    assert_eq!(pattern["eventName"], serde_json::json!(["INSERT"]), "new events only, not their removal");
+    assert_eq!(
+        pattern["dynamodb"]["Keys"][TableSchema::PARTITION_KEY]["S"],
+        serde_json::json!([TableSchema::AUDIT_PARTITION]),
+        "the outbox's items, as the code keys them"
+    );
+
+    let statements = list(&properties["Policies"][0]["Statement"]);
+    let actions: Vec<&str> = statements.iter().map(|s| text(&s["Action"])).collect();
+    assert_eq!(actions, ["events:PutEvents", "dynamodb:DeleteItem"], "least privilege");
+    assert!(intrinsic(&statements[0]["Resource"], "!Sub").ends_with(":event-bus/${EventBusName}"));
+    let leading = &statements[1]["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"];
+    assert_eq!(list(leading), &[Value::from(TableSchema::AUDIT_PARTITION)], "it removes outbox items only");
 }

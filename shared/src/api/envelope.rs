@@ -35,6 +35,18 @@ impl Api {
 
     /// Register (like the original's RBAC answers) uses `errorResponse`: no `result`, and an
     /// `error.trace`. List and read use the `ObsrvError` style: `result: {}`, no trace.
+    /// The route's method and path, as API Gateway writes it: the metrics' `Route` and the audit
+    /// events' `route`.
+    pub fn route_key(self) -> &'static str {
+        match self {
+            Api::ConnectorRegister => "POST /v2/connector/register",
+            Api::ConnectorsRead => "GET /v2/connectors/read/{connector_id}",
+            Api::ConnectorsList => "POST /v2/connectors/list",
+            Api::FilesGenerateUrl => "POST /v2/files/generate-url",
+            Api::FilesUrlAccess => "POST /v2/files/url-access",
+        }
+    }
+
     fn register_error_style(self) -> bool {
         matches!(self, Api::ConnectorRegister)
     }
@@ -138,6 +150,7 @@ pub fn success_response<R: Serialize>(api: Api, msgid: Option<&str>, result: R) 
 
 /// `success_response`, for a result of about `result_bytes` of JSON (rendered rows).
 pub fn success_response_sized<R: Serialize>(api: Api, msgid: Option<&str>, result: R, result_bytes: usize) -> Response {
+    crate::metrics::answered(api.route_key());
     json_response(
         StatusCode::OK,
         &Envelope {
@@ -157,6 +170,7 @@ pub fn success_response_sized<R: Serialize>(api: Api, msgid: Option<&str>, resul
 /// whole chain; the client gets only the short message.
 pub fn error_response(api: Api, msgid: Option<&str>, error: &RegistryError) -> Response {
     let failure = failure(api, error);
+    crate::metrics::refused(api.route_key(), failure.code, failure.status.is_server_error());
     if failure.status.is_server_error() {
         tracing::error!(api = api.id(), status = failure.status.as_u16(), error = %error_chain(error), "request failed");
     } else {

@@ -15,8 +15,10 @@ use tokio::io::AsyncWriteExt;
 
 use super::part_headers::{PartHeadersTooLarge, limit_part_headers};
 use super::{Api, RegisterState, Response, body_bytes, error_response, success_response};
+use crate::auth::Caller;
 use crate::error::RegistryError;
-use crate::registry::{StagedUpload, StoredName};
+use crate::registry::audit::ANONYMOUS;
+use crate::registry::{Origin, StagedUpload, StoredName};
 
 pub const REGISTERED_MESSAGE: &str = "connector registered successfully.";
 
@@ -42,23 +44,36 @@ pub fn body_error(error: &(dyn std::error::Error + 'static)) -> RegistryError {
 /// Non-file fields are ignored, but not without bound; so is a JSON request.
 const MAX_FIELD_BYTES: u64 = 64 * 1024;
 
-/// The handler for a request whose body is already in memory (a Lambda event).
+/// The handler for a request whose body is already in memory (a Lambda event). The caller access
+/// control admitted is in the request's extensions.
 pub async fn handle(state: &RegisterState, request: lambda_http::Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = body_bytes(body);
     if body.len() as u64 > state.max_body_bytes {
         return respond(Err(payload_too_large(state.max_body_bytes)));
     }
-    respond(register(state, &parts.headers, stream::iter([Ok::<_, std::io::Error>(body)])).await)
+    let origin = origin(parts.extensions.get::<Caller>());
+    respond(register(state, &parts.headers, stream::iter([Ok::<_, std::io::Error>(body)]), &origin).await)
 }
 
 /// The handler for a server that streams request bodies: the same steps, chunk by chunk.
-pub async fn handle_stream<S, E>(state: &RegisterState, headers: &HeaderMap, body: S) -> Response
+pub async fn handle_stream<S, E>(
+    state: &RegisterState,
+    headers: &HeaderMap,
+    body: S,
+    caller: Option<&Caller>,
+) -> Response
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
-    respond(register(state, headers, body).await)
+    respond(register(state, headers, body, &origin(caller)).await)
+}
+
+/// A registration through this route, by the caller access control admitted.
+fn origin(caller: Option<&Caller>) -> Origin {
+    let subject = caller.map_or(ANONYMOUS, |caller| caller.subject.as_str());
+    Origin::new(subject, Api::ConnectorRegister.route_key())
 }
 
 fn respond(outcome: Result<Option<String>, RegistryError>) -> Response {
@@ -73,7 +88,12 @@ fn respond(outcome: Result<Option<String>, RegistryError>) -> Response {
 }
 
 /// Registers what the body carries; answers the request's `msgid` when it had one (JSON).
-async fn register<S, E>(state: &RegisterState, headers: &HeaderMap, body: S) -> Result<Option<String>, RegistryError>
+async fn register<S, E>(
+    state: &RegisterState,
+    headers: &HeaderMap,
+    body: S,
+    origin: &Origin,
+) -> Result<Option<String>, RegistryError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
@@ -86,12 +106,12 @@ where
                 RegistryError::UploadInvalid("Invalid multipart body: the Content-Type has no boundary".to_owned())
             })?;
             let upload = stage_first_file(state, body, boundary).await?;
-            state.registrar.register(upload).await?;
+            state.registrar.register(upload, origin).await?;
             Ok(None)
         }
         "application/json" => {
             let (msgid, stored_name) = parse_by_reference(&collect_small(body).await?)?;
-            state.registrar.register_stored(&stored_name).await?;
+            state.registrar.register_stored(&stored_name, origin).await?;
             Ok(msgid)
         }
         _ => Err(RegistryError::UnsupportedMediaType(

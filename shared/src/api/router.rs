@@ -72,6 +72,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_api_names_its_route_as_the_template_does() {
+        for route in Route::ALL {
+            let (method, path) = route.template();
+            assert_eq!(route.api().route_key(), format!("{method} {path}"));
+        }
+    }
+
+    #[test]
     fn routes_of_the_original() {
         assert_eq!(route_of(&Method::POST, "/v2/connector/register"), Some(Route::Register));
         assert_eq!(route_of(&Method::POST, "/v2/connectors/list"), Some(Route::List));

@@ -14,7 +14,8 @@ pub const SYSTEM_USER: &str = "SYSTEM";
 /// valid on AWS too. DynamoDB commits a registration in one `TransactWriteItems`, of at most 100
 /// actions and 4 MB of items: a connector takes at most 7 actions (its row, its list entry, its
 /// head, the entry a re-registered row leaves behind, and the row, list entry and entry move of
-/// the version it retires) and the table's catalog 8, so 12 connectors fit in 92. Their rows and
+/// the version it retires), the table's catalog 8 and the audit event 1, so 12 connectors fit in
+/// 93. Their rows and
 /// list entries take at most 2 MiB, and the list entries of the versions they retire at most
 /// 12 × 128 KiB: some 3.7 MB in all.
 pub struct WriteBudget;

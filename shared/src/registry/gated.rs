@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
-use super::{ArchiveKey, ArchiveStore, ListPage, ListQuery, RowStore};
+use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, RowStore};
 use crate::domain::{ConnectorRow, Status, Timestamp};
 use crate::error::StoreError;
 
@@ -62,8 +62,13 @@ impl<G: Gate> RowStore for GatedRows<G> {
         self.gate.pass(self.inner.list(query)).await
     }
 
-    async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError> {
-        self.gate.pass(self.inner.commit_registration(rows, now)).await
+    async fn commit_registration(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<(), StoreError> {
+        self.gate.pass(self.inner.commit_registration(rows, now, audit)).await
     }
 }
 

@@ -1,12 +1,14 @@
 //! The registry service: register, read and list, over two ports (an archive store and a row
 //! store). It knows nothing of HTTP, Lambda or any cloud.
 
+pub mod audit;
 mod gated;
 mod ports;
 mod service;
 mod stored_name;
 mod uploads;
 
+pub use audit::{AuditDraft, AuditOutbox, AuditRecord, AuditSink, Origin};
 pub use gated::{Gate, GatedArchives, GatedRows, InFlightLimit, StoreCall};
 pub use ports::{ArchiveStore, ListPage, ListQuery, ListedRow, RowStore, render_read_view};
 pub use service::{Catalog, ReadMode, Registered, Registrar, Registration, StagedUpload};

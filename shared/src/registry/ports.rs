@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 
 use async_trait::async_trait;
 
-use super::ArchiveKey;
+use super::{ArchiveKey, AuditDraft};
 use crate::domain::{Category, ConnectorRow, RowId, Status, Timestamp};
 use crate::error::StoreError;
 
@@ -61,9 +61,16 @@ pub trait RowStore: Send + Sync {
     /// - the row is written; if its id was stored already, the stored `created_by`,
     ///   `created_date`, `updated_by` and `live_date` are kept.
     ///
+    /// - the audit event, `audit.record(rows, retired ids, now)`, goes to the store's outbox.
+    ///
     /// Either all of it happens or none; concurrent commits for one connector leave exactly one
     /// `Live` version.
-    async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError>;
+    async fn commit_registration(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<(), StoreError>;
 }
 
 /// A list query: rows whose status is one of `statuses` (any, when empty) and whose category is

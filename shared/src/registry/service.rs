@@ -1,10 +1,11 @@
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::value::RawValue;
 use tempfile::NamedTempFile;
 
-use super::{ArchiveKey, ArchiveStore, ListPage, ListQuery, RowStore, StoredName};
+use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, Origin, RowStore, StoredName};
 use crate::distribution::reader::ReadError;
 use crate::distribution::{Distribution, Limits, build_rows, read_distribution};
 use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
@@ -41,6 +42,7 @@ pub struct Registered {
     pub row_ids: Vec<RowId>,
     pub stored_name: StoredName,
     pub sha256: String,
+    pub archive_bytes: u64,
 }
 
 /// What `register_once` did.
@@ -92,18 +94,21 @@ impl Registrar {
     }
 
     /// Validates the staged archive, stores it and commits its rows. Either the archive and every
-    /// row are in place, the connector's older Live versions retired, or nothing changed.
-    pub async fn register(&self, upload: StagedUpload) -> Result<Registered, RegistryError> {
+    /// row are in place, the connector's older Live versions retired, and the audit event in the
+    /// outbox, or nothing changed. `origin` is who registers, and how.
+    pub async fn register(&self, upload: StagedUpload, origin: &Origin) -> Result<Registered, RegistryError> {
+        let started = Instant::now();
         let StagedUpload { file, file_name } = upload;
         let (file, distribution) = self.read(file.into_parts()).await?;
         let file = NamedTempFile::from_parts(file.0, file.1);
-        self.commit(&distribution, file.path(), &file_name).await
+        measured(origin, started, self.commit(&distribution, file.path(), &file_name, origin).await)
     }
 
     /// Like `register`, but changes nothing when every row the package declares is already
     /// registered from this very archive (same SHA-256): for deliveries that may repeat, such as
     /// S3 events.
-    pub async fn register_once(&self, upload: StagedUpload) -> Result<Registration, RegistryError> {
+    pub async fn register_once(&self, upload: StagedUpload, origin: &Origin) -> Result<Registration, RegistryError> {
+        let started = Instant::now();
         let StagedUpload { file, file_name } = upload;
         let (file, distribution) = self.read(file.into_parts()).await?;
         let file = NamedTempFile::from_parts(file.0, file.1);
@@ -122,7 +127,8 @@ impl Registrar {
         if unchanged {
             return Ok(Registration::Unchanged(declared.into_iter().map(|r| r.id).collect()));
         }
-        self.commit(&distribution, file.path(), &file_name).await.map(Registration::Registered)
+        let registered = self.commit(&distribution, file.path(), &file_name, origin).await;
+        measured(origin, started, registered).map(Registration::Registered)
     }
 
     /// Registers an archive uploaded through a presigned URL, waiting under its upload key. A
@@ -130,7 +136,20 @@ impl Registrar {
     /// `source_url`; the upload is removed whether it was valid or not, so a refused archive stays
     /// readable nowhere. A name registered before (its upload gone) is registered again from
     /// its archive.
-    pub async fn register_stored(&self, stored_name: &StoredName) -> Result<Registered, RegistryError> {
+    pub async fn register_stored(
+        &self,
+        stored_name: &StoredName,
+        origin: &Origin,
+    ) -> Result<Registered, RegistryError> {
+        let started = Instant::now();
+        measured(origin, started, self.register_stored_now(stored_name, origin).await)
+    }
+
+    async fn register_stored_now(
+        &self,
+        stored_name: &StoredName,
+        origin: &Origin,
+    ) -> Result<Registered, RegistryError> {
         let (upload_key, key) = (stored_name.upload_key(), stored_name.key());
         let now = Timestamp::now();
         let Some(file) = self.archives.open(&upload_key).await? else {
@@ -139,7 +158,7 @@ impl Registrar {
                 .await?
                 .ok_or_else(|| RegistryError::ArchiveNotFound(stored_name.as_str().to_owned()))?;
             let rows = build_rows(&distribution, stored_name.as_str(), now)?;
-            return self.commit_rows(&distribution, stored_name.clone(), rows, now, None).await;
+            return self.commit_rows(&distribution, stored_name.clone(), rows, now, None, origin).await;
         };
         // Read, and held against the write budget, before anything is copied.
         let checked = self.read((file, ())).await.and_then(|(_, distribution)| {
@@ -171,7 +190,7 @@ impl Registrar {
             }
             Err(other) => return Err(other.into()),
         };
-        let registered = self.commit_rows(&distribution, stored_name.clone(), rows, now, new_archive).await;
+        let registered = self.commit_rows(&distribution, stored_name.clone(), rows, now, new_archive, origin).await;
         // After a fault of the machine the upload stays, so that a retry finds it.
         if registered.as_ref().map_or_else(is_refusal, |_| true) {
             self.discard(&upload_key).await;
@@ -220,11 +239,12 @@ impl Registrar {
         distribution: &Distribution,
         staged: &Path,
         file_name: &str,
+        origin: &Origin,
     ) -> Result<Registered, RegistryError> {
         let now = Timestamp::now();
         let (stored_name, rows) = self.store_archive(distribution, staged, file_name, now).await?;
         let key = stored_name.key();
-        self.commit_rows(distribution, stored_name, rows, now, Some(&key)).await
+        self.commit_rows(distribution, stored_name, rows, now, Some(&key), origin).await
     }
 
     /// Commits the rows of a package whose archive is stored under `stored_name`. `new_archive`
@@ -236,8 +256,10 @@ impl Registrar {
         rows: Vec<ConnectorRow>,
         now: Timestamp,
         new_archive: Option<&ArchiveKey>,
+        origin: &Origin,
     ) -> Result<Registered, RegistryError> {
-        if let Err(error) = self.rows.commit_registration(&rows, now).await {
+        let audit = AuditDraft::new(origin.clone(), &distribution.sha256, stored_name.as_str());
+        if let Err(error) = self.rows.commit_registration(&rows, now, &audit).await {
             // When the store refused the rows, take the archive back out. When the outcome is
             // unknown (a timeout may hide a commit), keep it: an unreferenced archive is harmless,
             // a row pointing at a deleted one is not.
@@ -254,12 +276,15 @@ impl Registrar {
             source_url = %stored_name,
             sha256 = %distribution.sha256,
             bytes = distribution.archive_bytes,
+            event_id = audit.event_id(),
+            route = %origin.route,
             "connector registered"
         );
         Ok(Registered {
             row_ids: rows.into_iter().map(|r| r.id).collect(),
             stored_name,
             sha256: distribution.sha256.clone(),
+            archive_bytes: distribution.archive_bytes,
         })
     }
 
@@ -306,6 +331,18 @@ impl Catalog {
 
 fn not_found(id: &str) -> RegistryError {
     RegistryError::ConnectorNotFound(id.to_owned())
+}
+
+/// A registration's outcome, counted in the metrics when it committed.
+fn measured(
+    origin: &Origin,
+    started: Instant,
+    registered: Result<Registered, RegistryError>,
+) -> Result<Registered, RegistryError> {
+    if let Ok(registered) = &registered {
+        crate::metrics::registered(&origin.route, started.elapsed(), registered.archive_bytes);
+    }
+    registered
 }
 
 /// Whether a registration failed for good (the package's fault), not for a fault of the machine.

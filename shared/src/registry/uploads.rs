@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use tempfile::NamedTempFile;
 
 use super::service::is_refusal;
-use super::{Registrar, Registration, StagedUpload};
+use super::{Origin, Registrar, Registration, StagedUpload};
 use crate::error::{RegistryError, StoreError, error_chain};
 
 /// Where uploads arrive, and how an outcome is recorded on them.
@@ -40,18 +40,36 @@ pub enum UploadOutcome {
     Gone,
 }
 
-/// Registers the object at `key`. An `Err` is a transient fault, worth retrying the event.
+/// Registers the object at `key` for `origin`. An `Err` is a transient fault, worth retrying the
+/// event.
 pub async fn register_upload(
     registrar: &Registrar,
     incoming: &dyn IncomingStore,
     key: &str,
+    origin: &Origin,
+) -> Result<UploadOutcome, RegistryError> {
+    let outcome = register_incoming(registrar, incoming, key, origin).await;
+    match &outcome {
+        Ok(UploadOutcome::Registered { .. }) => crate::metrics::upload(&origin.route, "UploadsRegistered"),
+        Ok(UploadOutcome::Rejected { .. }) => crate::metrics::upload(&origin.route, "UploadsRejected"),
+        Ok(UploadOutcome::AlreadyRegistered | UploadOutcome::Gone) => {}
+        Err(_) => crate::metrics::upload(&origin.route, "UploadsFailed"),
+    }
+    outcome
+}
+
+async fn register_incoming(
+    registrar: &Registrar,
+    incoming: &dyn IncomingStore,
+    key: &str,
+    origin: &Origin,
 ) -> Result<UploadOutcome, RegistryError> {
     let Some(file) = incoming.fetch_incoming(key).await? else {
         tracing::info!(key, "the uploaded object is gone");
         return Ok(UploadOutcome::Gone);
     };
     let file_name = key.rsplit('/').next().unwrap_or(key).to_owned();
-    let outcome = match registrar.register_once(StagedUpload { file, file_name }).await {
+    let outcome = match registrar.register_once(StagedUpload { file, file_name }, origin).await {
         Ok(Registration::Registered(registered)) => {
             UploadOutcome::Registered { source_url: registered.stored_name.as_str().to_owned() }
         }

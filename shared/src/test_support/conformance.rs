@@ -8,7 +8,10 @@ use serde_json::value::RawValue;
 
 use crate::domain::{Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version};
 use crate::error::StoreError;
-use crate::registry::{ArchiveStore, ListQuery, ListedRow, RowStore, StoredName, render_read_view};
+use crate::registry::{
+    ArchiveStore, AuditDraft, AuditOutbox, AuditRecord, AuditSink, ListQuery, ListedRow, Origin, RowStore, StoredName,
+    render_read_view,
+};
 
 /// A Live row as a registration would build it, at `now`.
 pub fn row(connector: &str, version: &str, category: &str, now: Timestamp) -> ConnectorRow {
@@ -41,6 +44,16 @@ pub fn row(connector: &str, version: &str, category: &str, now: Timestamp) -> Co
         updated_date: now,
         live_date: Some(now),
     }
+}
+
+/// A test's caller, registering through the API.
+pub fn draft_origin() -> Origin {
+    Origin::new("tester", "POST /v2/connector/register")
+}
+
+/// The audit event of a registration by a test's caller.
+pub fn draft() -> AuditDraft {
+    AuditDraft::new(draft_origin(), &"0".repeat(64), "pkg.tar_abcdef.gz")
 }
 
 /// A time `seconds` after a fixed start, so tests can tell commits apart.
@@ -92,7 +105,7 @@ async fn empty_store_has_nothing(store: &dyn RowStore) {
 async fn a_committed_row_reads_back_whole(store: &dyn RowStore) {
     let now = at(0);
     let row = row("kafka", "1.0.0", "stream", now);
-    store.commit_registration(std::slice::from_ref(&row), now).await.unwrap();
+    store.commit_registration(std::slice::from_ref(&row), now, &draft()).await.unwrap();
     let stored = store.get("kafka-1.0.0", Status::Live).await.unwrap().expect("stored");
     assert_eq!(stored, row);
     assert_eq!(stored.ui_spec.get(), r#"{"b":1,"a":{"z":[1,2]}}"#, "ui_spec keeps its text and key order");
@@ -105,26 +118,26 @@ async fn a_committed_row_reads_back_whole(store: &dyn RowStore) {
 }
 
 async fn a_new_version_retires_the_live_one(store: &dyn RowStore) {
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
-    store.commit_registration(&[row("other", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10)).await.unwrap();
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
+    store.commit_registration(&[row("other", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft()).await.unwrap();
     let old = store.get("kafka-1.0.0", Status::Retired).await.unwrap().expect("retired");
     assert_eq!(old.updated_date, at(10));
     assert_eq!(old.live_date, Some(at(0)));
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "other-1.0.0").await, Some(Status::Live), "other connectors are untouched");
     // Any version retires the others, older ones included (no semver ordering, as in the original).
-    store.commit_registration(&[row("kafka", "0.9.0", "stream", at(20))], at(20)).await.unwrap();
+    store.commit_registration(&[row("kafka", "0.9.0", "stream", at(20))], at(20), &draft()).await.unwrap();
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Retired));
     assert_eq!(status_of(store, "kafka-0.9.0").await, Some(Status::Live));
 }
 
 async fn re_registering_keeps_creation_fields(store: &dyn RowStore) {
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
     let mut again = row("kafka", "1.0.0", "batch", at(30));
     again.name = "renamed".into();
     again.created_by = "someone-else".into();
-    store.commit_registration(std::slice::from_ref(&again), at(30)).await.unwrap();
+    store.commit_registration(std::slice::from_ref(&again), at(30), &draft()).await.unwrap();
     let stored = store.get("kafka-1.0.0", Status::Live).await.unwrap().expect("live");
     assert_eq!(stored.name, "renamed");
     assert_eq!(stored.category.as_str(), "batch");
@@ -136,26 +149,26 @@ async fn re_registering_keeps_creation_fields(store: &dyn RowStore) {
 }
 
 async fn a_retired_version_can_come_back(store: &dyn RowStore) {
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1)).await.unwrap();
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(2))], at(2)).await.unwrap();
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft()).await.unwrap();
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(2))], at(2), &draft()).await.unwrap();
     assert_eq!(status_of(store, "kafka-1.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Retired));
 }
 
 async fn a_package_commits_all_or_nothing(store: &dyn RowStore) {
     // `a-b` version `1` and `a` version `b-1` share the row id `a-b-1`.
-    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0)).await.unwrap();
-    store.commit_registration(&[row("pg", "1.0.0", "batch", at(0))], at(0)).await.unwrap();
+    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0), &draft()).await.unwrap();
+    store.commit_registration(&[row("pg", "1.0.0", "batch", at(0))], at(0), &draft()).await.unwrap();
     let package = [row("pg", "2.0.0", "batch", at(5)), row("a", "b-1", "batch", at(5))];
-    let error = store.commit_registration(&package, at(5)).await.unwrap_err();
+    let error = store.commit_registration(&package, at(5), &draft()).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
     assert_eq!(status_of(store, "pg-1.0.0").await, Some(Status::Live), "nothing of the failed package landed");
     assert_eq!(status_of(store, "pg-2.0.0").await, None);
     assert_eq!(store.get("a-b-1", Status::Live).await.unwrap().unwrap().connector_id.as_str(), "a-b");
 
     let package = [row("mysql", "1.0.0", "batch", at(6)), row("pg", "2.0.0", "batch", at(6))];
-    store.commit_registration(&package, at(6)).await.unwrap();
+    store.commit_registration(&package, at(6), &draft()).await.unwrap();
     assert_eq!(status_of(store, "mysql-1.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "pg-2.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "pg-1.0.0").await, Some(Status::Retired));
@@ -165,7 +178,7 @@ async fn list_filters_orders_and_pages(store: &dyn RowStore) {
     for (connector, version, category) in
         [("zeta", "1", "batch"), ("alpha", "1", "stream"), ("alpha", "2", "stream"), ("mid", "1", "Database")]
     {
-        store.commit_registration(&[row(connector, version, category, at(0))], at(0)).await.unwrap();
+        store.commit_registration(&[row(connector, version, category, at(0))], at(0), &draft()).await.unwrap();
     }
     let ids = |rows: &[Arc<ListedRow>]| rows.iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
     assert_eq!(ids(&all(store).await), ["alpha-1", "alpha-2", "mid-1", "zeta-1"], "id order");
@@ -204,7 +217,7 @@ async fn every_list_follows_every_commit(store: &dyn RowStore) {
     let versions = ["1.0.0", "2.0.0", "3.0.0"];
     for (i, version) in versions.iter().enumerate() {
         let now = at(i as i64);
-        store.commit_registration(&[row("kafka", version, "stream", now)], now).await.unwrap();
+        store.commit_registration(&[row("kafka", version, "stream", now)], now, &draft()).await.unwrap();
         for _ in 0..2 {
             assert_eq!(ids(&store.list(&live).await.unwrap().rows), [format!("kafka-{version}")]);
             let expected: Vec<String> = versions[..i].iter().map(|v| format!("kafka-{v}")).collect();
@@ -229,19 +242,19 @@ async fn every_read_follows_every_commit(store: &dyn RowStore) {
         view
     }
     assert!(read(store, "kafka-1.0.0", Status::Live).await.is_none());
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0)).await.unwrap();
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
     for _ in 0..2 {
         let view = read(store, "kafka-1.0.0", Status::Live).await.expect("read");
         assert!(view.contains(r#""ui_spec":{"b":1,"a":{"z":[1,2]}}"#), "{view}");
         assert!(read(store, "kafka-1.0.0", Status::Draft).await.is_none(), "read filters on status");
     }
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10)).await.unwrap();
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft()).await.unwrap();
     assert!(read(store, "kafka-1.0.0", Status::Live).await.is_none(), "retired");
     let retired = read(store, "kafka-1.0.0", Status::Retired).await.expect("retired");
     assert!(retired.contains(r#""status":"Retired""#), "{retired}");
     let mut renamed = row("kafka", "2.0.0", "stream", at(20));
     renamed.name = "renamed".into();
-    store.commit_registration(&[renamed], at(20)).await.unwrap();
+    store.commit_registration(&[renamed], at(20), &draft()).await.unwrap();
     assert!(read(store, "kafka-2.0.0", Status::Live).await.expect("live").contains(r#""name":"renamed""#));
 }
 
@@ -263,11 +276,11 @@ async fn reads_racing_commits_never_keep_an_old_answer(store: Arc<dyn RowStore>)
     for round in 0..20_i64 {
         let mut live = row("kafka", "1.0.0", "stream", at(round));
         live.name = format!("round {round}");
-        store.commit_registration(&[live], at(round)).await.unwrap();
+        store.commit_registration(&[live], at(round), &draft()).await.unwrap();
         let view = store.read_view("kafka-1.0.0", Status::Live).await.unwrap().expect("live");
         assert!(view.get().contains(&format!(r#""name":"round {round}""#)), "round {round}: {}", view.get());
     }
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(99))], at(99)).await.unwrap();
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(99))], at(99), &draft()).await.unwrap();
     assert!(store.read_view("kafka-1.0.0", Status::Live).await.unwrap().is_none(), "retired");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {
@@ -280,7 +293,7 @@ async fn reads_racing_commits_never_keep_an_old_answer(store: Arc<dyn RowStore>)
 async fn list_pages_through_many_rows(store: &dyn RowStore) {
     let count = 120;
     for i in 0..count {
-        store.commit_registration(&[row(&format!("c{i:03}"), "1", "batch", at(0))], at(0)).await.unwrap();
+        store.commit_registration(&[row(&format!("c{i:03}"), "1", "batch", at(0))], at(0), &draft()).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut after = None;
@@ -303,7 +316,7 @@ async fn a_list_over_a_megabyte_returns_every_row_once(store: &dyn RowStore) {
     for i in 0..count {
         let mut big = row(&format!("big{i:03}"), "1", "batch", at(0));
         big.ui_spec = RawValue::from_string(spec.clone()).expect("raw");
-        store.commit_registration(&[big], at(0)).await.unwrap();
+        store.commit_registration(&[big], at(0), &draft()).await.unwrap();
     }
     let expected: Vec<String> = (0..count).map(|i| format!("big{i:03}-1")).collect();
     let ids = |rows: Vec<Arc<ListedRow>>| rows.into_iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
@@ -327,7 +340,7 @@ async fn racing_registrations_leave_one_live(store: Arc<dyn RowStore>) {
             let store = store.clone();
             tokio::spawn(async move {
                 let now = at(i);
-                store.commit_registration(&[row("race", &format!("{i}.0"), "batch", now)], now).await
+                store.commit_registration(&[row("race", &format!("{i}.0"), "batch", now)], now, &draft()).await
             })
         })
         .collect();
@@ -337,6 +350,116 @@ async fn racing_registrations_leave_one_live(store: Arc<dyn RowStore>) {
     let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
     assert_eq!(store.list(&live).await.unwrap().rows.len(), 1, "exactly one Live version");
     assert_eq!(all(&*store).await.len(), 12);
+}
+
+/// Runs every outbox case, each on a fresh store from `make`: a committed registration leaves
+/// exactly one record in the outbox, a refused or conflicting one none, and a record stays until
+/// it is delivered.
+pub async fn outbox_suite<S, F, Fut>(make: F)
+where
+    S: RowStore + AuditOutbox + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<S>>,
+{
+    a_commit_leaves_exactly_one_record(&*make().await).await;
+    a_refused_commit_leaves_none(&*make().await).await;
+    records_stay_until_delivered(&*make().await).await;
+    racing_commits_leave_one_record_each(make().await).await;
+}
+
+async fn a_commit_leaves_exactly_one_record<S: RowStore + AuditOutbox>(store: &S) {
+    assert!(store.pending(10).await.unwrap().is_empty());
+    let first = draft();
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &first).await.unwrap();
+    let pending = store.pending(10).await.unwrap();
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let record = &pending[0];
+    assert_eq!(record.detail.event_id, first.event_id());
+    assert_eq!(record.detail.registered_at, at(0).to_string());
+    assert_eq!((record.detail.rows.len(), record.detail.rows[0].version.as_str()), (1, "1.0.0"));
+    assert!(record.detail.retired_ids.is_empty());
+    assert_eq!((record.detail.subject.as_str(), record.detail_type.as_str()), ("tester", "Connector registered"));
+
+    let package = [row("kafka", "2.0.0", "stream", at(10)), row("jdbc", "1.0.0", "batch", at(10))];
+    let second = draft();
+    store.commit_registration(&package, at(10), &second).await.unwrap();
+    let pending = store.pending(10).await.unwrap();
+    assert_eq!(pending.len(), 2, "one record per commit: {pending:?}");
+    assert_eq!(pending[0].detail.event_id, first.event_id(), "oldest first");
+    let record = &pending[1];
+    assert_eq!(record.detail.event_id, second.event_id());
+    let ids: Vec<&str> = record.detail.rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["kafka-2.0.0", "jdbc-1.0.0"]);
+    assert_eq!(record.detail.retired_ids, ["kafka-1.0.0"], "the commit names what it retired");
+    assert_eq!(store.pending(1).await.unwrap().len(), 1, "pending takes a limit");
+}
+
+async fn a_refused_commit_leaves_none<S: RowStore + AuditOutbox>(store: &S) {
+    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0), &draft()).await.unwrap();
+    let before = store.pending(10).await.unwrap();
+    // `a` version `b-1` has the row id `a-b-1` of another connector: the store refuses it.
+    let package = [row("pg", "1.0.0", "batch", at(5)), row("a", "b-1", "batch", at(5))];
+    let error = store.commit_registration(&package, at(5), &draft()).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
+    assert_eq!(store.pending(10).await.unwrap(), before, "no event for a registration that did not commit");
+}
+
+/// A sink that keeps what it was given, or fails every delivery.
+#[derive(Default)]
+pub struct KeptEvents {
+    pub events: std::sync::Mutex<Vec<AuditRecord>>,
+    pub failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl AuditSink for KeptEvents {
+    async fn publish(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(anyhow::anyhow!("the sink is down")));
+        }
+        self.events.lock().unwrap().push(record.clone());
+        Ok(())
+    }
+}
+
+async fn records_stay_until_delivered<S: RowStore + AuditOutbox>(store: &S) {
+    use crate::registry::audit::deliver_pending;
+    let sink = KeptEvents::default();
+    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft()).await.unwrap();
+    sink.failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(deliver_pending(store, &sink).await.is_err());
+    assert_eq!(store.pending(10).await.unwrap().len(), 2, "an undelivered record stays");
+    sink.failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(deliver_pending(store, &sink).await.unwrap(), 2);
+    assert!(store.pending(10).await.unwrap().is_empty(), "a delivered record is removed");
+    let delivered: Vec<String> = sink.events.lock().unwrap().iter().map(|r| r.detail.rows[0].id.clone()).collect();
+    assert_eq!(delivered, ["kafka-1.0.0", "kafka-2.0.0"], "each once, in commit order");
+    assert_eq!(deliver_pending(store, &sink).await.unwrap(), 0);
+    let gone = sink.events.lock().unwrap()[0].clone();
+    store.remove(&gone).await.expect("removing a removed record is fine");
+}
+
+async fn racing_commits_leave_one_record_each<S: RowStore + AuditOutbox + 'static>(store: Arc<S>) {
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let now = at(i);
+                let audit = draft();
+                store.commit_registration(&[row("race", &format!("{i}.0"), "batch", now)], now, &audit).await?;
+                Ok::<_, StoreError>(audit.event_id().to_owned())
+            })
+        })
+        .collect();
+    let mut committed = Vec::new();
+    for task in tasks {
+        committed.push(task.await.expect("task").expect("commit"));
+    }
+    let mut recorded: Vec<String> = store.pending(100).await.unwrap().into_iter().map(|r| r.detail.event_id).collect();
+    committed.sort();
+    recorded.sort();
+    assert_eq!(recorded, committed, "exactly one record per committed registration, however they raced");
 }
 
 /// Runs every archive-store case on `store`.

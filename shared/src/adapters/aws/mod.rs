@@ -1,7 +1,9 @@
-//! The AWS backend: archives in S3, rows in DynamoDB.
+//! The AWS backend: archives in S3, rows in DynamoDB, audit events to EventBridge.
 
 #[cfg(feature = "aws-dynamodb")]
 mod dynamodb;
+#[cfg(feature = "aws-eventbridge")]
+mod eventbridge;
 #[cfg(feature = "aws-s3")]
 mod s3;
 
@@ -13,6 +15,8 @@ use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provi
 #[cfg(feature = "aws-dynamodb")]
 pub use dynamodb::migrate::Copied;
 pub use dynamodb::{DynamoRowStore, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, TableSchema};
+#[cfg(feature = "aws-eventbridge")]
+pub use eventbridge::EventBridgeSink;
 #[cfg(feature = "aws-s3")]
 pub use s3::S3ArchiveStore;
 

@@ -3,10 +3,12 @@
 //! ```text
 //! <data>/archives/connector-registry/<stored name>   the archives
 //! <data>/staging/                                    uploads being read (emptied at start)
-//! <data>/registry.redb                               the rows
+//! <data>/registry.redb                               the rows (and the audit outbox)
+//! <data>/audit-events.jsonl                          the audit events delivered (by default)
 //! ```
 
 mod archives;
+mod audit;
 mod kept_reads;
 mod rows;
 
@@ -14,13 +16,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use archives::FileArchiveStore;
+pub use audit::{JsonLines, JsonLinesSink};
 pub use rows::RedbRowStore;
 
-use crate::registry::RowStore;
+/// Where audit events go by default: a JSON-lines file in the data folder.
+pub const AUDIT_EVENTS_FILE: &str = "audit-events.jsonl";
 
 /// The embedded stores under `data_dir`, which is created when missing; presigned URLs point at
 /// `public_url`.
-pub fn open_stores(data_dir: &Path, public_url: &str) -> anyhow::Result<(Arc<FileArchiveStore>, Arc<dyn RowStore>)> {
+pub fn open_stores(data_dir: &Path, public_url: &str) -> anyhow::Result<(Arc<FileArchiveStore>, Arc<RedbRowStore>)> {
     let archives = FileArchiveStore::open(data_dir, public_url)?;
     let rows = RedbRowStore::open(&data_dir.join("registry.redb"))?;
     Ok((Arc::new(archives), Arc::new(rows)))
@@ -31,7 +35,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::registry::RowStore;
+    use crate::registry::{AuditOutbox, RowStore};
     use crate::test_support::conformance;
 
     async fn redb_row_store_conforms_keeping(kept_budget: usize) {
@@ -68,7 +72,7 @@ mod tests {
         for version in 0..12 {
             let now = conformance::at(version);
             let rows = [conformance::row("kafka", &format!("{version}"), "stream", now)];
-            store.commit_registration(&rows, now).await.unwrap();
+            store.commit_registration(&rows, now, &conformance::draft()).await.unwrap();
             let page = store.list(&live).await.unwrap();
             assert_eq!(page.rows.len(), 1, "one Live row after version {version}");
             assert_eq!(page.rows[0].id.as_str(), format!("kafka-{version}"));
@@ -78,22 +82,65 @@ mod tests {
         assert!(seen.first() == Some(&true) && seen.last() == Some(&false), "kept, then outgrown: {seen:?}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn redb_outbox_conforms() {
+        let dir = tempfile::tempdir().unwrap();
+        let counter = std::sync::atomic::AtomicUsize::new(0);
+        conformance::outbox_suite(|| {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let path = dir.path().join(format!("outbox-{n}.redb"));
+            async move { Arc::new(RedbRowStore::open(&path).unwrap()) }
+        })
+        .await;
+    }
+
+    /// Delivered events are lines of the file, each on the disk before it leaves the outbox, and
+    /// records not yet delivered survive a restart.
+    #[tokio::test]
+    async fn events_go_to_a_json_lines_file_and_survive_a_restart_undelivered() {
+        use crate::registry::audit::deliver_pending;
+        let dir = tempfile::tempdir().unwrap();
+        let store = reopened_after_a_commit(&dir.path().join("rows.redb")).await;
+        let events = dir.path().join(AUDIT_EVENTS_FILE);
+        let sink = JsonLinesSink::new(JsonLines::File(events.clone()));
+        assert_eq!(deliver_pending(&store, &sink).await.unwrap(), 1);
+        let later = conformance::at(5);
+        store
+            .commit_registration(&[conformance::row("kafka", "2", "stream", later)], later, &conformance::draft())
+            .await
+            .unwrap();
+        assert_eq!(deliver_pending(&store, &sink).await.unwrap(), 1);
+        let text = std::fs::read_to_string(&events).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["source"], "connector-registry");
+        assert_eq!(lines[0]["detail"]["rows"][0]["id"], "kafka-1");
+        assert_eq!(lines[1]["detail"]["retired_ids"], serde_json::json!(["kafka-1"]));
+        assert_eq!(lines[1]["id"], lines[1]["detail"]["event_id"]);
+        assert!(store.pending(10).await.unwrap().is_empty());
+    }
+
     #[tokio::test]
     async fn file_archive_store_conforms() {
         let dir = tempfile::tempdir().unwrap();
         conformance::archive_store_suite(&FileArchiveStore::open(dir.path(), "http://127.0.0.1:3000").unwrap()).await;
     }
 
+    /// A database that committed `kafka-1` and was closed, opened again.
+    async fn reopened_after_a_commit(path: &std::path::Path) -> RedbRowStore {
+        let now = conformance::at(0);
+        {
+            let store = RedbRowStore::open(path).unwrap();
+            let rows = [conformance::row("kafka", "1", "stream", now)];
+            store.commit_registration(&rows, now, &conformance::draft()).await.unwrap();
+        }
+        RedbRowStore::open(path).unwrap()
+    }
+
     #[tokio::test]
     async fn rows_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rows.redb");
-        let now = conformance::at(0);
-        {
-            let store = RedbRowStore::open(&path).unwrap();
-            store.commit_registration(&[conformance::row("kafka", "1", "stream", now)], now).await.unwrap();
-        }
-        let store = RedbRowStore::open(&path).unwrap();
+        let store = reopened_after_a_commit(&dir.path().join("rows.redb")).await;
         assert!(store.get("kafka-1", crate::domain::Status::Live).await.unwrap().is_some());
     }
 }

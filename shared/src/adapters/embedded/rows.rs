@@ -10,9 +10,11 @@ use serde_json::value::RawValue;
 
 use super::kept_reads::KeptReads;
 
-use crate::domain::{ConnectorRow, Status, Timestamp};
+use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
 use crate::error::StoreError;
-use crate::registry::{ListPage, ListQuery, ListedRow, RowStore, render_read_view};
+use crate::registry::{
+    AuditDraft, AuditOutbox, AuditRecord, ListPage, ListQuery, ListedRow, RowStore, render_read_view,
+};
 
 /// Rows by id, as JSON.
 const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
@@ -20,6 +22,8 @@ const ROWS: TableDefinition<&str, &[u8]> = TableDefinition::new("rows");
 const LIVE: TableDefinition<&str, &str> = TableDefinition::new("live_row_by_connector");
 /// (status, row id) of every row: a list by status decodes only the rows it answers with.
 const BY_STATUS: TableDefinition<(&str, &str), ()> = TableDefinition::new("row_id_by_status");
+/// Audit events of committed registrations, by `AuditRecord::outbox_key`, until delivered.
+const OUTBOX: TableDefinition<&str, &str> = TableDefinition::new("audit_outbox");
 
 /// redb's page cache (1 GiB by default) would keep every page ever read; the operating system
 /// caches the file anyway, and list keeps its own rendered rows.
@@ -43,6 +47,8 @@ pub struct RedbRowStore {
     /// The read answers of the rows read lately (within the same budget), dropped as commits
     /// change their rows.
     kept_reads: Arc<KeptReads>,
+    /// Notified after every commit, so that a dispatcher delivers its event at once.
+    committed: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
@@ -98,6 +104,7 @@ impl RedbRowStore {
         {
             let rows = txn.open_table(ROWS)?;
             txn.open_table(LIVE)?;
+            txn.open_table(OUTBOX)?;
             let mut by_status = txn.open_table(BY_STATUS)?;
             if by_status.is_empty()? {
                 for entry in rows.iter()? {
@@ -113,6 +120,7 @@ impl RedbRowStore {
             commits: Arc::default(),
             kept_budget,
             kept_reads: Arc::new(KeptReads::new(kept_budget)),
+            committed: Arc::default(),
         };
         let kept = store.render_all()?;
         *store.kept.write().unwrap_or_else(PoisonError::into_inner) = kept;
@@ -180,11 +188,17 @@ impl RedbRowStore {
         Ok(page)
     }
 
-    fn commit_blocking(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError> {
+    /// Notified after every commit.
+    pub fn commits(&self) -> Arc<tokio::sync::Notify> {
+        self.committed.clone()
+    }
+
+    fn commit_blocking(&self, rows: &[ConnectorRow], now: Timestamp, audit: &AuditDraft) -> Result<(), StoreError> {
         let _one_at_a_time = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
         // Every row this commit writes (new ones and retired ones), rendered before the commit,
         // so that once it has happened nothing can fail.
         let mut written: Vec<Arc<ListedRow>> = Vec::new();
+        let mut retired_ids: Vec<RowId> = Vec::new();
         let txn = self.db.begin_write().map_err(other)?;
         {
             let mut table = txn.open_table(ROWS).map_err(other)?;
@@ -222,6 +236,7 @@ impl RedbRowStore {
                         by_status.remove((Status::Live.as_str(), previous.as_str())).map_err(other)?;
                         by_status.insert((Status::Retired.as_str(), previous.as_str()), ()).map_err(other)?;
                         written.push(Arc::new(ListedRow::of(&retired)?));
+                        retired_ids.push(retired.id);
                     }
                 }
                 table.insert(row.id.as_str(), encode(&new)?.as_slice()).map_err(other)?;
@@ -229,6 +244,12 @@ impl RedbRowStore {
                 live.insert(row.connector_id.as_str(), row.id.as_str()).map_err(other)?;
                 written.push(Arc::new(ListedRow::of(&new)?));
             }
+            // The event, in the same transaction: committed with the rows or not at all.
+            let record = audit.record(rows, &retired_ids, now);
+            txn.open_table(OUTBOX)
+                .map_err(other)?
+                .insert(record.outbox_key().as_str(), record.to_json()?.as_str())
+                .map_err(other)?;
         }
         // Dropping an uncommitted transaction (the early returns above) aborts it. Whatever the
         // commit's outcome, the read answers of its rows are not trusted after it.
@@ -242,7 +263,25 @@ impl RedbRowStore {
                 *kept = None;
             }
         }
+        self.committed.notify_one();
         Ok(())
+    }
+
+    fn pending_blocking(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(other)?;
+        let table = txn.open_table(OUTBOX).map_err(other)?;
+        let mut records = Vec::new();
+        for entry in table.iter().map_err(other)?.take(limit) {
+            let (_, value) = entry.map_err(other)?;
+            records.push(AuditRecord::from_json(value.value())?);
+        }
+        Ok(records)
+    }
+
+    fn remove_blocking(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(other)?;
+        txn.open_table(OUTBOX).map_err(other)?.remove(record.outbox_key().as_str()).map_err(other)?;
+        txn.commit().map_err(other)
     }
 }
 
@@ -288,10 +327,27 @@ impl RowStore for RedbRowStore {
             .map_err(StoreError::Other)
     }
 
-    async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError> {
+    async fn commit_registration(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<(), StoreError> {
+        let (store, rows, audit) = (self.clone(), rows.to_vec(), audit.clone());
+        tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now, &audit)).await.map_err(other)?
+    }
+}
+
+#[async_trait]
+impl AuditOutbox for RedbRowStore {
+    async fn pending(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let store = self.clone();
-        let rows = rows.to_vec();
-        tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now)).await.map_err(other)?
+        tokio::task::spawn_blocking(move || store.pending_blocking(limit)).await.map_err(other)?
+    }
+
+    async fn remove(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        let (store, record) = (self.clone(), record.clone());
+        tokio::task::spawn_blocking(move || store.remove_blocking(&record)).await.map_err(other)?
     }
 }
 

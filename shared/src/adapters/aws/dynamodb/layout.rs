@@ -6,6 +6,7 @@
 //! | a list entry | `list#<status>#<category>#<shard>` | `<id>` | `view` (the row's list view as JSON) |
 //! | a connector's head | `connector#<connector_id>` | `head` | `live_id`: the id of its Live row |
 //! | a catalog copy | `catalog#<n>` | `catalog` | `p:<status>#<category>#<shard>`: a token per list partition |
+//! | an audit event | `audit` | `<registered at>#<event id>` | `event` (the outbox record as JSON), until delivered |
 //!
 //! `status` and `updated_date` of a row item win over the copies inside its JSON, so that retiring
 //! a row writes those two attributes instead of the whole item.
@@ -16,6 +17,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{Category, ConnectorRow, Status, Timestamp};
 use crate::error::StoreError;
+use crate::registry::AuditRecord;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -96,6 +98,27 @@ pub fn head_key(connector_id: &str) -> Item {
 
 pub fn catalog_key(copy: usize) -> Item {
     key(format!("catalog#{copy}"), "catalog")
+}
+
+/// The partition key of the audit outbox: the table's stream hands the audit-events function the
+/// items with it, and nothing else.
+pub const AUDIT_PK: &str = "audit";
+pub const AUDIT_EVENT: &str = "event";
+
+pub fn audit_key(record: &AuditRecord) -> Item {
+    key(AUDIT_PK.to_owned(), &record.outbox_key())
+}
+
+pub fn audit_item(record: &AuditRecord) -> Result<Item, StoreError> {
+    let mut item = audit_key(record);
+    item.insert(AUDIT_EVENT.to_owned(), s(record.to_json()?));
+    Ok(item)
+}
+
+pub fn decode_audit(item: &Item) -> Result<AuditRecord, StoreError> {
+    AuditRecord::from_json(
+        text(item, AUDIT_EVENT).ok_or_else(|| other(anyhow::anyhow!("an audit item without its event")))?,
+    )
 }
 
 pub fn list_key(partition: &Partition, id: &str) -> Item {

@@ -13,7 +13,9 @@
 //!   head moved to the new row on condition that it still points where it pointed when read (of
 //!   two racing registrations one wins, the other reads again and retries), the retired row's
 //!   status and date, its list entry moved, and every catalog copy's tokens for the partitions
-//!   touched. Its actions and bytes are counted first, against DynamoDB's limits.
+//!   touched, and the registration's audit event in the outbox (`pk = audit`), which the table's
+//!   stream hands to the audit-events function. Its actions and bytes are counted first, against
+//!   DynamoDB's limits.
 
 mod layout;
 mod lists;
@@ -41,7 +43,7 @@ use self::lists::{KeptLists, KeptPartition};
 use super::classify;
 use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
 use crate::error::StoreError;
-use crate::registry::{ListPage, ListQuery, ListedRow, RowStore};
+use crate::registry::{AuditDraft, AuditOutbox, AuditRecord, ListPage, ListQuery, ListedRow, RowStore};
 
 /// `TransactWriteItems` takes at most 100 actions and 4 MB of items in all.
 pub const MAX_TRANSACTION_ACTIONS: usize = 100;
@@ -64,6 +66,10 @@ pub struct TableSchema;
 impl TableSchema {
     pub const PARTITION_KEY: &'static str = layout::PK;
     pub const SORT_KEY: &'static str = layout::SK;
+    /// The partition key of the audit outbox's items, which the stream consumer is given.
+    pub const AUDIT_PARTITION: &'static str = layout::AUDIT_PK;
+    /// The attribute of an outbox item holding its event.
+    pub const AUDIT_EVENT: &'static str = layout::AUDIT_EVENT;
 
     /// Every attribute used in a key, all strings.
     pub fn key_attributes() -> Vec<&'static str> {
@@ -315,9 +321,10 @@ impl DynamoRowStore {
         Ok(page)
     }
 
-    async fn try_commit(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), Attempt> {
+    async fn try_commit(&self, rows: &[ConnectorRow], now: Timestamp, audit: &AuditDraft) -> Result<(), Attempt> {
         let mut transaction = Transaction::default();
         let mut touched: Vec<Partition> = Vec::new();
+        let mut retired_ids: Vec<RowId> = Vec::new();
         for row in rows {
             let live_id = self.live_id(row.connector_id.as_str()).await?;
             let mut new = row.clone();
@@ -376,6 +383,7 @@ impl DynamoRowStore {
                 retired.updated_date = now;
                 transaction.put(&self.table, layout::list_item(&retired)?, None)?;
                 touched.push(Partition::of(&retired));
+                retired_ids.push(retired.id);
             }
         }
         touched.sort();
@@ -390,6 +398,13 @@ impl DynamoRowStore {
             }
             transaction.update(&self.table, layout::catalog_key(copy), set.value(":token", &token), None)?;
         }
+        // The audit event commits with the rows or not at all; a lost attempt leaves none.
+        let record = audit.record(rows, &retired_ids, now);
+        transaction.put(
+            &self.table,
+            layout::audit_item(&record)?,
+            Some(Expression::new("attribute_not_exists(pk)")),
+        )?;
         transaction.check_limits()?;
         let sent = self
             .client
@@ -447,9 +462,14 @@ impl RowStore for DynamoRowStore {
         Ok(ListPage { rows, next_after: None })
     }
 
-    async fn commit_registration(&self, rows: &[ConnectorRow], now: Timestamp) -> Result<(), StoreError> {
+    async fn commit_registration(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<(), StoreError> {
         for attempt in 0..COMMIT_ATTEMPTS {
-            match self.try_commit(rows, now).await {
+            match self.try_commit(rows, now, audit).await {
                 Ok(()) => return Ok(()),
                 Err(Attempt::Failed(error)) => return Err(error),
                 Err(Attempt::Lost) => {
@@ -462,6 +482,36 @@ impl RowStore for DynamoRowStore {
         Err(StoreError::Conflict(
             "the registration kept losing to concurrent registrations of the same connector; please retry".into(),
         ))
+    }
+}
+
+#[async_trait]
+impl AuditOutbox for DynamoRowStore {
+    async fn pending(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", layout::PK)
+            .expression_attribute_values(":pk", s(layout::AUDIT_PK))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(|e| classify("reading the audit outbox", e))?;
+        output.items().iter().map(layout::decode_audit).collect()
+    }
+
+    async fn remove(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(layout::audit_key(record)))
+            .send()
+            .await
+            .map_err(|e| classify("removing a delivered audit event", e))?;
+        Ok(())
     }
 }
 
