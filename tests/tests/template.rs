@@ -70,7 +70,11 @@ fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer_of_the_
         let integration = resource(integration.strip_suffix('}').unwrap());
         assert_eq!(text(&integration["Properties"]["PayloadFormatVersion"]), "2.0");
         // The alias: what CodeDeploy shifts from version to version.
-        let function = intrinsic(&integration["Properties"]["IntegrationUri"], "!Ref").strip_suffix(".Alias").unwrap();
+        let uri = intrinsic(&integration["Properties"]["IntegrationUri"], "!Sub");
+        let function = uri
+            .strip_prefix("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${")
+            .and_then(|rest| rest.strip_suffix(".Alias}/invocations"))
+            .unwrap_or_else(|| panic!("{name:?}: {uri} does not invoke a function's alias"));
         let permission = resources
             .values()
             .find(|r| {
