@@ -72,8 +72,8 @@ fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer_of_the_
         // The alias: what CodeDeploy shifts from version to version.
         let uri = intrinsic(&integration["Properties"]["IntegrationUri"], "!Sub");
         let function = uri
-            .strip_prefix("arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${")
-            .and_then(|rest| rest.strip_suffix(".Alias}/invocations"))
+            .strip_prefix("arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${")
+            .and_then(|rest| rest.strip_suffix("}:live"))
             .unwrap_or_else(|| panic!("{name:?}: {uri} does not invoke a function's alias"));
         let permission = resources
             .values()
