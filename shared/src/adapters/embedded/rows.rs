@@ -267,6 +267,17 @@ impl RedbRowStore {
         Ok(())
     }
 
+    /// The stored row with this id, whatever its status. A point read is a few microseconds: not
+    /// worth a trip to the blocking pool.
+    fn stored(&self, id: &str) -> Result<Option<ConnectorRow>, StoreError> {
+        let read = || -> anyhow::Result<Option<ConnectorRow>> {
+            let txn = self.db.begin_read()?;
+            let table = txn.open_table(ROWS)?;
+            table.get(id)?.map(|v| decode(v.value())).transpose()
+        };
+        read().map_err(StoreError::Other)
+    }
+
     fn pending_blocking(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(other)?;
         let table = txn.open_table(OUTBOX).map_err(other)?;
@@ -288,14 +299,7 @@ impl RedbRowStore {
 #[async_trait]
 impl RowStore for RedbRowStore {
     async fn get(&self, id: &str, status: Status) -> Result<Option<ConnectorRow>, StoreError> {
-        // A point read is a few microseconds: not worth a trip to the blocking pool.
-        let read = || -> anyhow::Result<Option<ConnectorRow>> {
-            let txn = self.db.begin_read()?;
-            let table = txn.open_table(ROWS)?;
-            let row = table.get(id)?.map(|v| decode(v.value())).transpose()?;
-            Ok(row.filter(|r| r.status == status))
-        };
-        read().map_err(StoreError::Other)
+        Ok(self.stored(id)?.filter(|r| r.status == status))
     }
 
     async fn read_view(&self, id: &str, status: Status) -> Result<Option<Arc<RawValue>>, StoreError> {
@@ -303,12 +307,7 @@ impl RowStore for RedbRowStore {
             return Ok((kept_status == status).then_some(view));
         }
         let generation = self.kept_reads.generation();
-        let read = || -> anyhow::Result<Option<ConnectorRow>> {
-            let txn = self.db.begin_read()?;
-            let table = txn.open_table(ROWS)?;
-            table.get(id)?.map(|v| decode(v.value())).transpose()
-        };
-        let Some(row) = read().map_err(StoreError::Other)? else { return Ok(None) };
+        let Some(row) = self.stored(id)? else { return Ok(None) };
         let view = render_read_view(&row)?;
         self.kept_reads.keep(generation, id, row.status, view.clone());
         Ok((row.status == status).then_some(view))
