@@ -267,3 +267,93 @@ async fn the_documented_dynamodb_stand_in_lags_eventually_consistent_reads() {
         .await;
     assert!(refused.is_err());
 }
+
+/// A commit whose answer never arrives (an attempt that timed out, an answer broken on the way)
+/// and that the SDK sends again lands once: the second send finds the registration's own audit
+/// event already in the outbox, and the registration is answered as committed instead of losing
+/// to itself until it gives up. Both a first version and one that retires another.
+#[tokio::test]
+async fn a_commit_whose_answer_was_lost_is_committed_once() {
+    use registry_shared::domain::Status;
+    use registry_shared::registry::{AuditOutbox, ListQuery};
+    let Some(sdk) = stand_in().await else { return };
+    let lose = lost_answers::LoseAnswers::of("TransactWriteItems");
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(lose.clone()).build();
+    let store = DynamoRowStore::with_client(aws_sdk_dynamodb::Client::from_conf(config), unique_name("rows"));
+    store.create_table_if_missing().await.unwrap();
+    for (i, version) in ["1.0.0", "2.0.0"].into_iter().enumerate() {
+        let now = conformance::at(i as i64);
+        lose.lose_next();
+        store
+            .commit_registration(&[conformance::row("kafka", version, "stream", now)], now, &conformance::draft())
+            .await
+            .expect("committed, though its first answer was lost");
+        assert_eq!(lose.lost(), i + 1, "the answer of version {version}'s commit was lost");
+    }
+    assert!(store.get("kafka-2.0.0", Status::Live).await.unwrap().is_some());
+    assert!(store.get("kafka-1.0.0", Status::Retired).await.unwrap().is_some());
+    assert_eq!(store.list(&ListQuery::default()).await.unwrap().rows.len(), 2);
+    assert_eq!(store.pending(10).await.unwrap().len(), 2, "one audit event per registration");
+}
+
+mod lost_answers {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::interceptors::Intercept;
+    use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
+    use aws_smithy_runtime_api::client::orchestrator::Metadata;
+    use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::config_bag::ConfigBag;
+
+    /// Turns the next answer to `operation`, after the service has done it, into a 500 the SDK
+    /// retries: what a timed-out attempt or a dropped connection looks like to the caller.
+    #[derive(Debug, Clone)]
+    pub struct LoseAnswers {
+        operation: &'static str,
+        armed: Arc<AtomicBool>,
+        lost: Arc<AtomicUsize>,
+    }
+
+    impl LoseAnswers {
+        pub fn of(operation: &'static str) -> Self {
+            Self { operation, armed: Arc::default(), lost: Arc::default() }
+        }
+
+        pub fn lose_next(&self) {
+            self.armed.store(true, Ordering::SeqCst);
+        }
+
+        pub fn lost(&self) -> usize {
+            self.lost.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Intercept for LoseAnswers {
+        fn name(&self) -> &'static str {
+            "LoseAnswers"
+        }
+
+        fn modify_before_deserialization(
+            &self,
+            context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+            _components: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let this_operation = cfg.load::<Metadata>().is_some_and(|m| m.name() == self.operation);
+            if this_operation && context.response().status().is_success() && self.armed.swap(false, Ordering::SeqCst) {
+                let response = context.response_mut();
+                *response.status_mut() = StatusCode::try_from(500_u16)?;
+                response.headers_mut().remove("x-amz-crc32");
+                *response.body_mut() = SdkBody::from(
+                    r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"lost on the way"}"#,
+                );
+                self.lost.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(())
+        }
+    }
+}

@@ -15,7 +15,9 @@
 //!   status and date, its list entry moved, and every catalog copy's tokens for the partitions
 //!   touched, and the registration's audit event in the outbox (`pk = audit`), which the table's
 //!   stream hands to the audit-events function. Its actions and bytes are counted first, against
-//!   DynamoDB's limits.
+//!   DynamoDB's limits. The event's key is unique to the registration, so an attempt cancelled
+//!   only because that event already exists means an earlier attempt landed unanswered (a
+//!   timeout the SDK retried): the registration is then committed, once.
 
 mod layout;
 mod lists;
@@ -87,6 +89,8 @@ pub struct DynamoRowStore {
 enum Attempt {
     /// A condition failed because another registration got there first: read again and retry.
     Lost,
+    /// An earlier attempt of this same registration committed, though its answer never came.
+    AlreadyCommitted,
     Failed(StoreError),
 }
 
@@ -98,7 +102,12 @@ impl From<StoreError> for Attempt {
 
 impl DynamoRowStore {
     pub fn new(sdk: &SdkConfig, table: impl Into<String>) -> Self {
-        Self { client: Client::new(sdk), table: table.into(), kept: Arc::default() }
+        Self::with_client(Client::new(sdk), table)
+    }
+
+    /// On a client configured beyond the process's `SdkConfig` (its own interceptors, retries).
+    pub fn with_client(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), kept: Arc::default() }
     }
 
     pub fn table(&self) -> &str {
@@ -400,6 +409,7 @@ impl DynamoRowStore {
         }
         // The audit event commits with the rows or not at all; a lost attempt leaves none.
         let record = audit.record(rows, &retired_ids, now);
+        let audit_action = transaction.actions.len();
         transaction.put(
             &self.table,
             layout::audit_item(&record)?,
@@ -417,15 +427,39 @@ impl DynamoRowStore {
         match sent {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled))
-                    if cancelled
-                        .cancellation_reasons()
-                        .iter()
-                        .any(|r| matches!(r.code(), Some("ConditionalCheckFailed") | Some("TransactionConflict"))) =>
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    let reasons = cancelled.cancellation_reasons();
+                    let code = |i: usize| reasons.get(i).and_then(|r| r.code());
+                    if code(audit_action) == Some("ConditionalCheckFailed") {
+                        // This registration's own event is in the outbox, and only its commit
+                        // writes it: an earlier attempt landed though its answer was lost (a
+                        // timed-out attempt the SDK sent again, or one this loop retried).
+                        Err(Attempt::AlreadyCommitted)
+                    } else if (0..reasons.len())
+                        .any(|i| matches!(code(i), Some("ConditionalCheckFailed") | Some("TransactionConflict")))
+                    {
+                        Err(Attempt::Lost)
+                    } else if (0..reasons.len())
+                        .any(|i| matches!(code(i), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")))
+                    {
+                        // Capacity, not the request: the caller may retry later (a 503).
+                        let error = anyhow::anyhow!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e));
+                        Err(Attempt::Failed(StoreError::Unavailable(error.context("committing a registration"))))
+                    } else {
+                        Err(Attempt::Failed(classify("committing a registration", e)))
+                    }
+                }
+                // Another transaction on these items, or this one's token still in flight (its
+                // outcome unknown): read again and retry; the next attempt's audit condition
+                // tells whether the one in flight landed.
+                Some(service)
+                    if matches!(
+                        service.code(),
+                        Some("TransactionConflictException") | Some("TransactionInProgressException")
+                    ) =>
                 {
                     Err(Attempt::Lost)
                 }
-                Some(service) if service.code() == Some("TransactionConflictException") => Err(Attempt::Lost),
                 _ => Err(Attempt::Failed(classify("committing a registration", e))),
             },
         }
@@ -470,7 +504,7 @@ impl RowStore for DynamoRowStore {
     ) -> Result<(), StoreError> {
         for attempt in 0..COMMIT_ATTEMPTS {
             match self.try_commit(rows, now, audit).await {
-                Ok(()) => return Ok(()),
+                Ok(()) | Err(Attempt::AlreadyCommitted) => return Ok(()),
                 Err(Attempt::Failed(error)) => return Err(error),
                 Err(Attempt::Lost) => {
                     // Back off with jitter so racing registrations spread out.
