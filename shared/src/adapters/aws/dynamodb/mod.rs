@@ -428,25 +428,16 @@ impl DynamoRowStore {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
-                    let reasons = cancelled.cancellation_reasons();
-                    let code = |i: usize| reasons.get(i).and_then(|r| r.code());
-                    if code(audit_action) == Some("ConditionalCheckFailed") {
-                        // This registration's own event is in the outbox, and only its commit
-                        // writes it: an earlier attempt landed though its answer was lost (a
-                        // timed-out attempt the SDK sent again, or one this loop retried).
-                        Err(Attempt::AlreadyCommitted)
-                    } else if (0..reasons.len())
-                        .any(|i| matches!(code(i), Some("ConditionalCheckFailed") | Some("TransactionConflict")))
-                    {
-                        Err(Attempt::Lost)
-                    } else if (0..reasons.len())
-                        .any(|i| matches!(code(i), Some("ThrottlingError") | Some("ProvisionedThroughputExceeded")))
-                    {
-                        // Capacity, not the request: the caller may retry later (a 503).
-                        let error = anyhow::anyhow!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e));
-                        Err(Attempt::Failed(StoreError::Unavailable(error.context("committing a registration"))))
-                    } else {
-                        Err(Attempt::Failed(classify("committing a registration", e)))
+                    let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    match why_cancelled(&codes, audit_action) {
+                        Cancelled::AlreadyCommitted => Err(Attempt::AlreadyCommitted),
+                        Cancelled::Lost => Err(Attempt::Lost),
+                        Cancelled::Throttled => {
+                            let error =
+                                anyhow::anyhow!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e));
+                            Err(Attempt::Failed(StoreError::Unavailable(error.context("committing a registration"))))
+                        }
+                        Cancelled::Refused => Err(Attempt::Failed(classify("committing a registration", e))),
                     }
                 }
                 // Another transaction on these items, or this one's token still in flight (its
@@ -463,6 +454,35 @@ impl DynamoRowStore {
                 _ => Err(Attempt::Failed(classify("committing a registration", e))),
             },
         }
+    }
+}
+
+/// What the cancellation reasons of a registration's transaction (one code per action, in order)
+/// say of the attempt.
+#[derive(Debug, PartialEq, Eq)]
+enum Cancelled {
+    /// The registration's own audit event is already in the outbox, and only its commit writes
+    /// it: an earlier attempt landed though its answer was lost (a timed-out attempt the SDK sent
+    /// again, or one the commit loop retried).
+    AlreadyCommitted,
+    /// Another registration changed what this one read, or was in flight on the same items.
+    Lost,
+    /// Capacity, not the request: the caller may try again later (a 503).
+    Throttled,
+    /// Anything else (a validation error, an item collection over its limit).
+    Refused,
+}
+
+fn why_cancelled(codes: &[Option<&str>], audit_action: usize) -> Cancelled {
+    let any = |wanted: &[&str]| codes.iter().flatten().any(|code| wanted.contains(code));
+    if codes.get(audit_action).copied().flatten() == Some("ConditionalCheckFailed") {
+        Cancelled::AlreadyCommitted
+    } else if any(&["ConditionalCheckFailed", "TransactionConflict"]) {
+        Cancelled::Lost
+    } else if any(&["ThrottlingError", "ProvisionedThroughputExceeded"]) {
+        Cancelled::Throttled
+    } else {
+        Cancelled::Refused
     }
 }
 
@@ -682,5 +702,25 @@ impl Expression {
                 (!c.values.is_empty()).then_some(c.values),
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cancelled, why_cancelled};
+
+    #[test]
+    fn cancellation_reasons_say_what_became_of_the_attempt() {
+        let none = Some("None");
+        let failed = Some("ConditionalCheckFailed");
+        // The audit put is the last action; its condition alone failing means this one landed.
+        assert_eq!(why_cancelled(&[none, none, failed], 2), Cancelled::AlreadyCommitted);
+        assert_eq!(why_cancelled(&[failed, none, failed], 2), Cancelled::AlreadyCommitted);
+        assert_eq!(why_cancelled(&[failed, none, none], 2), Cancelled::Lost);
+        assert_eq!(why_cancelled(&[none, Some("TransactionConflict"), none], 2), Cancelled::Lost);
+        assert_eq!(why_cancelled(&[none, Some("ThrottlingError"), none], 2), Cancelled::Throttled);
+        assert_eq!(why_cancelled(&[Some("ProvisionedThroughputExceeded"), None, none], 2), Cancelled::Throttled);
+        assert_eq!(why_cancelled(&[Some("ValidationError"), none, none], 2), Cancelled::Refused);
+        assert_eq!(why_cancelled(&[], 2), Cancelled::Refused);
     }
 }
