@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 #[cfg(feature = "aws-dynamodb")]
 pub use dynamodb::migrate::Copied;
@@ -88,11 +91,31 @@ fn lambda_sdk_config(env: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> 
     Some(config.build())
 }
 
-fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
+fn http_client() -> SharedHttpClient {
+    let native = native_roots();
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .tls_context(tls_context())
-        .build_https()
+        .tls_context(tls_context(native))
+        .build_https();
+    if native { client } else { SharedHttpClient::new(WithoutWarmUp(client)) }
+}
+
+/// The hyper client builds a TLS connector when each SDK client is validated, and drops it: a
+/// warm-up that loads the system's roots into their cache at init rather than at the first
+/// request. With the roots compiled in there is nothing to warm, and the connector (its rustls
+/// configuration, the roots parsed from PEM) is a quarter of a function's init work thrown away,
+/// once per SDK client; the first request builds the one it uses, as it did anyway.
+#[derive(Debug)]
+struct WithoutWarmUp(SharedHttpClient);
+
+impl HttpClient for WithoutWarmUp {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 fn timeouts() -> aws_config::timeout::TimeoutConfig {
@@ -109,8 +132,11 @@ fn timeouts() -> aws_config::timeout::TimeoutConfig {
 /// `AWS_ENDPOINT_URL` served over HTTPS by another authority.
 const AMAZON_TRUST_SERVICES: &str = include_str!("amazon-trust-services.pem");
 
-fn tls_context() -> TlsContext {
-    let native = std::env::var("REGISTRY_TLS_NATIVE_ROOTS").is_ok_and(|v| v == "1" || v == "true");
+fn native_roots() -> bool {
+    std::env::var("REGISTRY_TLS_NATIVE_ROOTS").is_ok_and(|v| v == "1" || v == "true")
+}
+
+fn tls_context(native: bool) -> TlsContext {
     let roots = TrustStore::empty().with_native_roots(native).with_pem_certificate(AMAZON_TRUST_SERVICES.as_bytes());
     TlsContext::builder().with_trust_store(roots).build().unwrap_or_else(|e| {
         // Only a certificate that does not parse fails here, and these are compiled in.
