@@ -103,7 +103,7 @@ fn http_client() -> SharedHttpClient {
 /// The hyper client builds a TLS connector when each SDK client is validated, and drops it: a
 /// warm-up that loads the system's roots into their cache at init rather than at the first
 /// request. With the roots compiled in there is nothing to warm, and the connector (its rustls
-/// configuration, the roots parsed from PEM) is a quarter of a function's init work thrown away,
+/// configuration, the roots parsed from PEM) is some 15% of a function's init work thrown away,
 /// once per SDK client; the first request builds the one it uses, as it did anyway.
 #[derive(Debug)]
 struct WithoutWarmUp(SharedHttpClient);

@@ -432,11 +432,11 @@ impl DynamoRowStore {
                     match why_cancelled(&codes, audit_action) {
                         Cancelled::AlreadyCommitted => Err(Attempt::AlreadyCommitted),
                         Cancelled::Lost => Err(Attempt::Lost),
-                        Cancelled::Throttled => {
-                            let error =
-                                anyhow::anyhow!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e));
-                            Err(Attempt::Failed(StoreError::Unavailable(error.context("committing a registration"))))
-                        }
+                        // The exception itself is no transient code; its reasons say it is.
+                        Cancelled::Throttled => match classify("committing a registration", e) {
+                            StoreError::Other(error) => Err(Attempt::Failed(StoreError::Unavailable(error))),
+                            other => Err(Attempt::Failed(other)),
+                        },
                         Cancelled::Refused => Err(Attempt::Failed(classify("committing a registration", e))),
                     }
                 }
