@@ -71,7 +71,9 @@ pub type FaultyArchives = GatedArchives<FaultPlan>;
 /// The plan at the level of the SDK: every HTTP call a client built from the returned
 /// configuration makes (each `GetItem`, `Query`, `TransactWriteItems`, S3 request or part) counts,
 /// and the armed one fails before it is sent or after its answer came, as a lost connection would.
-/// Retries are off, so that the failure reaches the store.
+/// The injected failure is one the SDK does not retry, so that it reaches the store; every other
+/// failure is retried as the configuration says, as in production (with retries off, one slow
+/// answer of a loaded stand-in, past the attempt timeout, would fail a call no fault was armed for).
 #[cfg(feature = "aws")]
 pub fn faulty_sdk_config(sdk: &aws_config::SdkConfig, plan: std::sync::Arc<FaultPlan>) -> aws_config::SdkConfig {
     use aws_smithy_runtime_api::client::http::{
@@ -91,7 +93,8 @@ pub fn faulty_sdk_config(sdk: &aws_config::SdkConfig, plan: std::sync::Arc<Fault
             let fault = self.plan.next();
             let inner = self.inner.clone();
             HttpConnectorFuture::new(async move {
-                let injected = || ConnectorError::io("injected fault".into());
+                // Unclassified, so not retried: an I/O error or a timeout would be.
+                let injected = || ConnectorError::other("injected fault".into(), None);
                 match fault {
                     Some(Fault::Before) => Err(injected()),
                     Some(Fault::After) => {
@@ -109,5 +112,5 @@ pub fn faulty_sdk_config(sdk: &aws_config::SdkConfig, plan: std::sync::Arc<Fault
         let inner = inner.http_connector(settings, components);
         SharedHttpConnector::new(FaultyConnector { inner, plan: plan.clone() })
     });
-    sdk.to_builder().http_client(client).retry_config(aws_config::retry::RetryConfig::disabled()).build()
+    sdk.to_builder().http_client(client).build()
 }
