@@ -6,7 +6,6 @@ import os
 import re
 import pathlib
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -14,6 +13,8 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+
+from lambdalib import free_port
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Release builds; BENCH_PROFILE=debug takes the test build's, for figures that do not depend on
@@ -47,12 +48,6 @@ def make_archive(path: pathlib.Path, megabytes: int) -> None:
             add(f"libs/lib-{index:04}.jar", os.urandom(chunk))
             left -= chunk
             index += 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(args: list, env: dict = None, server: pathlib.Path = SERVER) -> tuple:

@@ -30,10 +30,21 @@ def rie() -> pathlib.Path:
     return path
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list:
+    """`count` distinct free ports, all held at once while they are picked: one after another,
+    the system may hand out the same port twice (then an emulator given both fails to bind)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    return free_ports(1, host)[0]
 
 
 def wait_for_port(host: str, port: int, process: subprocess.Popen, what: str, seconds: float = 60) -> None:
@@ -66,14 +77,16 @@ class Emulated:
         binary = binary.resolve()
         # Both of its addresses on free ports (the Runtime API one defaults to 127.0.0.1:9001),
         # so that emulators can run side by side.
-        self.port = free_port()
-        runtime_api = free_port()
+        self.port, runtime_api = free_ports(2)
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
             [str(rie()), "--runtime-interface-emulator-address", f"127.0.0.1:{self.port}",
              "--runtime-api-address", f"127.0.0.1:{runtime_api}", str(binary)],
             env=env, stdout=self.log, stderr=subprocess.STDOUT, cwd=binary.parent)
-        wait_for_port("127.0.0.1", self.port, self.process, f"the emulator of {binary.name}", 10)
+        try:
+            wait_for_port("127.0.0.1", self.port, self.process, f"the emulator of {binary.name}", 10)
+        except SystemExit as failed:
+            raise SystemExit(f"{failed}:\n{self.output()[-2000:]}") from None
 
     def invoke(self, event: bytes) -> bytes:
         request = urllib.request.Request(f"http://127.0.0.1:{self.port}{INVOCATIONS}", data=event, method="POST")
