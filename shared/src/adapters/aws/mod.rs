@@ -17,6 +17,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 #[cfg(feature = "aws-dynamodb")]
 pub use dynamodb::migrate::Copied;
+#[cfg(feature = "aws-dynamodb")]
 pub use dynamodb::{DynamoRowStore, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, TableSchema};
 #[cfg(feature = "aws-eventbridge")]
 pub use eventbridge::EventBridgeSink;
