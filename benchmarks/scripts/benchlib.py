@@ -7,6 +7,7 @@ import re
 import pathlib
 import shutil
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -14,15 +15,17 @@ import urllib.error
 import urllib.request
 import uuid
 
-from lambdalib import free_port
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+# lambdalib (free ports, the Lambda emulator) is shared with the test scripts.
+sys.path.insert(0, str(ROOT / "scripts" / "lib"))
+from lambdalib import free_port  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Release builds; BENCH_PROFILE=debug takes the test build's, for figures that do not depend on
-# speed (the units of bench-dynamodb-units).
+# speed (the units of dynamodb-units).
 PROFILE = os.environ.get("BENCH_PROFILE", "release")
 SERVER = ROOT / "target" / PROFILE / "registry-server"
-# The load generator of tests/examples/load.rs.
-LOAD = ROOT / "target" / PROFILE / "examples" / "load"
+# The load generator: the `load` binary of registry-benchmarks (benchmarks/).
+LOAD = ROOT / "target" / PROFILE / "load"
 MB = 1024 * 1024
 
 
@@ -135,7 +138,7 @@ def aws_stand_in() -> tuple:
         if not shutil.which("moto_server"):
             raise SystemExit("set AWS_ENDPOINT_URL or pip install -r requirements-dev.txt (moto_server)")
         port = free_port()
-        moto = subprocess.Popen([str(ROOT / "scripts" / "moto-server"), str(port)],
+        moto = subprocess.Popen([str(ROOT / "scripts" / "stand-ins" / "moto-server"), str(port)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         endpoint = f"http://127.0.0.1:{port}"
         for _ in range(100):

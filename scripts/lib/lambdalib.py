@@ -1,6 +1,7 @@
-"""Running the function binaries where Lambda runs them, for scripts/test-lambda and
-scripts/bench-cold-start: under the Lambda Runtime Interface Emulator (the RIE that the SAM CLI
-ships), and under `sam local` in containers of a local provided.al2023 image, kept off the network.
+"""Running the function binaries where Lambda runs them, for scripts/testing/test-lambda and
+benchmarks/scripts/cold-start: under the Lambda Runtime Interface Emulator (the RIE that the SAM
+CLI ships), and under `sam local` in containers of a local provided.al2023 image, kept off the
+network.
 """
 import json
 import os
@@ -13,10 +14,10 @@ import tempfile
 import time
 import urllib.request
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 # SAM 1.170 runs provided.al2023 functions on this image, and with --skip-pull-image builds its
-# emulation image on a local image of this name (scripts/lambda-base-image makes one).
+# emulation image on a local image of this name (scripts/sam/base-image makes one).
 BASE_IMAGE = "public.ecr.aws/lambda/provided:al2023-x86_64"
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 
@@ -149,8 +150,8 @@ def ensure_base_image() -> None:
     present = subprocess.run(["docker", "image", "inspect", BASE_IMAGE], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL).returncode == 0
     if not present:
-        print(f"== building the local image {BASE_IMAGE} (scripts/lambda-base-image)", flush=True)
-        subprocess.run([str(ROOT / "scripts" / "lambda-base-image")], check=True)
+        print(f"== building the local image {BASE_IMAGE} (scripts/sam/base-image)", flush=True)
+        subprocess.run([str(ROOT / "scripts" / "sam" / "base-image")], check=True)
 
 
 def sam_env(stand_in_url: str, home: pathlib.Path, stand_in: dict) -> dict:

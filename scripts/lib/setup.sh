@@ -1,0 +1,127 @@
+# What the shell scripts share (source it): the tools the checks and tests need, installed or
+# started where they are missing, so that the scripts run on a fresh machine (CI: root, no stdin),
+# and small helpers.
+
+setup_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# sudo only where not root: CI runs as root, with no terminal for a password.
+setup_sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+setup_dockerd_pid=
+setup_dockerd_log=
+
+# The Python tools of requirements-dev.txt, installed when any of them is missing or is not the
+# pinned version (moto-server needs moto's pinned version, for one).
+ensure_python_tools() {
+  local tool missing=()
+  for tool in moto_server cfn-lint sam schemathesis; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [ "${#missing[@]}" -eq 0 ] && python3 - "$setup_root/requirements-dev.txt" <<'PYTHON'
+import re, sys
+from importlib.metadata import PackageNotFoundError, version
+for line in open(sys.argv[1]):
+    pin = re.match(r"\s*([A-Za-z0-9_.-]+)(\[[^]]*\])?==(\S+)", line)
+    try:
+        if pin and version(pin[1]) != pin[3]:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PYTHON
+  then
+    return 0
+  fi
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== python tools: ${missing[*]} missing, pip install -r requirements-dev.txt"
+  else
+    echo "== python tools: not the pinned versions, pip install -r requirements-dev.txt"
+  fi
+  python3 -m pip install --quiet --disable-pip-version-check -r "$setup_root/requirements-dev.txt"
+  # pyenv makes the shims of newly installed commands only on a rehash.
+  if command -v pyenv >/dev/null 2>&1; then
+    pyenv rehash
+  fi
+  hash -r
+  for tool in "${missing[@]}"; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+      echo "$tool is still missing after pip install -r requirements-dev.txt" >&2
+      return 1
+    fi
+  done
+}
+
+docker_answers() { $setup_sudo docker info >/dev/null 2>&1; }
+
+# A docker daemon for the `sam local` tests, and debootstrap for scripts/sam/base-image. Where no
+# daemon answers, dockerd is started (installed first when missing) and stop_started_dockerd
+# stops it again.
+ensure_docker() {
+  local packages=()
+  command -v debootstrap >/dev/null 2>&1 || packages+=(debootstrap)
+  if ! docker_answers && ! { command -v dockerd && command -v docker; } >/dev/null 2>&1; then
+    packages+=(docker.io)
+  fi
+  if [ "${#packages[@]}" -gt 0 ]; then
+    echo "== installing ${packages[*]}"
+    $setup_sudo apt-get update -qq
+    $setup_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
+  fi
+  if docker_answers; then
+    return 0
+  fi
+  echo "== starting dockerd"
+  setup_dockerd_log=$(mktemp)
+  # No iptables rules, forwarding or masquerading: containers reach the host's bridge address and
+  # nothing else (the tests' S3/DynamoDB stand-in listens there).
+  $setup_sudo dockerd --storage-driver overlay2 --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+    --exec-opt native.cgroupdriver=cgroupfs >"$setup_dockerd_log" 2>&1 &
+  setup_dockerd_pid=$!
+  for _ in $(seq 1 60); do
+    if docker_answers; then
+      return 0
+    fi
+    # (/proc, not kill -0: a dockerd started through sudo is not ours to signal.)
+    [ -e "/proc/$setup_dockerd_pid" ] || break
+    sleep 1
+  done
+  cat "$setup_dockerd_log" >&2
+  echo "dockerd did not start" >&2
+  return 1
+}
+
+# Stops the dockerd that ensure_docker started, if it started one (for an EXIT trap).
+stop_started_dockerd() {
+  if [ -z "$setup_dockerd_pid" ]; then
+    return 0
+  fi
+  $setup_sudo kill "$setup_dockerd_pid" 2>/dev/null || true
+  # dockerd stops its containers and its containerd before it exits.
+  for _ in $(seq 1 30); do
+    [ -e "/proc/$setup_dockerd_pid" ] || break
+    sleep 1
+  done
+  rm -f "$setup_dockerd_log"
+  setup_dockerd_pid=
+}
+
+# COUNT (default 1) distinct free loopback ports, all held while they are picked: one after
+# another, the system may hand out the same port twice.
+free_ports() {
+  python3 -c 'import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))' "${1:-1}"
+}
+
+free_port() { free_ports 1; }
+
+# Waits up to 10 s for URL to answer with a success.
+wait_for() {
+  for _ in $(seq 1 100); do
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1])' "$1" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "$1 did not answer" >&2
+  return 1
+}
