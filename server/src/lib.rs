@@ -300,7 +300,6 @@ async fn answer(served: Served, request: Request) -> Response {
     let Some(route) = route_of(request.method(), request.uri().path()) else {
         return into_axum(route_not_found());
     };
-    let api = route.api();
     // Refused callers are answered before their body is read. The system route's guard here is
     // the loopback interface: a pod or sidecar on this machine needs no token (others need a
     // reader's, as for generate-url's read URLs).
@@ -308,9 +307,9 @@ async fn answer(served: Served, request: Request) -> Response {
     let caller = if system_caller {
         None
     } else {
-        match state.auth.admit(api, &request) {
+        match state.auth.admit(route.roles(), &request) {
             Ok(caller) => Some(caller),
-            Err(refused) => return into_axum(error_response(api, None, &refused)),
+            Err(refused) => return into_axum(error_response(route, None, &refused)),
         }
     };
     let limit = match route {
@@ -320,12 +319,12 @@ async fn answer(served: Served, request: Request) -> Response {
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit) {
-        return into_axum(error_response(api, None, &too_large(limit)));
+        return into_axum(error_response(route, None, &too_large(limit)));
     }
     let (parts, body) = request.into_parts();
     if route == Route::Register {
         let Ok(_upload) = uploads.try_acquire_owned() else {
-            let refused = into_axum(error_response(api, None, &RegistryError::Busy(busy.to_owned())));
+            let refused = into_axum(error_response(route, None, &RegistryError::Busy(busy.to_owned())));
             return (retry_after, refused).into_response();
         };
         // Archives stream straight to the staging folder: memory stays flat whatever their size.
@@ -336,11 +335,11 @@ async fn answer(served: Served, request: Request) -> Response {
     let bytes = match Limited::new(body, limit as usize).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return into_axum(error_response(api, None, &too_large(limit)));
+            return into_axum(error_response(route, None, &too_large(limit)));
         }
         Err(e) => {
             tracing::info!(error = %e, "request body could not be read");
-            return into_axum(error_response(api, None, &api::body_error(&*e)));
+            return into_axum(error_response(route, None, &api::body_error(&*e)));
         }
     };
     let request = http::Request::from_parts(parts, lambda_http::Body::Binary(Vec::from(bytes)));

@@ -18,7 +18,7 @@ use lambda_http::request::RequestContext;
 #[cfg(feature = "jwt")]
 use serde::Deserialize;
 
-use crate::api::Api;
+
 use crate::error::RegistryError;
 
 /// Roles that may register connectors (and ask for upload URLs).
@@ -33,24 +33,8 @@ pub const INVALID_TOKEN: &str = "Token verification failed or invalid token";
 /// Clock skew allowed around a token's `exp` and `nbf`.
 pub const TOKEN_LEEWAY_SECONDS: u64 = 30;
 
-/// The roles allowed to call an API.
-pub fn allowed_roles(api: Api) -> &'static [&'static str] {
-    match api {
-        Api::ConnectorRegister => WRITER_ROLES,
-        // Read URLs are for readers; the handler also requires WRITER_ROLES for upload URLs.
-        Api::ConnectorsRead | Api::ConnectorsList | Api::FilesGenerateUrl => READER_ROLES,
-        // The system route gives what generate-url's read access gives; a reader's token is
-        // enough where the deployment's own guard (IAM, loopback) does not already admit the caller.
-        Api::FilesUrlAccess => READER_ROLES,
-    }
-}
-
-/// Admits a caller holding any of the API's roles; refuses the others with the original's 403.
-pub fn authorize(api: Api, roles: &[String]) -> Result<(), RegistryError> {
-    authorize_roles(allowed_roles(api), roles)
-}
-
-fn authorize_roles(allowed: &[&str], roles: &[String]) -> Result<(), RegistryError> {
+/// Admits a caller holding any of `allowed`; refuses the others with the original's 403.
+pub fn authorize(allowed: &[&str], roles: &[String]) -> Result<(), RegistryError> {
     if roles.iter().any(|role| allowed.contains(&role.as_str())) {
         Ok(())
     } else {
@@ -111,14 +95,10 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Lets the request through to the API, naming its caller, or says why not (401 or 403). Only
-    /// headers and the request context are looked at, so it can run before the body is read.
-    pub fn admit<B>(&self, api: Api, request: &http::Request<B>) -> Result<Caller, RegistryError> {
-        self.admit_roles(allowed_roles(api), request)
-    }
-
-    /// Like `admit`, for an action whose roles depend on more than the route.
-    pub fn admit_roles<B>(&self, allowed: &[&str], request: &http::Request<B>) -> Result<Caller, RegistryError> {
+    /// Lets the request through for a caller holding one of `allowed` (a route's roles, or an
+    /// action's), naming its caller, or says why not (401 or 403). Only headers and the request
+    /// context are looked at, so it can run before the body is read.
+    pub fn admit<B>(&self, allowed: &[&str], request: &http::Request<B>) -> Result<Caller, RegistryError> {
         let identity = match self {
             Authenticator::Open => return Ok(Caller::named(None)),
             #[cfg(feature = "jwt")]
@@ -126,7 +106,7 @@ impl Authenticator {
             Authenticator::GatewayClaims(claim) => gateway_identity(claim, request)?,
             Authenticator::GatewayIam => return iam_caller(request),
         };
-        authorize_roles(allowed, &identity.roles)?;
+        authorize(allowed, &identity.roles)?;
         Ok(identity.caller)
     }
 }
@@ -212,22 +192,24 @@ impl Identity {
 }
 const VERDICT_REFUSED: &str = "refused";
 
-/// The Lambda REQUEST authorizer's answer (payload 2.0, simple responses) for a request's headers:
-/// the token is verified as the local server verifies it, and the roles found in the configured
-/// claim are passed on; the functions apply the role policy. A refused token is let through with
-/// the refusal as its verdict, so that the function answers it with the Obsrv 401 the original
-/// gives (the console takes it for an expired session), not API Gateway's own 403.
+/// The verdict the Lambda REQUEST authorizer passes on for a request's headers (its `context`):
+/// the roles found in the configured claim and the subject of a verified token, or the message
+/// of its refusal.
 #[cfg(feature = "jwt")]
-pub fn authorizer_answer(verifier: &JwtVerifier, headers: &http::HeaderMap) -> Value {
-    let context = match request_token(headers).and_then(|token| verifier.identify(token)) {
+pub fn verdict(verifier: &JwtVerifier, headers: &http::HeaderMap) -> Value {
+    match request_token(headers).and_then(|token| verifier.identify(token)) {
         Ok(identity) => serde_json::json!({
             VERDICT_ROLES: serde_json::to_string(&identity.roles).unwrap_or_default(),
             VERDICT_SUBJECT: identity.caller.subject,
         }),
-        Err(RegistryError::Unauthorized(message)) => serde_json::json!({ VERDICT_REFUSED: message }),
-        Err(_) => serde_json::json!({ VERDICT_REFUSED: INVALID_TOKEN }),
-    };
-    serde_json::json!({ "isAuthorized": true, "context": context })
+        Err(RegistryError::Unauthorized(message)) => refusal_verdict(&message),
+        Err(_) => refusal_verdict(INVALID_TOKEN),
+    }
+}
+
+/// The verdict of a refused token.
+pub fn refusal_verdict(message: &str) -> Value {
+    serde_json::json!({ VERDICT_REFUSED: message })
 }
 
 /// Where a token carries its roles: `roles` (Obsrv's and the console's tokens, the default),
@@ -254,7 +236,7 @@ impl std::str::FromStr for RolesClaim {
                 _ => {
                     return Err(format!(
                         "the roles claim must be roles, realm_access.roles or resource_access.<client>.roles, not {}",
-                        crate::text::quote(raw)
+                        crate::quoting::quote(raw)
                     ));
                 }
             },
@@ -506,17 +488,17 @@ mod tests {
     #[test]
     fn register_is_for_writers_and_reading_for_every_role() {
         let roles = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(authorize(Api::ConnectorRegister, &roles(&["admin"])).is_ok());
-        assert!(authorize(Api::ConnectorRegister, &roles(&["viewer", "dataset_manager"])).is_ok());
-        assert!(authorize(Api::ConnectorsList, &roles(&["viewer"])).is_ok());
-        assert!(authorize(Api::ConnectorsRead, &roles(&["dataset_creator"])).is_ok());
-        let refused = authorize(Api::ConnectorRegister, &roles(&["viewer", "dataset_creator"])).unwrap_err();
+        assert!(authorize(WRITER_ROLES, &roles(&["admin"])).is_ok());
+        assert!(authorize(WRITER_ROLES, &roles(&["viewer", "dataset_manager"])).is_ok());
+        assert!(authorize(READER_ROLES, &roles(&["viewer"])).is_ok());
+        assert!(authorize(READER_ROLES, &roles(&["dataset_creator"])).is_ok());
+        let refused = authorize(WRITER_ROLES, &roles(&["viewer", "dataset_creator"])).unwrap_err();
         assert_eq!(
             refused.to_string(),
             "Access denied. User does not have permission to perform this action. \
              The following roles have access to this action: dataset_manager, admin."
         );
-        assert!(authorize(Api::ConnectorsRead, &[]).is_err());
+        assert!(authorize(READER_ROLES, &[]).is_err());
     }
 
     #[test]

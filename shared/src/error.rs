@@ -1,4 +1,4 @@
-//! The one error type of the registry. `http::errors` maps it, in one place, to an HTTP status
+//! The one error type of the registry. `api::errors` maps it, in one place, to an HTTP status
 //! and an Obsrv error code; clients get the short message, logs get the whole chain.
 
 use crate::distribution::DistributionError;
@@ -15,7 +15,7 @@ pub enum RegistryError {
     FilesNotProvided,
     #[error("At most {0} files may be asked for in one request")]
     FilesLimitExceeded(usize),
-    #[error("Connector not found: {}", crate::text::shown(.0))]
+    #[error("Connector not found: {}", crate::quoting::shown(.0))]
     ConnectorNotFound(String),
     #[error(transparent)]
     InvalidDistribution(#[from] DistributionError),
@@ -99,4 +99,10 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
+}
+
+impl From<crate::domain::IdTaken> for StoreError {
+    fn from(taken: crate::domain::IdTaken) -> Self {
+        StoreError::Conflict(taken.to_string())
+    }
 }

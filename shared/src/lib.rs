@@ -9,11 +9,9 @@ pub mod domain;
 pub mod error;
 #[cfg(feature = "lambda")]
 pub mod lambda;
-#[cfg(feature = "lambda")]
-pub use lambda_http::lambda_runtime;
 pub mod metrics;
 pub mod registry;
-pub mod text;
+pub mod quoting;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

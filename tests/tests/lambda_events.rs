@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
-use registry_shared::api::{self, Api, FilesState, RegisterState};
+use registry_shared::api::{self, Route, FilesState, RegisterState};
 use registry_shared::auth::{Authenticator, JwtVerifier, TokenRules};
 use registry_shared::distribution::Limits;
 use registry_shared::lambda;
@@ -21,13 +21,13 @@ fn expectations() -> Value {
     serde_json::from_str(include_str!("../event-expectations.json")).expect("event-expectations.json parses")
 }
 
-fn api_of(function: &str) -> Api {
+fn api_of(function: &str) -> Route {
     match function {
-        "register" => Api::ConnectorRegister,
-        "read" => Api::ConnectorsRead,
-        "list" => Api::ConnectorsList,
-        "generate-url" => Api::FilesGenerateUrl,
-        "url-access" => Api::FilesUrlAccess,
+        "register" => Route::Register,
+        "read" => Route::Read,
+        "list" => Route::List,
+        "generate-url" => Route::GenerateUrl,
+        "url-access" => Route::UrlAccess,
         other => panic!("no API function {other}"),
     }
 }
@@ -93,11 +93,11 @@ async fn the_functions_answer_every_event_fixture() {
         let file = expectation["event"].as_str().unwrap();
         let function = expectation["function"].as_str().unwrap();
         let api = api_of(function);
-        assert_eq!(expectations["apiIds"][function], api.id(), "event-expectations.json: the id of {function}");
+        assert_eq!(expectations["apiIds"][function], api.api_id(), "event-expectations.json: the id of {function}");
         // The deployed shape: API Gateway's authorizer verified the caller; the function checks
         // roles in the claim it is configured with (the system route: that IAM let it through).
         let auth = match (api, expectation["env"]["REGISTRY_ROLES_CLAIM"].as_str()) {
-            (Api::FilesUrlAccess, _) => Authenticator::GatewayIam,
+            (Route::UrlAccess, _) => Authenticator::GatewayIam,
             (_, Some(claim)) => Authenticator::GatewayClaims(claim.parse().unwrap()),
             (_, None) => Authenticator::GatewayClaims(Default::default()),
         };
@@ -118,19 +118,19 @@ async fn the_functions_answer_every_event_fixture() {
             }};
         }
         let response = match api {
-            Api::ConnectorRegister => invoke!(register_state, |s, r| api::register(&s, r)),
-            Api::ConnectorsRead => invoke!(catalog, |c, r| api::read(&c, r)),
-            Api::FilesGenerateUrl => {
+            Route::Register => invoke!(register_state, |s, r| api::register(&s, r)),
+            Route::Read => invoke!(catalog, |c, r| api::read(&c, r)),
+            Route::GenerateUrl => {
                 invoke!((files_state.clone(), auth.clone()), |s, r| api::generate_url(&s.0, &s.1, r))
             }
-            Api::FilesUrlAccess => invoke!(files_state, |f, r| api::url_access(&f, r)),
-            Api::ConnectorsList => {
+            Route::UrlAccess => invoke!(files_state, |f, r| api::url_access(&f, r)),
+            Route::List => {
                 invoke!(catalog, |c, r| api::list_within(&c, r, Some(api::LAMBDA_RESPONSE_BYTES)))
             }
         };
         assert_eq!(response["statusCode"], expectation["status"], "{file}: {response}");
         let body: Value = serde_json::from_str(response["body"].as_str().expect("a body")).expect("a JSON body");
-        assert_eq!(body["id"], api.id(), "{file}");
+        assert_eq!(body["id"], api.api_id(), "{file}");
         match expectation["code"].as_str() {
             Some(code) => assert_eq!(body["error"]["code"], code, "{file}: {body}"),
             None => assert_eq!(body["params"]["status"], "SUCCESS", "{file}: {body}"),
@@ -157,7 +157,7 @@ fn the_authorizer_answers_every_authorizer_fixture() {
     let verifier = JwtVerifier::from_pem(pem.as_bytes(), &TokenRules::default()).unwrap();
     for expectation in expectations()["authorizer"].as_array().unwrap() {
         let file = expectation["event"].as_str().unwrap();
-        let answer = lambda::authorizer_event_answer(&verifier, &event(file));
+        let answer = authorizer_answer(&verifier, event(file));
         assert_eq!(answer["isAuthorized"], true, "{file}: the function answers refusals, Obsrv-style: {answer}");
         let context = answer["context"].as_object().unwrap();
         match (expectation.get("roles"), expectation.get("refused")) {
@@ -175,10 +175,25 @@ fn the_authorizer_answers_every_authorizer_fixture() {
     }
     // Without the key the authorizer would refuse every token it did not sign.
     let other = JwtVerifier::from_pem(UNRELATED_PUBLIC_KEY.as_bytes(), &TokenRules::default()).unwrap();
-    let answer = lambda::authorizer_event_answer(&other, &event("authorizer-console-token.json"));
+    let answer = authorizer_answer(&other, event("authorizer-console-token.json"));
     assert_eq!(answer["context"]["refused"], "Token verification failed or invalid token", "{answer}");
-    let answer = lambda::authorizer_event_answer(&verifier, &serde_json::json!({"headers": {}}));
+    let answer = authorizer_answer(&verifier, serde_json::json!({"headers": {}, "requestContext": {}}));
     assert_eq!(answer["context"]["refused"], "No token provided", "{answer}");
+}
+
+/// The authorizer's answer to an event, as JSON.
+fn authorizer_answer(verifier: &JwtVerifier, event: Value) -> Value {
+    serde_json::to_value(lambda::authorizer::answer_json(verifier, event)).unwrap()
+}
+
+/// The audit-events function's answer to a stream event, as JSON.
+async fn audit_answer(
+    outbox: &dyn registry_shared::registry::AuditOutbox,
+    sink: &dyn registry_shared::registry::AuditSink,
+    stream: &Value,
+) -> Value {
+    let event = serde_json::from_value(stream.clone()).expect("a DynamoDB stream event");
+    serde_json::to_value(lambda::audit_stream::handle_stream(outbox, sink, &event).await).unwrap()
 }
 
 fn event(file: &str) -> Value {
@@ -221,7 +236,7 @@ async fn uploads_under_the_incoming_prefix_register_once_and_broken_ones_are_rem
     let handle = |file: &str| {
         let payload: S3Event = serde_json::from_value(event(file)).unwrap();
         let (registrar, archives, bucket) = (registrar.clone(), archives.clone(), bucket.clone());
-        async move { lambda::handle_s3_event(&registrar, &*archives, &bucket, "incoming/", payload).await.unwrap() }
+        async move { lambda::s3_uploads::handle_s3_event(&registrar, &*archives, &bucket, "incoming/", payload).await.unwrap() }
     };
     let stored_before = stored().await;
 
@@ -340,13 +355,13 @@ async fn the_audit_function_puts_every_stream_fixture_s_event_to_eventbridge_and
 
         // EventBridge down (a bus that is not there): nothing is lost, the batch is retried.
         let nowhere = EventBridgeSink::new(&sdk, unique_name("missing"));
-        let answer = lambda::handle_audit_stream(&outbox, &nowhere, &stream).await;
+        let answer = audit_answer(&outbox, &nowhere, &stream).await;
         let first = &stream["Records"][0]["dynamodb"]["SequenceNumber"];
         assert_eq!(answer["batchItemFailures"], serde_json::json!([{ "itemIdentifier": first }]), "{file}");
         assert_eq!(outbox.pending(100).await.unwrap(), committed, "{file}: undelivered events stay");
 
         let sink = EventBridgeSink::new(&sdk, &bus);
-        let answer = lambda::handle_audit_stream(&outbox, &sink, &stream).await;
+        let answer = audit_answer(&outbox, &sink, &stream).await;
         assert_eq!(answer, serde_json::json!({ "batchItemFailures": [] }), "{file}");
         assert!(outbox.pending(100).await.unwrap().is_empty(), "{file}: delivered events leave the table");
         let received = queue.received().await;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use registry_shared::adapters::embedded::open_stores;
-use registry_shared::api::{self, Api, LAMBDA_RESPONSE_BYTES};
+use registry_shared::api::{self, Route, LAMBDA_RESPONSE_BYTES};
 use registry_shared::auth::Authenticator;
 use registry_shared::domain::Status;
 use registry_shared::lambda;
@@ -58,7 +58,7 @@ fn list_event(request: Value, gzip: bool) -> Value {
 async fn invoke(catalog: &Arc<Catalog>, event: Value) -> (Value, usize, bool) {
     let catalog = catalog.clone();
     let response = lambda::invoke(
-        Api::ConnectorsList,
+        Route::List,
         Authenticator::GatewayClaims(Default::default()),
         move |request| {
             let catalog = catalog.clone();

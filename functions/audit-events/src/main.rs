@@ -5,21 +5,15 @@
 
 use std::sync::Arc;
 
-use registry_shared::adapters::aws::{DynamoRowStore, EventBridgeSink, sdk_config};
-use registry_shared::lambda::{self, Error, env_or, required_env};
-use registry_shared::lambda_runtime::{LambdaEvent, run, service_fn};
+use registry_shared::adapters::aws::{EventBridgeSink, sdk_config};
+use registry_shared::lambda::{self, Error, Settings, audit_stream};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
-    let table = required_env("REGISTRY_TABLE")?;
-    let bus = env_or("REGISTRY_EVENT_BUS", "default".to_owned())?;
+    let settings = Settings::from_env()?;
     let sdk = sdk_config().await;
-    let outbox = Arc::new(DynamoRowStore::new(&sdk, table));
-    let sink = Arc::new(EventBridgeSink::new(&sdk, bus));
-    run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let (outbox, sink) = (outbox.clone(), sink.clone());
-        async move { Ok::<_, Error>(lambda::handle_audit_stream(&*outbox, &*sink, &event.payload).await) }
-    }))
-    .await
+    let outbox = Arc::new(settings.row_store(&sdk)?);
+    let sink = Arc::new(EventBridgeSink::new(&sdk, settings.event_bus.clone()));
+    audit_stream::run(outbox, sink).await
 }

@@ -1,14 +1,18 @@
 //! `POST /v2/files/generate-url` as a Lambda function: presigned S3 URLs. Needs only S3.
 
-use registry_shared::api::{self, Api};
-use registry_shared::lambda::{self, Error, authenticator_from_env, files_state_from_env};
+use std::sync::Arc;
+
+use registry_shared::adapters::aws::sdk_config;
+use registry_shared::api::{self, Route};
+use registry_shared::lambda::{self, Error, Settings};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
-    let state = files_state_from_env().await?;
-    let auth = authenticator_from_env()?;
-    lambda::run(Api::FilesGenerateUrl, auth.clone(), move |request| {
+    let settings = Settings::from_env()?;
+    let state = Arc::new(settings.files_state(&sdk_config().await)?);
+    let auth = settings.authenticator();
+    lambda::run(Route::GenerateUrl, auth.clone(), move |request| {
         let (state, auth) = (state.clone(), auth.clone());
         async move { api::generate_url(&state, &auth, request).await }
     })

@@ -1,13 +1,18 @@
 //! `GET /v2/connectors/read/{connector_id}` as a Lambda function. Needs only DynamoDB.
 
-use registry_shared::api::{self, Api};
-use registry_shared::lambda::{self, Error, authenticator_from_env, catalog_from_env};
+use std::sync::Arc;
+
+use registry_shared::adapters::aws::sdk_config;
+use registry_shared::api::{self, Route};
+use registry_shared::lambda::{self, Error, Settings};
+use registry_shared::registry::Catalog;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
-    let catalog = catalog_from_env().await?;
-    lambda::run(Api::ConnectorsRead, authenticator_from_env()?, move |request| {
+    let settings = Settings::from_env()?;
+    let catalog = Arc::new(Catalog::new(Arc::new(settings.row_store(&sdk_config().await)?)));
+    lambda::run(Route::Read, settings.authenticator(), move |request| {
         let catalog = catalog.clone();
         async move { api::read(&catalog, request).await }
     })

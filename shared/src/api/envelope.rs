@@ -7,50 +7,9 @@ use http::header::CONTENT_TYPE;
 use lambda_http::Body;
 use serde::Serialize;
 
-use super::Response;
+use super::{Response, Route};
 use super::errors::failure;
 use crate::error::{RegistryError, error_chain};
-
-/// The API a response belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Api {
-    ConnectorRegister,
-    ConnectorsRead,
-    ConnectorsList,
-    FilesGenerateUrl,
-    /// `POST /v2/files/url-access`: the read URLs of the platform's own pods.
-    FilesUrlAccess,
-}
-
-impl Api {
-    pub fn id(self) -> &'static str {
-        match self {
-            Api::ConnectorRegister => "api.connector.register",
-            Api::ConnectorsRead => "api.connectors.read",
-            Api::ConnectorsList => "api.connectors.list",
-            Api::FilesGenerateUrl => "api.files.generate-url",
-            Api::FilesUrlAccess => "api.files.generate.url",
-        }
-    }
-
-    /// Register (like the original's RBAC answers) uses `errorResponse`: no `result`, and an
-    /// `error.trace`. List and read use the `ObsrvError` style: `result: {}`, no trace.
-    /// The route's method and path, as API Gateway writes it: the metrics' `Route` and the audit
-    /// events' `route`.
-    pub fn route_key(self) -> &'static str {
-        match self {
-            Api::ConnectorRegister => "POST /v2/connector/register",
-            Api::ConnectorsRead => "GET /v2/connectors/read/{connector_id}",
-            Api::ConnectorsList => "POST /v2/connectors/list",
-            Api::FilesGenerateUrl => "POST /v2/files/generate-url",
-            Api::FilesUrlAccess => "POST /v2/files/url-access",
-        }
-    }
-
-    fn register_error_style(self) -> bool {
-        matches!(self, Api::ConnectorRegister)
-    }
-}
 
 #[derive(Serialize)]
 struct Envelope<'a, R: Serialize> {
@@ -144,17 +103,17 @@ fn plain_internal_error() -> Response {
 }
 
 /// A 200 with `result`. `msgid` is echoed only when the request carried one.
-pub fn success_response<R: Serialize>(api: Api, msgid: Option<&str>, result: R) -> Response {
-    success_response_sized(api, msgid, result, 0)
+pub fn success_response<R: Serialize>(route: Route, msgid: Option<&str>, result: R) -> Response {
+    success_response_sized(route, msgid, result, 0)
 }
 
 /// `success_response`, for a result of about `result_bytes` of JSON (rendered rows).
-pub fn success_response_sized<R: Serialize>(api: Api, msgid: Option<&str>, result: R, result_bytes: usize) -> Response {
-    crate::metrics::answered(api.route_key());
+pub fn success_response_sized<R: Serialize>(route: Route, msgid: Option<&str>, result: R, result_bytes: usize) -> Response {
+    crate::metrics::answered(route.route_key());
     json_response(
         StatusCode::OK,
         &Envelope {
-            id: api.id(),
+            id: route.api_id(),
             ver: "v2",
             ts: timestamp(),
             params: Params { status: "SUCCESS", msgid, resmsgid: resmsgid() },
@@ -168,21 +127,21 @@ pub fn success_response_sized<R: Serialize>(api: Api, msgid: Option<&str>, resul
 
 /// The answer for a failed request, in the style of its API. Server faults are logged with their
 /// whole chain; the client gets only the short message.
-pub fn error_response(api: Api, msgid: Option<&str>, error: &RegistryError) -> Response {
-    let failure = failure(api, error);
-    crate::metrics::refused(api.route_key(), failure.code, failure.status.is_server_error());
+pub fn error_response(route: Route, msgid: Option<&str>, error: &RegistryError) -> Response {
+    let failure = failure(route, error);
+    crate::metrics::refused(route.route_key(), failure.code, failure.status.is_server_error());
     if failure.status.is_server_error() {
-        tracing::error!(api = api.id(), status = failure.status.as_u16(), error = %error_chain(error), "request failed");
+        tracing::error!(api = route.api_id(), status = failure.status.as_u16(), error = %error_chain(error), "request failed");
     } else {
-        tracing::info!(api = api.id(), status = failure.status.as_u16(), code = failure.code, reason = %failure.message, "request refused");
+        tracing::info!(api = route.api_id(), status = failure.status.as_u16(), code = failure.code, reason = %failure.message, "request refused");
     }
     // The original answers access refusals from its RBAC middleware, in the register style.
     let register_style =
-        api.register_error_style() || matches!(error, RegistryError::Unauthorized(_) | RegistryError::Forbidden(_));
+        route.register_error_style() || matches!(error, RegistryError::Unauthorized(_) | RegistryError::Forbidden(_));
     json_response(
         failure.status,
         &Envelope {
-            id: api.id(),
+            id: route.api_id(),
             ver: "v2",
             ts: timestamp(),
             params: Params { status: "FAILED", msgid, resmsgid: resmsgid() },

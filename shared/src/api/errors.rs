@@ -2,7 +2,7 @@
 
 use http::StatusCode;
 
-use super::Api;
+use super::Route;
 use crate::distribution::DistributionError;
 use crate::error::RegistryError;
 
@@ -15,7 +15,7 @@ pub struct Failure {
     pub message: String,
 }
 
-pub fn failure(api: Api, error: &RegistryError) -> Failure {
+pub fn failure(route: Route, error: &RegistryError) -> Failure {
     use RegistryError as E;
     let (status, code, message) = match error {
         E::ListInputInvalid(message) => (StatusCode::BAD_REQUEST, "CONNECTORS_LIST_INPUT_INVALID", message.clone()),
@@ -28,7 +28,7 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         ) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", error.to_string()),
         E::InvalidDistribution(_) => (StatusCode::BAD_REQUEST, REGISTER_FAILED, error.to_string()),
         E::ArchiveNotFound(_) => {
-            (StatusCode::NOT_FOUND, by_api(api, REGISTER_FAILED, "FILE_NOT_FOUND"), error.to_string())
+            (StatusCode::NOT_FOUND, by_route(route, REGISTER_FAILED, "FILE_NOT_FOUND"), error.to_string())
         }
         E::UploadInvalid(message) => (StatusCode::BAD_REQUEST, "FAILED_TO_UPLOAD", message.clone()),
         E::PayloadTooLarge(message) => (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", message.clone()),
@@ -37,20 +37,20 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
         }
         E::Unauthorized(message) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED ACCESS", message.clone()),
         E::Forbidden(message) => (StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", message.clone()),
-        E::Conflict(message) => (StatusCode::CONFLICT, by_api(api, REGISTER_FAILED, "CONFLICT"), message.clone()),
+        E::Conflict(message) => (StatusCode::CONFLICT, by_route(route, REGISTER_FAILED, "CONFLICT"), message.clone()),
         E::RequestTimeout(message) => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", message.clone()),
         E::Busy(message) => {
-            (StatusCode::SERVICE_UNAVAILABLE, by_api(api, REGISTER_FAILED, "SERVICE_UNAVAILABLE"), message.clone())
+            (StatusCode::SERVICE_UNAVAILABLE, by_route(route, REGISTER_FAILED, "SERVICE_UNAVAILABLE"), message.clone())
         }
         E::Unavailable(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            by_api(api, REGISTER_FAILED, "SERVICE_UNAVAILABLE"),
+            by_route(route, REGISTER_FAILED, "SERVICE_UNAVAILABLE"),
             "The registry is temporarily unavailable, please retry".to_owned(),
         ),
         E::Internal(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
-            by_api(api, REGISTER_FAILED, "INTERNAL_SERVER_ERROR"),
-            by_api(api, "Failed to register connector", "Internal server error").to_owned(),
+            by_route(route, REGISTER_FAILED, "INTERNAL_SERVER_ERROR"),
+            by_route(route, "Failed to register connector", "Internal server error").to_owned(),
         ),
     };
     Failure { status, response_code: response_code(status), code, message }
@@ -58,8 +58,8 @@ pub fn failure(api: Api, error: &RegistryError) -> Failure {
 
 /// Register keeps the original's `FAILED_TO_REGISTER_CONNECTOR` for every failure that is not
 /// the client's own; the other APIs say what happened.
-fn by_api(api: Api, register: &'static str, other: &'static str) -> &'static str {
-    if api == Api::ConnectorRegister { register } else { other }
+fn by_route(route: Route, register: &'static str, other: &'static str) -> &'static str {
+    if route == Route::Register { register } else { other }
 }
 
 const REGISTER_FAILED: &str = "FAILED_TO_REGISTER_CONNECTOR";
@@ -86,14 +86,14 @@ mod tests {
     #[test]
     fn server_faults_say_nothing_of_their_cause() {
         let error = RegistryError::internal(anyhow::anyhow!("secret SDK detail"));
-        let f = failure(Api::ConnectorsList, &error);
+        let f = failure(Route::List, &error);
         assert_eq!(
             (f.status, f.code, f.message.as_str()),
             (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error")
         );
-        let f = failure(Api::ConnectorRegister, &error);
+        let f = failure(Route::Register, &error);
         assert_eq!((f.code, f.message.as_str()), ("FAILED_TO_REGISTER_CONNECTOR", "Failed to register connector"));
-        let f = failure(Api::ConnectorsRead, &RegistryError::Unavailable(anyhow::anyhow!("throttled")));
+        let f = failure(Route::Read, &RegistryError::Unavailable(anyhow::anyhow!("throttled")));
         assert_eq!((f.status, f.response_code), (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"));
         assert!(!f.message.contains("throttled"));
     }
@@ -101,18 +101,18 @@ mod tests {
     #[test]
     fn client_mistakes_are_4xx() {
         let f =
-            failure(Api::ConnectorRegister, &RegistryError::InvalidDistribution(DistributionError::MissingMetadata));
+            failure(Route::Register, &RegistryError::InvalidDistribution(DistributionError::MissingMetadata));
         assert_eq!(
             (f.status, f.response_code, f.code),
             (StatusCode::BAD_REQUEST, "BAD_REQUEST", "FAILED_TO_REGISTER_CONNECTOR")
         );
         assert_eq!(f.message, "unable to locate the metadata file");
-        let f = failure(Api::ConnectorsRead, &RegistryError::ConnectorNotFound("x-1".into()));
+        let f = failure(Route::Read, &RegistryError::ConnectorNotFound("x-1".into()));
         assert_eq!(
             (f.status, f.code, f.message.as_str()),
             (StatusCode::NOT_FOUND, "CONNECTOR_NOT_FOUND", "Connector not found: x-1")
         );
         let too_big = DistributionError::ArchiveTooLarge { actual: 2, limit: 1 };
-        assert_eq!(failure(Api::ConnectorRegister, &too_big.into()).status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(failure(Route::Register, &too_big.into()).status, StatusCode::PAYLOAD_TOO_LARGE);
     }
 }

@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::list::Schema;
-use super::{Api, Response, body_bytes, error_response, success_response};
+use super::{Route, Response, body_bytes, error_response, success_response};
 use crate::auth::Authenticator;
 use crate::error::RegistryError;
 use crate::registry::{ARCHIVE_PREFIX, ArchiveStore, StoredName};
@@ -47,17 +47,17 @@ struct SignedFile {
 }
 
 pub async fn handle(state: &FilesState, auth: &Authenticator, request: lambda_http::Request) -> Response {
-    answer(Api::FilesGenerateUrl, state, Some(auth), request).await
+    answer(Route::GenerateUrl, state, Some(auth), request).await
 }
 
 /// The system route: read URLs only, for callers the deployment's guard already admitted.
 pub async fn handle_url_access(state: &FilesState, request: lambda_http::Request) -> Response {
-    answer(Api::FilesUrlAccess, state, None, request).await
+    answer(Route::UrlAccess, state, None, request).await
 }
 
 /// `writer_check` is how upload URLs are authorised; without one, none are given.
 async fn answer(
-    api: Api,
+    route: Route,
     state: &FilesState,
     writer_check: Option<&Authenticator>,
     request: lambda_http::Request,
@@ -67,12 +67,12 @@ async fn answer(
         Ok(document) => document,
         Err(e) => {
             let error = RegistryError::FilesInputInvalid(format!("request body is not valid JSON: {e}"));
-            return error_response(api, None, &error);
+            return error_response(route, None, &error);
         }
     };
     let msgid = document.pointer("/params/msgid").and_then(Value::as_str).filter(|m| !m.is_empty());
     let outcome = async {
-        let (access, files) = parse(api, &document)?;
+        let (access, files) = parse(route, &document)?;
         if access == Access::Write {
             // Upload URLs are for those who may register (any reader may ask for read URLs).
             let Some(auth) = writer_check else {
@@ -80,14 +80,14 @@ async fn answer(
                     "request/access must be read: this route gives read URLs of registered archives only".into(),
                 ));
             };
-            auth.admit_roles(crate::auth::WRITER_ROLES, &http::Request::from_parts(parts, ()))?;
+            auth.admit(crate::auth::WRITER_ROLES, &http::Request::from_parts(parts, ()))?;
         }
         sign(state, access, &files).await
     }
     .await;
     match outcome {
-        Ok(signed) => success_response(api, msgid, signed),
-        Err(error) => error_response(api, msgid, &error),
+        Ok(signed) => success_response(route, msgid, signed),
+        Err(error) => error_response(route, msgid, &error),
     }
 }
 
@@ -107,7 +107,7 @@ async fn sign(state: &FilesState, access: Access, files: &[String]) -> Result<Ve
                 let name = StoredName::parse(bare).ok_or_else(|| {
                     RegistryError::FilesInputInvalid(format!(
                         "{} is not a stored archive name",
-                        crate::text::quote(file)
+                        crate::quoting::quote(file)
                     ))
                 })?;
                 // Only registration stores archives here, so every one is referenced by rows.
@@ -129,14 +129,14 @@ async fn sign(state: &FilesState, access: Access, files: &[String]) -> Result<Ve
 }
 
 /// The Obsrv request schema, checked the way the list request is (first error, Ajv's words).
-fn parse(api: Api, document: &Value) -> Result<(Access, Vec<String>), RegistryError> {
+fn parse(route: Route, document: &Value) -> Result<(Access, Vec<String>), RegistryError> {
     let invalid = RegistryError::FilesInputInvalid;
     let root = Schema::root();
     let top = root
         .object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])
         .map_err(invalid)?;
     let id = root.property("id");
-    if id.string(&top["id"]).map_err(invalid)? != api.id() {
+    if id.string(&top["id"]).map_err(invalid)? != route.api_id() {
         return Err(invalid(id.fail("enum", "must be equal to one of the allowed values")));
     }
     root.property("ver").string(&top["ver"]).map_err(invalid)?;

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::{Api, Response, body_bytes, error_response, success_response_sized};
+use super::{Route, Response, body_bytes, error_response, success_response_sized};
 use crate::domain::{Category, Status};
 use crate::error::RegistryError;
 use crate::registry::{Catalog, ListQuery, ListedRow};
@@ -47,13 +47,13 @@ pub async fn handle_within(
         Ok(document) => document,
         Err(e) => {
             let error = RegistryError::ListInputInvalid(format!("request body is not valid JSON: {e}"));
-            return error_response(Api::ConnectorsList, None, &error);
+            return error_response(Route::List, None, &error);
         }
     };
     let msgid = document.pointer("/params/msgid").and_then(Value::as_str).filter(|m| !m.is_empty());
     let query = match parse_list_request(&document) {
         Ok(query) => query,
-        Err(message) => return error_response(Api::ConnectorsList, msgid, &RegistryError::ListInputInvalid(message)),
+        Err(message) => return error_response(Route::List, msgid, &RegistryError::ListInputInvalid(message)),
     };
     match catalog.list(&query).await {
         Ok(page) => {
@@ -64,7 +64,7 @@ pub async fn handle_within(
                     cursor: cursor.map(encode_cursor),
                 };
                 let bytes = rows.iter().map(|row| row.view.get().len() + 1).sum();
-                success_response_sized(Api::ConnectorsList, msgid, result, bytes)
+                success_response_sized(Route::List, msgid, result, bytes)
             };
             let Some(max) = max_answer_bytes else { return answer(&page.rows, page.next_after.as_deref()) };
             let mut take = page.rows.len();
@@ -95,7 +95,7 @@ pub async fn handle_within(
                 take = fits.clamp(1, take - 1);
             }
         }
-        Err(error) => error_response(Api::ConnectorsList, msgid, &error),
+        Err(error) => error_response(Route::List, msgid, &error),
     }
 }
 
@@ -151,7 +151,7 @@ pub fn parse_list_request(document: &Value) -> Result<ListQuery, String> {
 
     let id = root.property("id");
     let id_value = id.string(&top["id"])?;
-    if id_value != Api::ConnectorsList.id() {
+    if id_value != Route::List.api_id() {
         return Err(id.fail("enum", "must be equal to one of the allowed values"));
     }
     root.property("ver").string(&top["ver"])?;

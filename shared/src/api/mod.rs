@@ -8,9 +8,9 @@ mod list;
 mod part_headers;
 mod read;
 mod register;
-mod router;
+mod route;
 
-pub use envelope::{Api, error_response, route_not_found, success_response, success_response_sized};
+pub use envelope::{error_response, route_not_found, success_response, success_response_sized};
 pub use errors::{Failure, failure};
 pub use generate_url::{
     FilesState, MAX_FILES_PER_REQUEST, MAX_URL_EXPIRY, handle as generate_url, handle_url_access as url_access,
@@ -18,7 +18,7 @@ pub use generate_url::{
 pub use list::{LAMBDA_RESPONSE_BYTES, handle as list, handle_within as list_within};
 pub use read::handle as read;
 pub use register::{SlowBody, body_error, handle as register, handle_stream as register_stream, is_slow_body};
-pub use router::{Route, handle, route_of};
+pub use route::{Route, handle, route_of};
 
 use lambda_http::Body;
 

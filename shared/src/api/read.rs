@@ -3,7 +3,7 @@
 use lambda_http::RequestExt;
 use percent_encoding::percent_decode_str;
 
-use super::{Api, Response, error_response, route_not_found, success_response_sized};
+use super::{Route, Response, error_response, route_not_found, success_response_sized};
 use crate::registry::{Catalog, ReadMode};
 
 const READ_PATH: &str = "/connectors/read/";
@@ -15,8 +15,8 @@ pub async fn handle(catalog: &Catalog, request: lambda_http::Request) -> Respons
     let modes = query_values(&request, "mode");
     let mode = ReadMode::from_query(&modes.iter().map(String::as_str).collect::<Vec<_>>());
     match catalog.read_view(&id, mode).await {
-        Ok(view) => success_response_sized(Api::ConnectorsRead, None, &*view, view.get().len()),
-        Err(error) => error_response(Api::ConnectorsRead, None, &error),
+        Ok(view) => success_response_sized(Route::Read, None, &*view, view.get().len()),
+        Err(error) => error_response(Route::Read, None, &error),
     }
 }
 

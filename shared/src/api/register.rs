@@ -14,7 +14,7 @@ use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
 use super::part_headers::{PartHeadersTooLarge, limit_part_headers};
-use super::{Api, RegisterState, Response, body_bytes, error_response, success_response};
+use super::{Route, RegisterState, Response, body_bytes, error_response, success_response};
 use crate::auth::Caller;
 use crate::error::RegistryError;
 use crate::registry::audit::ANONYMOUS;
@@ -73,17 +73,17 @@ where
 /// A registration through this route, by the caller access control admitted.
 fn origin(caller: Option<&Caller>) -> Origin {
     let subject = caller.map_or(ANONYMOUS, |caller| caller.subject.as_str());
-    Origin::new(subject, Api::ConnectorRegister.route_key())
+    Origin::new(subject, Route::Register.route_key())
 }
 
 fn respond(outcome: Result<Option<String>, RegistryError>) -> Response {
     match outcome {
         Ok(msgid) => success_response(
-            Api::ConnectorRegister,
+            Route::Register,
             msgid.as_deref(),
             serde_json::json!({ "message": REGISTERED_MESSAGE }),
         ),
-        Err(error) => error_response(Api::ConnectorRegister, None, &error),
+        Err(error) => error_response(Route::Register, None, &error),
     }
 }
 
@@ -160,7 +160,7 @@ fn parse_by_reference(body: &[u8]) -> Result<(Option<String>, StoredName), Regis
     // A client may send the whole key; only the stored name counts.
     let name = path.strip_prefix(&format!("{}/", crate::registry::ARCHIVE_PREFIX)).unwrap_or(path);
     let stored_name = StoredName::parse(name).ok_or_else(|| {
-        invalid(&format!("request.relative_path {} is not the name of an uploaded archive", crate::text::quote(path)))
+        invalid(&format!("request.relative_path {} is not the name of an uploaded archive", crate::quoting::quote(path)))
     })?;
     Ok((msgid, stored_name))
 }

@@ -1,4 +1,4 @@
-use crate::text::quote;
+use crate::quoting::quote;
 
 /// Why a distribution was refused. Every variant is the author's to fix, so each message says
 /// precisely what is wrong; where the original command service had a message for the case, ours

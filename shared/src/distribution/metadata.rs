@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::DistributionError;
 use crate::domain::{Category, ConnectorId, Version};
-use crate::text::quote;
+use crate::quoting::quote;
 
 /// A validated `metadata.json`.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{DistributionError, Limits, Metadata};
-use crate::text::quote;
+use crate::quoting::quote;
 
 const METADATA_FILE: &str = "metadata.json";
 const UI_CONFIG_FILE: &str = "ui-config.json";

@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
-use crate::text::quote;
+use crate::quoting::quote;
 
 /// A connector category. The original list filter only knew `Database` and `File` while real
 /// packages say `batch` and `stream`; we accept any `^[A-Za-z][A-Za-z0-9_-]{0,63}$` on both sides,

@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
-use crate::text::{is_hidden, quote};
+use crate::quoting::{is_hidden, quote};
 
 const MAX_CONNECTOR_ID_LEN: usize = 128;
 const MAX_VERSION_LEN: usize = 64;

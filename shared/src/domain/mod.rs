@@ -5,6 +5,7 @@
 
 mod category;
 mod ids;
+mod registration;
 mod row;
 mod status;
 mod timestamp;
@@ -12,6 +13,7 @@ mod timestamp;
 pub use category::Category;
 pub use ids::{ConnectorId, RowId, Version};
 pub use row::{CONNECTOR_TYPE, ConnectorRow, ListView, ReadView, SourceInfo};
+pub use registration::{IdTaken, Placement, place};
 pub use status::Status;
 pub use timestamp::Timestamp;
 

@@ -4,7 +4,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
-use crate::text::quote;
+use crate::quoting::quote;
 
 /// A registry row's status, as the original table defines it. Registration only produces `Live`
 /// and `Retired`; `Draft` rows are readable with `mode=edit`.

@@ -17,6 +17,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 #[cfg(feature = "aws-dynamodb")]
 pub use dynamodb::migrate::Copied;
+#[cfg(feature = "aws-dynamodb-stream")]
+pub use dynamodb::stream_images::audit_event_of;
 #[cfg(feature = "aws-dynamodb")]
 pub use dynamodb::{DynamoRowStore, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, TableSchema};
 #[cfg(feature = "aws-eventbridge")]

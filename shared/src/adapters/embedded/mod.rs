@@ -9,7 +9,7 @@
 
 mod archives;
 mod audit;
-mod kept_reads;
+mod cached_reads;
 mod rows;
 
 use std::path::Path;
@@ -38,13 +38,13 @@ mod tests {
     use crate::registry::{AuditOutbox, RowStore};
     use crate::test_support::conformance;
 
-    async fn redb_row_store_conforms_keeping(kept_budget: usize) {
+    async fn redb_row_store_conforms_keeping(cache_budget: usize) {
         let dir = tempfile::tempdir().unwrap();
         let counter = std::sync::atomic::AtomicUsize::new(0);
         conformance::row_store_suite(|| {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let path = dir.path().join(format!("rows-{n}.redb"));
-            async move { Arc::new(RedbRowStore::open_keeping(&path, kept_budget).unwrap()) as Arc<dyn RowStore> }
+            async move { Arc::new(RedbRowStore::open_with_cache(&path, cache_budget).unwrap()) as Arc<dyn RowStore> }
         })
         .await;
     }
@@ -52,7 +52,7 @@ mod tests {
     /// Lists answered from the rendered rows kept in memory.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn redb_row_store_conforms() {
-        redb_row_store_conforms_keeping(rows::KEPT_LIST_BYTES).await;
+        redb_row_store_conforms_keeping(rows::CACHED_LIST_BYTES).await;
     }
 
     /// Lists answered from the database and its status index (a registry too big to keep).
@@ -66,7 +66,7 @@ mod tests {
     #[tokio::test]
     async fn lists_answer_the_same_once_the_rows_outgrow_memory() {
         let dir = tempfile::tempdir().unwrap();
-        let store = RedbRowStore::open_keeping(&dir.path().join("rows.redb"), 2_000).unwrap();
+        let store = RedbRowStore::open_with_cache(&dir.path().join("rows.redb"), 2_000).unwrap();
         let live = crate::registry::ListQuery { statuses: vec![crate::domain::Status::Live], ..Default::default() };
         let mut seen = Vec::new();
         for version in 0..12 {
@@ -76,7 +76,7 @@ mod tests {
             let page = store.list(&live).await.unwrap();
             assert_eq!(page.rows.len(), 1, "one Live row after version {version}");
             assert_eq!(page.rows[0].id.as_str(), format!("kafka-{version}"));
-            seen.push(store.kept_page(&Default::default()).is_some());
+            seen.push(store.cached_page(&Default::default()).is_some());
             assert_eq!(store.list(&Default::default()).await.unwrap().rows.len(), version as usize + 1);
         }
         assert!(seen.first() == Some(&true) && seen.last() == Some(&false), "kept, then outgrown: {seen:?}");

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde_json::value::RawValue;
 
-use super::kept_reads::KeptReads;
+use super::cached_reads::CachedReads;
 
-use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
+use crate::domain::{ConnectorRow, RowId, Status, Timestamp, place};
 use crate::error::StoreError;
 use crate::registry::{
     AuditDraft, AuditOutbox, AuditRecord, ListPage, ListQuery, ListedRow, RowStore, render_read_view,
@@ -31,33 +31,33 @@ const CACHE_BYTES: usize = 128 * 1024;
 
 /// Rendered list rows are kept in memory up to this many bytes of JSON (some 3,500 rows with
 /// icons of a few KB); a larger registry lists from the database, through `BY_STATUS`.
-pub const KEPT_LIST_BYTES: usize = 16 * 1024 * 1024;
+pub const CACHED_LIST_BYTES: usize = 16 * 1024 * 1024;
 
 /// Rows in a redb database: ACID transactions, committed durably, crash-safe by design.
 #[derive(Clone)]
 pub struct RedbRowStore {
     db: Arc<Database>,
-    /// Every row, rendered for list, while they fit in `KEPT_LIST_BYTES`. redb lets one process
+    /// Every row, rendered for list, while they fit in `CACHED_LIST_BYTES`. redb lets one process
     /// hold the database, so this process sees every change and keeps these in step.
-    kept: Arc<RwLock<Option<KeptRows>>>,
-    /// Commits one at a time (redb's write transactions are anyway), so that the kept rows
+    cached: Arc<RwLock<Option<CachedRows>>>,
+    /// Commits one at a time (redb's write transactions are anyway), so that the cached rows
     /// change in the order the database did.
     commits: Arc<Mutex<()>>,
-    kept_budget: usize,
+    cache_budget: usize,
     /// The read answers of the rows read lately (within the same budget), dropped as commits
     /// change their rows.
-    kept_reads: Arc<KeptReads>,
+    cached_reads: Arc<CachedReads>,
     /// Notified after every commit, so that a dispatcher delivers its event at once.
     committed: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Default)]
-struct KeptRows {
+struct CachedRows {
     by_id: BTreeMap<String, Arc<ListedRow>>,
     bytes: usize,
 }
 
-impl KeptRows {
+impl CachedRows {
     fn insert(&mut self, row: Arc<ListedRow>) {
         self.bytes += row.view.get().len();
         if let Some(old) = self.by_id.insert(row.id.as_str().to_owned(), row) {
@@ -65,7 +65,7 @@ impl KeptRows {
         }
     }
 
-    /// The query over the kept rows, exactly as the database answers it.
+    /// The query over the cached rows, exactly as the database answers it.
     fn page(&self, query: &ListQuery) -> ListPage {
         let start = match &query.after {
             Some(after) => Bound::Excluded(after.as_str()),
@@ -88,12 +88,12 @@ impl KeptRows {
 
 impl RedbRowStore {
     pub fn open(path: &Path) -> anyhow::Result<Self> {
-        Self::open_keeping(path, KEPT_LIST_BYTES)
+        Self::open_with_cache(path, CACHED_LIST_BYTES)
     }
 
-    /// `open`, keeping at most `kept_budget` bytes of rendered list rows and as many of read
+    /// `open`, keeping at most `cache_budget` bytes of rendered list rows and as many of read
     /// answers (0: list and read always read the database).
-    pub fn open_keeping(path: &Path, kept_budget: usize) -> anyhow::Result<Self> {
+    pub fn open_with_cache(path: &Path, cache_budget: usize) -> anyhow::Result<Self> {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(path)
@@ -116,34 +116,34 @@ impl RedbRowStore {
         txn.commit()?;
         let store = Self {
             db: Arc::new(db),
-            kept: Arc::default(),
+            cached: Arc::default(),
             commits: Arc::default(),
-            kept_budget,
-            kept_reads: Arc::new(KeptReads::new(kept_budget)),
+            cache_budget,
+            cached_reads: Arc::new(CachedReads::new(cache_budget)),
             committed: Arc::default(),
         };
         let kept = store.render_all()?;
-        *store.kept.write().unwrap_or_else(PoisonError::into_inner) = kept;
+        *store.cached.write().unwrap_or_else(PoisonError::into_inner) = kept;
         Ok(store)
     }
 
     /// Every row rendered for list, one at a time; `None` when they exceed the budget.
-    fn render_all(&self) -> anyhow::Result<Option<KeptRows>> {
+    fn render_all(&self) -> anyhow::Result<Option<CachedRows>> {
         let txn = self.db.begin_read()?;
-        let mut kept = KeptRows::default();
+        let mut kept = CachedRows::default();
         for entry in txn.open_table(ROWS)?.iter()? {
             let (_, value) = entry?;
             kept.insert(Arc::new(ListedRow::of(&decode(value.value())?)?));
-            if kept.bytes > self.kept_budget {
+            if kept.bytes > self.cache_budget {
                 return Ok(None);
             }
         }
         Ok(Some(kept))
     }
 
-    /// The answer from the kept rows, when they are kept.
-    pub(super) fn kept_page(&self, query: &ListQuery) -> Option<ListPage> {
-        self.kept.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|kept| kept.page(query))
+    /// The answer from the cached rows, when they are cached.
+    pub(super) fn cached_page(&self, query: &ListQuery) -> Option<ListPage> {
+        self.cached.read().unwrap_or_else(PoisonError::into_inner).as_ref().map(|kept| kept.page(query))
     }
 
     /// The query from the database, reading only as far as the page needs: ids in id order from
@@ -205,40 +205,27 @@ impl RedbRowStore {
             let mut live = txn.open_table(LIVE).map_err(other)?;
             let mut by_status = txn.open_table(BY_STATUS).map_err(other)?;
             for row in rows {
-                let existing =
-                    table.get(row.id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
-                let mut new = row.clone();
-                if let Some(existing) = existing {
-                    if existing.connector_id != row.connector_id {
-                        return Err(StoreError::Conflict(format!(
-                            "row id {} already belongs to connector {}",
-                            row.id, existing.connector_id
-                        )));
-                    }
-                    new.created_by = existing.created_by;
-                    new.created_date = existing.created_date;
-                    new.updated_by = existing.updated_by;
-                    new.live_date = existing.live_date.or(new.live_date);
-                    by_status.remove((existing.status.as_str(), row.id.as_str())).map_err(other)?;
-                }
+                let stored = table.get(row.id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
                 let previous_live = live.get(row.connector_id.as_str()).map_err(other)?.map(|v| v.value().to_owned());
-                if let Some(previous) = previous_live.filter(|id| id != row.id.as_str()) {
-                    let stored = table
-                        .get(previous.as_str())
-                        .map_err(other)?
-                        .map(|v| decode(v.value()))
-                        .transpose()
-                        .map_err(other)?;
-                    if let Some(mut retired) = stored.filter(|r| r.status == Status::Live) {
-                        retired.status = Status::Retired;
-                        retired.updated_date = now;
-                        table.insert(previous.as_str(), encode(&retired)?.as_slice()).map_err(other)?;
-                        by_status.remove((Status::Live.as_str(), previous.as_str())).map_err(other)?;
-                        by_status.insert((Status::Retired.as_str(), previous.as_str()), ()).map_err(other)?;
-                        written.push(Arc::new(ListedRow::of(&retired)?));
-                        retired_ids.push(retired.id);
+                let live_row = match previous_live.filter(|id| id != row.id.as_str()) {
+                    Some(previous) => {
+                        table.get(previous.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?
                     }
+                    None => None,
+                };
+                let placement = place(row, stored.as_ref(), live_row.as_ref(), now)?;
+                if let Some(stored) = &stored {
+                    by_status.remove((stored.status.as_str(), row.id.as_str())).map_err(other)?;
                 }
+                if let Some(retired) = placement.retired {
+                    let id = retired.id.as_str();
+                    table.insert(id, encode(&retired)?.as_slice()).map_err(other)?;
+                    by_status.remove((Status::Live.as_str(), id)).map_err(other)?;
+                    by_status.insert((Status::Retired.as_str(), id), ()).map_err(other)?;
+                    written.push(Arc::new(ListedRow::of(&retired)?));
+                    retired_ids.push(retired.id);
+                }
+                let new = placement.row;
                 table.insert(row.id.as_str(), encode(&new)?.as_slice()).map_err(other)?;
                 by_status.insert((new.status.as_str(), row.id.as_str()), ()).map_err(other)?;
                 live.insert(row.connector_id.as_str(), row.id.as_str()).map_err(other)?;
@@ -254,12 +241,12 @@ impl RedbRowStore {
         // Dropping an uncommitted transaction (the early returns above) aborts it. Whatever the
         // commit's outcome, the read answers of its rows are not trusted after it.
         let committed = txn.commit().map_err(other);
-        self.kept_reads.forget(written.iter().map(|row| row.id.as_str()));
+        self.cached_reads.forget(written.iter().map(|row| row.id.as_str()));
         committed?;
-        let mut kept = self.kept.write().unwrap_or_else(PoisonError::into_inner);
+        let mut kept = self.cached.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(rows) = kept.as_mut() {
             written.into_iter().for_each(|row| rows.insert(row));
-            if rows.bytes > self.kept_budget {
+            if rows.bytes > self.cache_budget {
                 *kept = None;
             }
         }
@@ -303,19 +290,19 @@ impl RowStore for RedbRowStore {
     }
 
     async fn read_view(&self, id: &str, status: Status) -> Result<Option<Arc<RawValue>>, StoreError> {
-        if let Some((kept_status, view)) = self.kept_reads.get(id) {
+        if let Some((kept_status, view)) = self.cached_reads.get(id) {
             return Ok((kept_status == status).then_some(view));
         }
-        let generation = self.kept_reads.generation();
+        let generation = self.cached_reads.generation();
         let Some(row) = self.stored(id)? else { return Ok(None) };
         let view = render_read_view(&row)?;
-        self.kept_reads.keep(generation, id, row.status, view.clone());
+        self.cached_reads.keep(generation, id, row.status, view.clone());
         Ok((row.status == status).then_some(view))
     }
 
     async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError> {
         // From memory it is a filter and some reference counts: no trip to the blocking pool.
-        if let Some(page) = self.kept_page(query) {
+        if let Some(page) = self.cached_page(query) {
             return Ok(page);
         }
         let store = self.clone();

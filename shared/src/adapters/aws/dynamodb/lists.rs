@@ -10,19 +10,19 @@ use crate::registry::{ListPage, ListQuery, ListedRow};
 
 /// At most this many bytes of list entries are kept (some 12,000 entries of benchmark size); past it,
 /// partitions are read for each list instead. A function has 256 MB.
-pub const KEPT_BYTES: usize = 48 * 1024 * 1024;
+pub const CACHED_BYTES: usize = 48 * 1024 * 1024;
 
 /// Pages kept: the most recent ones, up to this many bytes of list entries in all.
-const KEPT_PAGE_BYTES: usize = 16 * 1024 * 1024;
+const CACHED_PAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Every row of one partition, in id order, as read at `token`.
-pub struct KeptPartition {
+pub struct CachedPartition {
     pub token: String,
     pub rows: Vec<Arc<ListedRow>>,
     bytes: usize,
 }
 
-impl KeptPartition {
+impl CachedPartition {
     pub fn new(token: String, rows: Vec<Arc<ListedRow>>) -> Self {
         let bytes = rows.iter().map(|row| row.view.get().len()).sum();
         Self { token, rows, bytes }
@@ -36,31 +36,31 @@ impl KeptPartition {
 }
 
 /// A page as answered, and the partitions (with their tokens) it was merged from.
-struct KeptPage {
+struct CachedPage {
     sources: Vec<(Partition, String)>,
     page: ListPage,
     bytes: usize,
 }
 
 #[derive(Default)]
-pub struct KeptLists {
-    partitions: Mutex<HashMap<Partition, Arc<KeptPartition>>>,
-    pages: Mutex<VecDeque<(ListQuery, KeptPage)>>,
+pub struct CachedLists {
+    partitions: Mutex<HashMap<Partition, Arc<CachedPartition>>>,
+    pages: Mutex<VecDeque<(ListQuery, CachedPage)>>,
 }
 
-impl KeptLists {
+impl CachedLists {
     /// The partition as kept, if it was kept at `token`.
-    pub fn get(&self, partition: &Partition, token: &str) -> Option<Arc<KeptPartition>> {
+    pub fn get(&self, partition: &Partition, token: &str) -> Option<Arc<CachedPartition>> {
         let partitions = self.partitions.lock().unwrap_or_else(PoisonError::into_inner);
         partitions.get(partition).filter(|kept| kept.token == token).cloned()
     }
 
     /// Keeps a partition read whole, replacing what was kept of it, if the budget allows.
-    pub fn keep(&self, partition: Partition, kept: Arc<KeptPartition>) {
+    pub fn keep(&self, partition: Partition, kept: Arc<CachedPartition>) {
         let mut partitions = self.partitions.lock().unwrap_or_else(PoisonError::into_inner);
         partitions.remove(&partition);
         let used: usize = partitions.values().map(|p| p.bytes).sum();
-        if used + kept.bytes <= KEPT_BYTES {
+        if used + kept.bytes <= CACHED_BYTES {
             partitions.insert(partition, kept);
         }
     }
@@ -76,8 +76,8 @@ impl KeptLists {
         let bytes = page.rows.iter().map(|row| row.view.get().len()).sum();
         let mut pages = self.pages.lock().unwrap_or_else(PoisonError::into_inner);
         pages.retain(|(q, _)| q != query);
-        pages.push_back((query.clone(), KeptPage { sources: sources.to_vec(), page: page.clone(), bytes }));
-        while pages.iter().map(|(_, kept)| kept.bytes).sum::<usize>() > KEPT_PAGE_BYTES {
+        pages.push_back((query.clone(), CachedPage { sources: sources.to_vec(), page: page.clone(), bytes }));
+        while pages.iter().map(|(_, kept)| kept.bytes).sum::<usize>() > CACHED_PAGE_BYTES {
             pages.pop_front();
         }
     }

@@ -22,6 +22,8 @@
 mod layout;
 mod lists;
 pub mod migrate;
+#[cfg(feature = "aws-dynamodb-stream")]
+pub mod stream_images;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -41,9 +43,9 @@ use futures_util::{StreamExt, TryStreamExt, stream};
 use serde_json::value::RawValue;
 
 use self::layout::{Item, Partition, item_size, other, s, text};
-use self::lists::{KeptLists, KeptPartition};
+use self::lists::{CachedLists, CachedPartition};
 use super::classify;
-use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
+use crate::domain::{ConnectorRow, RowId, Status, Timestamp, place};
 use crate::error::StoreError;
 use crate::registry::{AuditDraft, AuditOutbox, AuditRecord, ListPage, ListQuery, ListedRow, RowStore};
 
@@ -83,7 +85,7 @@ impl TableSchema {
 pub struct DynamoRowStore {
     client: Client,
     table: String,
-    kept: Arc<KeptLists>,
+    cached: Arc<CachedLists>,
 }
 
 enum Attempt {
@@ -107,7 +109,7 @@ impl DynamoRowStore {
 
     /// On a client configured beyond the process's `SdkConfig` (its own interceptors, retries).
     pub fn with_client(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), kept: Arc::default() }
+        Self { client, table: table.into(), cached: Arc::default() }
     }
 
     pub fn table(&self) -> &str {
@@ -255,13 +257,13 @@ impl DynamoRowStore {
     }
 
     /// A partition whole: from memory when kept at `token`, else read and kept.
-    async fn whole_partition(&self, partition: &Partition, token: &str) -> Result<Arc<KeptPartition>, StoreError> {
-        if let Some(kept) = self.kept.get(partition, token) {
+    async fn whole_partition(&self, partition: &Partition, token: &str) -> Result<Arc<CachedPartition>, StoreError> {
+        if let Some(kept) = self.cached.get(partition, token) {
             return Ok(kept);
         }
         let (rows, _) = self.query_partition(partition, None, None).await?;
-        let kept = Arc::new(KeptPartition::new(token.to_owned(), rows));
-        self.kept.keep(partition.clone(), kept.clone());
+        let kept = Arc::new(CachedPartition::new(token.to_owned(), rows));
+        self.cached.keep(partition.clone(), kept.clone());
         Ok(kept)
     }
 
@@ -282,7 +284,7 @@ impl DynamoRowStore {
         let wanted = limit + 1;
         let mut sources: Vec<Source> = partitions
             .iter()
-            .map(|(partition, token)| match self.kept.get(partition, token) {
+            .map(|(partition, token)| match self.cached.get(partition, token) {
                 Some(kept) => Source {
                     partition,
                     buffered: kept.after(after).iter().take(wanted).cloned().collect(),
@@ -336,26 +338,22 @@ impl DynamoRowStore {
         let mut retired_ids: Vec<RowId> = Vec::new();
         for row in rows {
             let live_id = self.live_id(row.connector_id.as_str()).await?;
-            let mut new = row.clone();
-            let row_condition = match self.get_row(row.id.as_str()).await? {
-                Some((existing, _)) if existing.connector_id != row.connector_id => {
-                    return Err(Attempt::Failed(StoreError::Conflict(format!(
-                        "row id {} already belongs to connector {}",
-                        row.id, existing.connector_id
-                    ))));
-                }
+            let stored = self.get_row(row.id.as_str()).await?;
+            let live = match live_id.as_deref().filter(|id| *id != row.id.as_str()) {
+                Some(previous) => self.get_row(previous).await?.map(|(row, _)| row),
+                None => None,
+            };
+            let placement = place(row, stored.as_ref().map(|(row, _)| row), live.as_ref(), now).map_err(StoreError::from)?;
+            let new = placement.row;
+            let row_condition = match &stored {
                 Some((existing, item)) => {
-                    let old_entry = Partition::of(&existing);
-                    new.created_by = existing.created_by;
-                    new.created_date = existing.created_date;
-                    new.updated_by = existing.updated_by;
-                    new.live_date = existing.live_date.or(new.live_date);
+                    let old_entry = Partition::of(existing);
                     if old_entry != Partition::of(&new) {
                         transaction.delete(&self.table, layout::list_key(&old_entry, row.id.as_str()))?;
                         touched.push(old_entry);
                     }
                     // Unchanged since it was read (no racing registration of the same id).
-                    let seen = text(&item, "updated_date").unwrap_or_default();
+                    let seen = text(item, "updated_date").unwrap_or_default();
                     Expression::new("#updated = :seen").name("#updated", "updated_date").value(":seen", seen)
                 }
                 None => Expression::new("attribute_not_exists(pk)"),
@@ -372,11 +370,8 @@ impl DynamoRowStore {
             head.insert("live_id".to_owned(), s(row.id.as_str()));
             transaction.put(&self.table, head, Some(head_condition))?;
 
-            let previous = match live_id.filter(|id| id != row.id.as_str()) {
-                Some(previous) => self.get_row(&previous).await?.map(|(row, _)| row),
-                None => None,
-            };
-            if let Some(mut retired) = previous.filter(|r| r.status == Status::Live) {
+            // The rule retires only the Live row it was given.
+            if let (Some(retired), Some(was_live)) = (placement.retired, &live) {
                 transaction.update(
                     &self.table,
                     layout::row_key(retired.id.as_str()),
@@ -387,9 +382,8 @@ impl DynamoRowStore {
                         .value(":now", &now.to_string()),
                     Some(Expression::new("#status = :live").name("#status", "status").value(":live", "Live")),
                 )?;
-                transaction.delete(&self.table, layout::list_key(&Partition::of(&retired), retired.id.as_str()))?;
-                retired.status = Status::Retired;
-                retired.updated_date = now;
+                // Its list entry moves from the Live partition to the Retired one.
+                transaction.delete(&self.table, layout::list_key(&Partition::of(was_live), retired.id.as_str()))?;
                 transaction.put(&self.table, layout::list_item(&retired)?, None)?;
                 touched.push(Partition::of(&retired));
                 retired_ids.push(retired.id);
@@ -494,7 +488,7 @@ impl RowStore for DynamoRowStore {
 
     async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError> {
         let tokens = self.catalog().await?;
-        self.kept.retain_current(&tokens);
+        self.cached.retain_current(&tokens);
         let partitions: Vec<(Partition, String)> = tokens
             .into_iter()
             .filter(|(p, _)| query.statuses.is_empty() || query.statuses.contains(&p.status))
@@ -502,15 +496,15 @@ impl RowStore for DynamoRowStore {
             .collect();
         let after = query.after.as_deref();
         if let Some(limit) = query.limit {
-            if let Some(page) = self.kept.page(query, &partitions) {
+            if let Some(page) = self.cached.page(query, &partitions) {
                 return Ok(page);
             }
             let page = self.page(&partitions, after, limit).await?;
-            self.kept.keep_page(query, &partitions, &page);
+            self.cached.keep_page(query, &partitions, &page);
             return Ok(page);
         }
         let reads: Vec<_> = partitions.iter().map(|(p, token)| self.whole_partition(p, token)).collect();
-        let wholes: Vec<Arc<KeptPartition>> = stream::iter(reads).buffered(PARALLEL_QUERIES).try_collect().await?;
+        let wholes: Vec<Arc<CachedPartition>> = stream::iter(reads).buffered(PARALLEL_QUERIES).try_collect().await?;
         let mut rows: Vec<Arc<ListedRow>> = wholes.iter().flat_map(|kept| kept.after(after).iter().cloned()).collect();
         rows.sort_unstable_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
         Ok(ListPage { rows, next_after: None })

@@ -10,7 +10,7 @@ use crate::domain::Status;
 
 /// Rendered read views by row id, up to a budget of bytes. The store that owns it is the only
 /// writer of its database, so it sees every change and tells this one (`forget`).
-pub(super) struct KeptReads {
+pub(super) struct CachedReads {
     budget: usize,
     state: RwLock<State>,
 }
@@ -24,7 +24,7 @@ struct State {
     generation: u64,
 }
 
-impl KeptReads {
+impl CachedReads {
     pub(super) fn new(budget: usize) -> Self {
         Self { budget, state: RwLock::default() }
     }
@@ -40,7 +40,7 @@ impl KeptReads {
     }
 
     /// Keeps a view read from the database, unless a change came since `generation` was taken
-    /// (the view may predate it). Past the budget, the kept views are dropped and keeping starts
+    /// (the view may predate it). Past the budget, the cached views are dropped and caching starts
     /// over: the rows read most lately come back first.
     pub(super) fn keep(&self, generation: u64, id: &str, status: Status, view: Arc<RawValue>) {
         let size = id.len() + view.get().len();
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn a_view_read_before_a_change_is_not_kept_after_it() {
-        let kept = KeptReads::new(1024);
+        let kept = CachedReads::new(1024);
         let before = kept.generation();
         kept.forget(["a-1.0.0"]);
         kept.keep(before, "a-1.0.0", Status::Live, view("old"));
@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn forgetting_a_row_drops_its_view_and_its_bytes() {
-        let kept = KeptReads::new(1024);
+        let kept = CachedReads::new(1024);
         kept.keep(0, "a-1.0.0", Status::Live, view("a"));
         kept.keep(0, "b-1.0.0", Status::Retired, view("b"));
         kept.forget(["a-1.0.0"]);
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn past_the_budget_keeping_starts_over() {
-        let kept = KeptReads::new(40);
+        let kept = CachedReads::new(40);
         kept.keep(0, "a-1.0.0", Status::Live, view("0123456789"));
         kept.keep(0, "b-1.0.0", Status::Live, view("0123456789"));
         kept.keep(0, "c-1.0.0", Status::Live, view("0123456789"));

@@ -1,0 +1,115 @@
+//! The registration rule: what committing a package's row does to the rows already stored. Each
+//! store adapter reads what the rule needs (the row of the same id, the connector's Live row) and
+//! writes what it answers, inside its own transaction; the rule itself is written once, here.
+
+use super::{ConnectorRow, Status, Timestamp};
+
+/// What committing one new row writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// The row to store: the new row, keeping from a stored row of the same id what its first
+    /// registration set (who created it and when, when it first went Live).
+    pub row: ConnectorRow,
+    /// The connector's Live row of another version, now retired.
+    pub retired: Option<ConnectorRow>,
+}
+
+/// A row id that another connector owns already (`a-b` version `1` and `a` version `b-1` are both
+/// `a-b-1`): the package is refused, nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("row id {id} already belongs to connector {owner}")]
+pub struct IdTaken {
+    pub id: String,
+    pub owner: String,
+}
+
+/// Places `new` beside `stored` (the row of the same id, if any) and `live` (the connector's Live
+/// row, if any), at `now`.
+pub fn place(
+    new: &ConnectorRow,
+    stored: Option<&ConnectorRow>,
+    live: Option<&ConnectorRow>,
+    now: Timestamp,
+) -> Result<Placement, IdTaken> {
+    let mut row = new.clone();
+    if let Some(stored) = stored {
+        if stored.connector_id != new.connector_id {
+            return Err(IdTaken { id: new.id.as_str().to_owned(), owner: stored.connector_id.as_str().to_owned() });
+        }
+        // A re-registration of the same version replaces its content, not its history.
+        row.created_by = stored.created_by.clone();
+        row.created_date = stored.created_date;
+        row.updated_by = stored.updated_by.clone();
+        row.live_date = stored.live_date.or(row.live_date);
+    }
+    let retired = live.filter(|live| live.id != new.id && live.status == Status::Live).map(|live| {
+        let mut retired = live.clone();
+        retired.status = Status::Retired;
+        retired.updated_date = now;
+        retired
+    });
+    Ok(Placement { row, retired })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::conformance::row;
+
+    fn sample_row(connector: &str, version: &str) -> ConnectorRow {
+        row(connector, version, "streaming", at("2024-01-01T00:00:00.000Z"))
+    }
+
+    fn at(text: &str) -> Timestamp {
+        Timestamp::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_first_version_retires_nothing() {
+        let new = sample_row("kafka-connector", "1.0.0");
+        let placement = place(&new, None, None, at("2026-01-01T00:00:00.000Z")).unwrap();
+        assert_eq!(placement, Placement { row: new, retired: None });
+    }
+
+    #[test]
+    fn a_new_version_retires_the_live_one() {
+        let old = sample_row("kafka-connector", "1.0.0");
+        let new = sample_row("kafka-connector", "2.0.0");
+        let now = at("2026-01-02T00:00:00.000Z");
+        let placement = place(&new, None, Some(&old), now).unwrap();
+        let retired = placement.retired.unwrap();
+        assert_eq!((retired.id, retired.status, retired.updated_date), (old.id, Status::Retired, now));
+        assert_eq!(placement.row, new);
+    }
+
+    #[test]
+    fn a_re_registration_keeps_its_history_and_retires_nothing() {
+        let mut stored = sample_row("kafka-connector", "1.0.0");
+        stored.created_by = "first".into();
+        stored.created_date = at("2025-01-01T00:00:00.000Z");
+        stored.live_date = Some(at("2025-01-01T00:00:00.000Z"));
+        let new = sample_row("kafka-connector", "1.0.0");
+        let placement = place(&new, Some(&stored), Some(&stored), at("2026-01-01T00:00:00.000Z")).unwrap();
+        assert_eq!(placement.retired, None);
+        assert_eq!(placement.row.created_by, "first");
+        assert_eq!(placement.row.created_date, stored.created_date);
+        assert_eq!(placement.row.live_date, stored.live_date);
+    }
+
+    #[test]
+    fn a_retired_row_is_not_retired_again() {
+        let mut old = sample_row("kafka-connector", "1.0.0");
+        old.status = Status::Retired;
+        let new = sample_row("kafka-connector", "2.0.0");
+        assert_eq!(place(&new, None, Some(&old), at("2026-01-01T00:00:00.000Z")).unwrap().retired, None);
+    }
+
+    #[test]
+    fn a_row_id_of_another_connector_is_refused() {
+        let stored = sample_row("a-b", "1");
+        let new = sample_row("a", "b-1");
+        assert_eq!(stored.id, new.id);
+        let refused = place(&new, Some(&stored), None, at("2026-01-01T00:00:00.000Z")).unwrap_err();
+        assert_eq!(refused.to_string(), "row id a-b-1 already belongs to connector a-b");
+    }
+}

@@ -1,0 +1,215 @@
+//! The one configuration of every function, read from the environment the template sets, once, at
+//! start: every function reads the same settings the same way (the two functions that read
+//! archives, register and register-upload, apply the same limits). A setting that is malformed
+//! stops the function at init with a message naming the variable; one that a function needs but
+//! lacks does the same when the function asks for it.
+
+use std::time::Duration;
+
+use super::Error;
+use crate::auth::{Authenticator, RolesClaim};
+use crate::distribution::Limits;
+
+/// API Gateway passes at most 6 MB of payload to a function; larger archives go through S3.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 6 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `REGISTRY_TABLE`: the DynamoDB table of rows (and of the audit outbox).
+    table: Option<String>,
+    /// `REGISTRY_BUCKET`: the S3 bucket of archives.
+    bucket: Option<String>,
+    /// `REGISTRY_KEY_PREFIX`: a prefix before every key the registry writes in the bucket.
+    pub key_prefix: String,
+    /// `REGISTRY_INCOMING_PREFIX`: where archives registered from S3 events arrive (`incoming/`).
+    pub incoming_prefix: String,
+    /// `REGISTRY_MAX_ARCHIVE_BYTES`, `REGISTRY_MAX_UNCOMPRESSED_BYTES`, `REGISTRY_MAX_ENTRIES`.
+    pub limits: Limits,
+    /// `REGISTRY_MAX_UPLOAD_BYTES`: the largest register request body (413 beyond it).
+    pub max_upload_bytes: u64,
+    /// `REGISTRY_URL_EXPIRY_SECONDS`: how long a presigned URL stays valid.
+    pub url_expiry: Duration,
+    /// `REGISTRY_EVENT_BUS`: where audit events go (`default`).
+    pub event_bus: String,
+    /// `REGISTRY_AUTH`: `gateway` (the default) or `off`.
+    access_control_off: bool,
+    /// `REGISTRY_ROLES_CLAIM`: the claim that holds a token's roles.
+    pub roles_claim: RolesClaim,
+    /// `REGISTRY_JWT_PUBLIC_KEY`, `REGISTRY_JWKS`, `REGISTRY_JWT_ISSUER`, `REGISTRY_JWT_AUDIENCE`:
+    /// the authorizer's verification keys and rules.
+    jwt: JwtSettings,
+}
+
+#[derive(Debug, Clone, Default)]
+struct JwtSettings {
+    public_key: Option<String>,
+    jwks: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+impl Settings {
+    /// The settings of this process's environment.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The settings of the environment `lookup` reads. Empty values count as unset, as the
+    /// template declares optional parameters.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let parsed = |name: &str| -> Result<Option<u64>, Error> {
+            set(name)
+                .map(|raw| raw.trim().parse().map_err(|_| format!("the environment variable {name} has an invalid value")))
+                .transpose()
+                .map_err(Error::from)
+        };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_archive_bytes: parsed("REGISTRY_MAX_ARCHIVE_BYTES")?.unwrap_or(defaults.max_archive_bytes),
+            max_uncompressed_bytes: parsed("REGISTRY_MAX_UNCOMPRESSED_BYTES")?.unwrap_or(defaults.max_uncompressed_bytes),
+            max_entries: parsed("REGISTRY_MAX_ENTRIES")?.unwrap_or(defaults.max_entries),
+            ..defaults
+        };
+        let access_control_off = match set("REGISTRY_AUTH").as_deref() {
+            None | Some("gateway") => false,
+            Some("off") => true,
+            Some(other) => return Err(format!("REGISTRY_AUTH must be gateway or off, not {other:?}").into()),
+        };
+        let roles_claim = match set("REGISTRY_ROLES_CLAIM") {
+            Some(raw) => raw.parse().map_err(|e: String| format!("REGISTRY_ROLES_CLAIM: {e}"))?,
+            None => RolesClaim::default(),
+        };
+        Ok(Self {
+            table: set("REGISTRY_TABLE"),
+            bucket: set("REGISTRY_BUCKET"),
+            key_prefix: lookup("REGISTRY_KEY_PREFIX").unwrap_or_default(),
+            incoming_prefix: set("REGISTRY_INCOMING_PREFIX").unwrap_or_else(|| "incoming/".to_owned()),
+            limits,
+            max_upload_bytes: parsed("REGISTRY_MAX_UPLOAD_BYTES")?.unwrap_or(DEFAULT_MAX_UPLOAD_BYTES),
+            url_expiry: Duration::from_secs(
+                parsed("REGISTRY_URL_EXPIRY_SECONDS")?.unwrap_or(crate::api::MAX_URL_EXPIRY.as_secs()),
+            ),
+            event_bus: set("REGISTRY_EVENT_BUS").unwrap_or_else(|| "default".to_owned()),
+            access_control_off,
+            roles_claim,
+            jwt: JwtSettings {
+                public_key: set("REGISTRY_JWT_PUBLIC_KEY"),
+                jwks: set("REGISTRY_JWKS"),
+                issuer: set("REGISTRY_JWT_ISSUER"),
+                audience: set("REGISTRY_JWT_AUDIENCE"),
+            },
+        })
+    }
+
+    /// The table, which every function with rows needs.
+    pub fn table(&self) -> Result<&str, Error> {
+        self.table.as_deref().ok_or_else(|| "the environment variable REGISTRY_TABLE must be set".into())
+    }
+
+    /// The bucket, which every function with archives needs.
+    pub fn bucket(&self) -> Result<&str, Error> {
+        self.bucket.as_deref().ok_or_else(|| "the environment variable REGISTRY_BUCKET must be set".into())
+    }
+
+    /// Access control of a route's function: the roles in the claims API Gateway's authorizer
+    /// passes on, unless `REGISTRY_AUTH=off` (for throwaway stacks) switches it off.
+    pub fn authenticator(&self) -> Authenticator {
+        if self.open() { Authenticator::Open } else { Authenticator::GatewayClaims(self.roles_claim.clone()) }
+    }
+
+    /// Access control of the system route's function: callers API Gateway's IAM authorization let
+    /// through, unless `REGISTRY_AUTH=off`.
+    pub fn system_authenticator(&self) -> Authenticator {
+        if self.open() { Authenticator::Open } else { Authenticator::GatewayIam }
+    }
+
+    fn open(&self) -> bool {
+        if self.access_control_off {
+            tracing::warn!("REGISTRY_AUTH=off: every caller may use this function");
+        }
+        self.access_control_off
+    }
+
+    /// The authorizer's verifier: the key of `REGISTRY_JWT_PUBLIC_KEY` (PEM text) or the set of
+    /// `REGISTRY_JWKS` (JSON text); issuer and audience checked when set.
+    #[cfg(feature = "jwt")]
+    pub fn verifier(&self) -> Result<crate::auth::JwtVerifier, Error> {
+        use crate::auth::{JwtVerifier, TokenRules};
+        let rules = TokenRules {
+            issuer: self.jwt.issuer.clone(),
+            audience: self.jwt.audience.clone(),
+            roles_claim: self.roles_claim.clone(),
+        };
+        match (&self.jwt.public_key, &self.jwt.jwks) {
+            (Some(pem), _) => {
+                JwtVerifier::from_pem(pem.as_bytes(), &rules).map_err(|e| format!("REGISTRY_JWT_PUBLIC_KEY: {e:#}").into())
+            }
+            (None, Some(jwks)) => {
+                JwtVerifier::from_jwks(jwks.as_bytes(), &rules).map_err(|e| format!("REGISTRY_JWKS: {e:#}").into())
+            }
+            (None, None) => Err("REGISTRY_JWT_PUBLIC_KEY or REGISTRY_JWKS must be set".into()),
+        }
+    }
+
+    /// The archives of the bucket, in S3.
+    #[cfg(feature = "aws-s3")]
+    pub fn archive_store(&self, sdk: &aws_config::SdkConfig) -> Result<crate::adapters::aws::S3ArchiveStore, Error> {
+        Ok(crate::adapters::aws::S3ArchiveStore::new(sdk, self.bucket()?.to_owned(), self.key_prefix.clone())?)
+    }
+
+    /// The rows of the table, in DynamoDB.
+    #[cfg(feature = "aws-dynamodb")]
+    pub fn row_store(&self, sdk: &aws_config::SdkConfig) -> Result<crate::adapters::aws::DynamoRowStore, Error> {
+        Ok(crate::adapters::aws::DynamoRowStore::new(sdk, self.table()?.to_owned()))
+    }
+
+    /// The generate-url and url-access functions' state: presigned URLs of the bucket.
+    #[cfg(feature = "aws-s3")]
+    pub fn files_state(&self, sdk: &aws_config::SdkConfig) -> Result<crate::api::FilesState, Error> {
+        Ok(crate::api::FilesState { archives: std::sync::Arc::new(self.archive_store(sdk)?), expiry: self.url_expiry })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, Error> {
+        let env: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Settings::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_where_nothing_is_set() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(settings.limits, Limits::default());
+        assert_eq!(settings.max_upload_bytes, DEFAULT_MAX_UPLOAD_BYTES);
+        assert_eq!(settings.incoming_prefix, "incoming/");
+        assert_eq!(settings.event_bus, "default");
+        assert_eq!(settings.url_expiry, crate::api::MAX_URL_EXPIRY);
+        assert!(matches!(settings.authenticator(), Authenticator::GatewayClaims(_)));
+        assert_eq!(settings.table().unwrap_err().to_string(), "the environment variable REGISTRY_TABLE must be set");
+    }
+
+    #[test]
+    fn the_archive_limits_are_read_once_for_every_function() {
+        let settings = settings(&[("REGISTRY_MAX_ARCHIVE_BYTES", "1024"), ("REGISTRY_MAX_ENTRIES", "7")]).unwrap();
+        assert_eq!(settings.limits.max_archive_bytes, 1024);
+        assert_eq!(settings.limits.max_entries, 7);
+        assert_eq!(settings.limits.max_uncompressed_bytes, Limits::default().max_uncompressed_bytes);
+    }
+
+    #[test]
+    fn malformed_settings_name_their_variable() {
+        let error = settings(&[("REGISTRY_MAX_ENTRIES", "many")]).unwrap_err().to_string();
+        assert!(error.contains("REGISTRY_MAX_ENTRIES"), "{error}");
+        let error = settings(&[("REGISTRY_AUTH", "maybe")]).unwrap_err().to_string();
+        assert!(error.contains("REGISTRY_AUTH"), "{error}");
+        let error = settings(&[("REGISTRY_ROLES_CLAIM", "a.b.c.d")]).unwrap_err().to_string();
+        assert!(error.contains("REGISTRY_ROLES_CLAIM"), "{error}");
+        assert!(matches!(settings(&[("REGISTRY_AUTH", "off")]).unwrap().authenticator(), Authenticator::Open));
+    }
+}
