@@ -67,7 +67,7 @@ enum Command {
     },
     /// Copies a DynamoDB table of the registry's first layout (partition key only, lists through
     /// secondary indexes) into a table of this layout, created when missing. Run once, after the
-    /// stack update that replaced the table (README, Migrating the table).
+    /// stack update that replaced the table (docs/dynamodb-design.md, Migrating the table).
     MigrateTable {
         /// The table of the first layout, e.g. the one the stack update kept.
         #[arg(long)]

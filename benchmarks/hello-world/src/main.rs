@@ -1,5 +1,5 @@
 //! Answers every invocation with `{"hello": "world"}`: what any Rust function costs to start,
-//! for `scripts/bench-cold-start` to compare the registry's functions with.
+//! for `benchmarks/scripts/cold-start` to compare the registry's functions with.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};

@@ -15,7 +15,7 @@ pub use error::DistributionError;
 pub use limits::Limits;
 pub use metadata::{ConnectorSpec, Metadata};
 pub use reader::{Distribution, Icon, read_distribution};
-pub use rows::{WriteBudget, build_rows};
+pub use rows::{WriteBudget, build_rows, declared_row_ids};
 
 #[cfg(test)]
 mod tests;

@@ -87,6 +87,12 @@ pub fn build_rows(
     Ok(rows)
 }
 
+/// The ids of the rows a package declares, one per connector, without building the rows.
+pub fn declared_row_ids(distribution: &Distribution) -> Vec<RowId> {
+    let version = &distribution.metadata.version;
+    distribution.metadata.connectors.iter().map(|connector| RowId::new(&connector.connector_id, version)).collect()
+}
+
 fn declared_rows(distribution: &Distribution, source_url: &str, now: Timestamp) -> Vec<ConnectorRow> {
     let metadata = &distribution.metadata;
     metadata

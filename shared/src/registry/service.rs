@@ -7,7 +7,7 @@ use tempfile::NamedTempFile;
 
 use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, Origin, RowStore, StoredName};
 use crate::distribution::reader::ReadError;
-use crate::distribution::{Distribution, Limits, build_rows, read_distribution};
+use crate::distribution::{Distribution, Limits, build_rows, declared_row_ids, read_distribution};
 use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
 use crate::error::{RegistryError, StoreError, error_chain};
 
@@ -84,10 +84,6 @@ impl Registrar {
         Self { archives, rows, limits }
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// Where uploads should be staged before `register`.
     pub fn staging_dir(&self) -> &Path {
         self.archives.staging_dir()
@@ -112,12 +108,12 @@ impl Registrar {
         let StagedUpload { file, file_name } = upload;
         let (file, distribution) = self.read(file.into_parts()).await?;
         let file = NamedTempFile::from_parts(file.0, file.1);
-        let declared = build_rows(&distribution, "", Timestamp::now())?;
+        let declared = declared_row_ids(&distribution);
         let mut unchanged = true;
-        for row in &declared {
+        for id in &declared {
             let mut found = None;
             for status in Status::ALL {
-                if let Some(stored) = self.rows.get(row.id.as_str(), status).await? {
+                if let Some(stored) = self.rows.get(id.as_str(), status).await? {
                     found = Some(stored);
                     break;
                 }
@@ -125,7 +121,7 @@ impl Registrar {
             unchanged &= found.is_some_and(|stored| stored.archive_sha256 == distribution.sha256);
         }
         if unchanged {
-            return Ok(Registration::Unchanged(declared.into_iter().map(|r| r.id).collect()));
+            return Ok(Registration::Unchanged(declared));
         }
         let registered = self.commit(&distribution, file.path(), &file_name, origin).await;
         measured(origin, started, registered).map(Registration::Registered)

@@ -41,7 +41,7 @@ pub async fn config_for_endpoint(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// Read units and bytes that the documented stand-in (`scripts/dynamodb-as-documented`) metered
+/// Read units and bytes that the documented stand-in (`scripts/stand-ins/dynamodb-as-documented`) metered
 /// for one table since the test started; `None` when the tests run straight on moto.
 pub struct Meter {
     endpoint: std::net::SocketAddr,

@@ -3,7 +3,7 @@
 //! the loader to relocate at every start, each relocated page a private copy; measured under the
 //! Lambda emulator, that was about a fifth of a function's init. Without PIE the binary's own
 //! code and data sit at fixed addresses, while libraries, heap and stack are still randomised
-//! (Go's default builds are the same). README, "Performance", has the figures; delete the
+//! (Go's default builds are the same). docs/performance.md has the figures; delete the
 //! `build` line of a function's Cargo.toml to trade them for a randomised executable.
 
 fn main() {

@@ -44,7 +44,7 @@ async fn ten_thousand_rows(rows: &dyn RowStore) {
 }
 
 fn list_event(request: Value, gzip: bool) -> Value {
-    let mut event: Value = serde_json::from_str(include_str!("../../events/list-v2.json")).expect("the list fixture");
+    let mut event: Value = serde_json::from_str(include_str!("../../../events/list-v2.json")).expect("the list fixture");
     let mut body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
     body["request"] = request;
     event["body"] = json!(body.to_string());

@@ -15,10 +15,10 @@ use registry_shared::test_support::aws::{stand_in, unique_name};
 use registry_shared::test_support::{Package, UNRELATED_PUBLIC_KEY};
 use serde_json::Value;
 
-/// What each fixture must answer, shared with scripts/test-lambda (which runs the function
+/// What each fixture must answer, shared with scripts/testing/test-lambda (which runs the function
 /// binaries under the Lambda emulator and `sam local`).
 fn expectations() -> Value {
-    serde_json::from_str(include_str!("../event-expectations.json")).expect("event-expectations.json parses")
+    serde_json::from_str(include_str!("../../event-expectations.json")).expect("event-expectations.json parses")
 }
 
 fn api_of(function: &str) -> Route {

@@ -1,4 +1,4 @@
-//! Load for a running registry (`scripts/load` and `scripts/bench-read-list` drive it):
+//! Load for a running registry (`benchmarks/scripts/load` and `benchmarks/scripts/read-list` drive it):
 //!
 //!   load seed URL                   registers the benchmark catalog (200 rows, 80 Live)
 //!   load seed-large URL GROUPS      registers GROUPS x 12 connectors in four versions each
