@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::list::Schema;
+use super::schema::Schema;
 use super::{Route, Response, body_bytes, error_response, success_response};
 use crate::auth::Authenticator;
 use crate::error::RegistryError;

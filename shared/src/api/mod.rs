@@ -5,10 +5,12 @@ mod envelope;
 mod errors;
 mod generate_url;
 mod list;
+mod list_schema;
 mod part_headers;
 mod read;
 mod register;
 mod route;
+mod schema;
 
 pub use envelope::{error_response, route_not_found, success_response, success_response_sized};
 pub use errors::{Failure, failure};

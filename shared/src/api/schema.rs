@@ -1,0 +1,60 @@
+//! Schema checks that answer as Ajv 8 does with default options (the original validates its
+//! requests with Ajv): keywords in Ajv's order, the first error only, `#<schema path> <message>`.
+
+use serde_json::{Map, Value};
+
+/// A position in the schema, for Ajv-style messages: `#properties/request/properties/filters ...`.
+pub(super) struct Schema {
+    path: String,
+}
+
+impl Schema {
+    pub(super) fn root() -> Self {
+        Self { path: "#".to_owned() }
+    }
+
+    pub(super) fn child(&self, segment: &str) -> Self {
+        let separator = if self.path == "#" { "" } else { "/" };
+        Self { path: format!("{}{separator}{segment}", self.path) }
+    }
+
+    pub(super) fn property(&self, name: &str) -> Self {
+        self.child("properties").child(name)
+    }
+
+    pub(super) fn fail(&self, keyword: &str, message: &str) -> String {
+        let separator = if self.path == "#" { "" } else { "/" };
+        format!("{}{separator}{keyword} {message}", self.path)
+    }
+
+    /// `type: object`, then `required` (in order), then `additionalProperties: false`.
+    pub(super) fn object<'v>(
+        &self,
+        value: &'v Value,
+        required: &[&str],
+        allowed: &[&str],
+    ) -> Result<&'v Map<String, Value>, String> {
+        let object = value.as_object().ok_or_else(|| self.fail("type", "must be object"))?;
+        if let Some(missing) = required.iter().find(|key| !object.contains_key(**key)) {
+            return Err(self.fail("required", &format!("must have required property '{missing}'")));
+        }
+        if object.keys().any(|key| !allowed.contains(&key.as_str())) {
+            return Err(self.fail("additionalProperties", "must NOT have additional properties"));
+        }
+        Ok(object)
+    }
+
+    pub(super) fn string<'v>(&self, value: &'v Value) -> Result<&'v str, String> {
+        value.as_str().ok_or_else(|| self.fail("type", "must be string"))
+    }
+
+    /// `type: array`, then `minItems: 1`.
+    pub(super) fn non_empty_array<'v>(&self, value: &'v Value) -> Result<&'v [Value], String> {
+        let items = value.as_array().ok_or_else(|| self.fail("type", "must be array"))?;
+        if items.is_empty() {
+            return Err(self.fail("minItems", "must NOT have fewer than 1 items"));
+        }
+        Ok(items)
+    }
+}
+
