@@ -128,40 +128,66 @@ async fn sign(state: &FilesState, access: Access, files: &[String]) -> Result<Ve
     Ok(signed)
 }
 
-/// The Obsrv request schema, checked the way the list request is (first error, Ajv's words).
+/// The original's request schema of both file routes, checked the way the list request is (first
+/// error, Ajv's words). It requires nothing at the top, so Obsrv's runtime posts
+/// `{"request": {"files": [...], "access": "read", "type": "connector"}}` alone; `id`, `ver`, `ts`
+/// and `params` are checked only when present. `access` defaults to `write`, as in the original;
+/// `type` may be left out (this registry serves connector files only).
 fn parse(route: Route, document: &Value) -> Result<(Access, Vec<String>), RegistryError> {
     let invalid = RegistryError::FilesInputInvalid;
     let root = Schema::root();
-    let top = root
-        .object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])
-        .map_err(invalid)?;
-    let id = root.property("id");
-    if id.string(&top["id"]).map_err(invalid)? != route.api_id() {
-        return Err(invalid(id.fail("enum", "must be equal to one of the allowed values")));
+    let top = root.open_object(document).map_err(invalid)?;
+    if let Some(value) = top.get("id") {
+        let id = root.property("id");
+        // The original's schema names generate-url's id, on url-access too; url-access's own id is
+        // accepted there as well.
+        let text = id.string(value).map_err(invalid)?;
+        if text != Route::GenerateUrl.api_id() && text != route.api_id() {
+            return Err(invalid(id.fail("enum", "must be equal to one of the allowed values")));
+        }
     }
-    root.property("ver").string(&top["ver"]).map_err(invalid)?;
-    root.property("ts").string(&top["ts"]).map_err(invalid)?;
-    let params = root.property("params");
-    let params_object = params.object(&top["params"], &["msgid"], &["msgid"]).map_err(invalid)?;
-    params.property("msgid").string(&params_object["msgid"]).map_err(invalid)?;
-
+    for name in ["ver", "ts"] {
+        if let Some(value) = top.get(name) {
+            root.property(name).string(value).map_err(invalid)?;
+        }
+    }
+    if let Some(value) = top.get("params") {
+        let params = root.property("params");
+        let params_object = params.object(value, &["msgid"], &["msgid"]).map_err(invalid)?;
+        params.property("msgid").string(&params_object["msgid"]).map_err(invalid)?;
+    }
+    // No request, no files: what the original would fail on, answered as no files.
+    let Some(request_value) = top.get("request") else { return Err(RegistryError::FilesNotProvided) };
     let request = root.property("request");
     let request_object: &Map<String, Value> =
-        request.object(&top["request"], &["files", "access", "type"], &["files", "access", "type"]).map_err(invalid)?;
+        request.object(request_value, &["files"], &["files", "access", "type"]).map_err(invalid)?;
     let files_schema = request.property("files");
     let files =
         request_object["files"].as_array().ok_or_else(|| invalid(files_schema.fail("type", "must be array")))?;
     let items = files_schema.child("items");
-    let files: Vec<String> =
-        files.iter().map(|f| items.string(f).map(str::to_owned)).collect::<Result<_, _>>().map_err(invalid)?;
-    let access = match request.property("access").string(&request_object["access"]).map_err(invalid)? {
-        "read" => Access::Read,
-        "write" => Access::Write,
-        _ => {
-            return Err(invalid(request.property("access").fail("enum", "must be equal to one of the allowed values")));
-        }
+    let files: Vec<String> = files
+        .iter()
+        .map(|f| match items.string(f)? {
+            "" => Err(items.fail("minLength", "must NOT have fewer than 1 characters")),
+            name => Ok(name.to_owned()),
+        })
+        .collect::<Result<_, _>>()
+        .map_err(invalid)?;
+    let access = match request_object.get("access") {
+        None => Access::Write,
+        Some(value) => match request.property("access").string(value).map_err(invalid)? {
+            "read" => Access::Read,
+            "write" => Access::Write,
+            _ => {
+                return Err(invalid(
+                    request.property("access").fail("enum", "must be equal to one of the allowed values"),
+                ));
+            }
+        },
     };
-    if request.property("type").string(&request_object["type"]).map_err(invalid)? != "connector" {
+    if let Some(value) = request_object.get("type")
+        && request.property("type").string(value).map_err(invalid)? != "connector"
+    {
         return Err(invalid(
             request
                 .property("type")

@@ -44,6 +44,11 @@ impl Schema {
         Ok(object)
     }
 
+    /// `type: object` and nothing more (no `required`, any property).
+    pub(super) fn open_object<'v>(&self, value: &'v Value) -> Result<&'v Map<String, Value>, String> {
+        value.as_object().ok_or_else(|| self.fail("type", "must be object"))
+    }
+
     pub(super) fn string<'v>(&self, value: &'v Value) -> Result<&'v str, String> {
         value.as_str().ok_or_else(|| self.fail("type", "must be string"))
     }

@@ -341,8 +341,27 @@ async fn runtime_pods_get_read_urls_of_registered_archives_on_url_access() {
     let write = app.post_json("/v2/files/url-access", url_access_body(&["kafka.tar.gz"], "write")).await;
     assert_eq!(write.status, StatusCode::BAD_REQUEST, "no upload URLs on the system route: {}", write.text);
     assert!(write.body["error"]["message"].as_str().unwrap().contains("read URLs"), "{}", write.text);
-    let wrong_id = app.post_json("/v2/files/url-access", json!({"id": "api.files.generate-url"})).await;
+    let wrong_id = app.post_json("/v2/files/url-access", json!({"id": "api.connectors.list"})).await;
     assert_eq!(wrong_id.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong_id.body["error"]["message"], "#properties/id/enum must be equal to one of the allowed values");
+
+    // Obsrv's runtime (connector.py) posts the request alone: no id, ver, ts or params. The
+    // original's schema requires only request.files, and names generate-url's id when one is sent.
+    let bare = json!({"request": {"files": [&source_url], "access": "read", "type": "connector"}});
+    let runtime = app.post_json("/v2/files/url-access", bare).await;
+    assert_eq!(runtime.status, StatusCode::OK, "{}", runtime.text);
+    assert_eq!(runtime.body["result"][0]["fileName"], source_url);
+    assert!(runtime.body["params"].get("msgid").is_none(), "{}", runtime.text);
+    let original_id = url_access_body(&[&source_url], "read").to_string().replace("api.files.generate.url", "api.files.generate-url");
+    let original_id = app.post_json("/v2/files/url-access", serde_json::from_str(&original_id).unwrap()).await;
+    assert_eq!(original_id.status, StatusCode::OK, "{}", original_id.text);
+    let empty_name = app.post_json("/v2/files/url-access", json!({"request": {"files": [""], "access": "read"}})).await;
+    assert_eq!(
+        empty_name.body["error"]["message"],
+        "#properties/request/properties/files/items/minLength must NOT have fewer than 1 characters"
+    );
+    let no_files = app.post_json("/v2/files/url-access", json!({"request": {"access": "read"}})).await;
+    assert_eq!(no_files.body["error"]["message"], "#properties/request/required must have required property 'files'");
 }
 
 /// What Obsrv's web console does, with access control on and its own tokens: register the file
