@@ -10,8 +10,8 @@ pub mod error;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod metrics;
-pub mod registry;
 pub mod quoting;
+pub mod registry;
 
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;

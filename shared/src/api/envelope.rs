@@ -7,8 +7,8 @@ use http::header::CONTENT_TYPE;
 use lambda_http::Body;
 use serde::Serialize;
 
-use super::{Response, Route};
 use super::errors::failure;
+use super::{Response, Route};
 use crate::error::{RegistryError, error_chain};
 
 #[derive(Serialize)]
@@ -108,7 +108,12 @@ pub fn success_response<R: Serialize>(route: Route, msgid: Option<&str>, result:
 }
 
 /// `success_response`, for a result of about `result_bytes` of JSON (rendered rows).
-pub fn success_response_sized<R: Serialize>(route: Route, msgid: Option<&str>, result: R, result_bytes: usize) -> Response {
+pub fn success_response_sized<R: Serialize>(
+    route: Route,
+    msgid: Option<&str>,
+    result: R,
+    result_bytes: usize,
+) -> Response {
     crate::metrics::answered(route.route_key());
     json_response(
         StatusCode::OK,

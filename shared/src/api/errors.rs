@@ -100,8 +100,7 @@ mod tests {
 
     #[test]
     fn client_mistakes_are_4xx() {
-        let f =
-            failure(Route::Register, &RegistryError::InvalidDistribution(DistributionError::MissingMetadata));
+        let f = failure(Route::Register, &RegistryError::InvalidDistribution(DistributionError::MissingMetadata));
         assert_eq!(
             (f.status, f.response_code, f.code),
             (StatusCode::BAD_REQUEST, "BAD_REQUEST", "FAILED_TO_REGISTER_CONNECTOR")

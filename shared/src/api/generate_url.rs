@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::schema::Schema;
-use super::{Route, Response, body_bytes, error_response, success_response};
+use super::{Response, Route, body_bytes, error_response, success_response};
 use crate::auth::Authenticator;
 use crate::error::RegistryError;
 use crate::registry::{ARCHIVE_PREFIX, ArchiveStore, StoredName};

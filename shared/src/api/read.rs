@@ -3,7 +3,7 @@
 use lambda_http::RequestExt;
 use percent_encoding::percent_decode_str;
 
-use super::{Route, Response, error_response, route_not_found, success_response_sized};
+use super::{Response, Route, error_response, route_not_found, success_response_sized};
 use crate::registry::{Catalog, ReadMode};
 
 const READ_PATH: &str = "/connectors/read/";

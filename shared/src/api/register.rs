@@ -14,7 +14,7 @@ use tempfile::NamedTempFile;
 use tokio::io::AsyncWriteExt;
 
 use super::part_headers::{PartHeadersTooLarge, limit_part_headers};
-use super::{Route, RegisterState, Response, body_bytes, error_response, success_response};
+use super::{RegisterState, Response, Route, body_bytes, error_response, success_response};
 use crate::auth::Caller;
 use crate::error::RegistryError;
 use crate::registry::audit::ANONYMOUS;
@@ -78,11 +78,9 @@ fn origin(caller: Option<&Caller>) -> Origin {
 
 fn respond(outcome: Result<Option<String>, RegistryError>) -> Response {
     match outcome {
-        Ok(msgid) => success_response(
-            Route::Register,
-            msgid.as_deref(),
-            serde_json::json!({ "message": REGISTERED_MESSAGE }),
-        ),
+        Ok(msgid) => {
+            success_response(Route::Register, msgid.as_deref(), serde_json::json!({ "message": REGISTERED_MESSAGE }))
+        }
         Err(error) => error_response(Route::Register, None, &error),
     }
 }
@@ -160,7 +158,10 @@ fn parse_by_reference(body: &[u8]) -> Result<(Option<String>, StoredName), Regis
     // A client may send the whole key; only the stored name counts.
     let name = path.strip_prefix(&format!("{}/", crate::registry::ARCHIVE_PREFIX)).unwrap_or(path);
     let stored_name = StoredName::parse(name).ok_or_else(|| {
-        invalid(&format!("request.relative_path {} is not the name of an uploaded archive", crate::quoting::quote(path)))
+        invalid(&format!(
+            "request.relative_path {} is not the name of an uploaded archive",
+            crate::quoting::quote(path)
+        ))
     })?;
     Ok((msgid, stored_name))
 }

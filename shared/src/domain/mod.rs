@@ -12,8 +12,8 @@ mod timestamp;
 
 pub use category::Category;
 pub use ids::{ConnectorId, RowId, Version};
-pub use row::{CONNECTOR_TYPE, ConnectorRow, ListView, ReadView, SourceInfo};
 pub use registration::{IdTaken, Placement, place};
+pub use row::{CONNECTOR_TYPE, ConnectorRow, ListView, ReadView, SourceInfo};
 pub use status::Status;
 pub use timestamp::Timestamp;
 

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::apigw::{ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request};
+use aws_lambda_events::event::apigw::{
+    ApiGatewayV2CustomAuthorizerSimpleResponse, ApiGatewayV2CustomAuthorizerV2Request,
+};
 use lambda_http::LambdaEvent;
 use lambda_http::lambda_runtime::{run as run_runtime, service_fn};
 
@@ -14,7 +16,10 @@ use crate::auth::{INVALID_TOKEN, JwtVerifier, refusal_verdict, verdict};
 /// The answer to one authorizer event. A refused token is let through with the refusal as its
 /// verdict, so that the function answers it with the Obsrv 401 the original gives (the console
 /// takes it for an expired session), not API Gateway's own 403.
-pub fn answer(verifier: &JwtVerifier, event: &ApiGatewayV2CustomAuthorizerV2Request) -> ApiGatewayV2CustomAuthorizerSimpleResponse {
+pub fn answer(
+    verifier: &JwtVerifier,
+    event: &ApiGatewayV2CustomAuthorizerV2Request,
+) -> ApiGatewayV2CustomAuthorizerSimpleResponse {
     let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
     response.is_authorized = true;
     response.context = verdict(verifier, &event.headers);

@@ -40,7 +40,10 @@ pub struct Settings {
     jwt: JwtSettings,
 }
 
+/// Read only by the authorizer (the `jwt` feature); parsed everywhere, so that every function
+/// reads the same environment the same way.
 #[derive(Debug, Clone, Default)]
+#[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 struct JwtSettings {
     public_key: Option<String>,
     jwks: Option<String>,
@@ -60,14 +63,17 @@ impl Settings {
         let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let parsed = |name: &str| -> Result<Option<u64>, Error> {
             set(name)
-                .map(|raw| raw.trim().parse().map_err(|_| format!("the environment variable {name} has an invalid value")))
+                .map(|raw| {
+                    raw.trim().parse().map_err(|_| format!("the environment variable {name} has an invalid value"))
+                })
                 .transpose()
                 .map_err(Error::from)
         };
         let defaults = Limits::default();
         let limits = Limits {
             max_archive_bytes: parsed("REGISTRY_MAX_ARCHIVE_BYTES")?.unwrap_or(defaults.max_archive_bytes),
-            max_uncompressed_bytes: parsed("REGISTRY_MAX_UNCOMPRESSED_BYTES")?.unwrap_or(defaults.max_uncompressed_bytes),
+            max_uncompressed_bytes: parsed("REGISTRY_MAX_UNCOMPRESSED_BYTES")?
+                .unwrap_or(defaults.max_uncompressed_bytes),
             max_entries: parsed("REGISTRY_MAX_ENTRIES")?.unwrap_or(defaults.max_entries),
             ..defaults
         };
@@ -142,9 +148,8 @@ impl Settings {
             roles_claim: self.roles_claim.clone(),
         };
         match (&self.jwt.public_key, &self.jwt.jwks) {
-            (Some(pem), _) => {
-                JwtVerifier::from_pem(pem.as_bytes(), &rules).map_err(|e| format!("REGISTRY_JWT_PUBLIC_KEY: {e:#}").into())
-            }
+            (Some(pem), _) => JwtVerifier::from_pem(pem.as_bytes(), &rules)
+                .map_err(|e| format!("REGISTRY_JWT_PUBLIC_KEY: {e:#}").into()),
             (None, Some(jwks)) => {
                 JwtVerifier::from_jwks(jwks.as_bytes(), &rules).map_err(|e| format!("REGISTRY_JWKS: {e:#}").into())
             }

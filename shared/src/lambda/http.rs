@@ -12,7 +12,7 @@ use http::HeaderValue;
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, LambdaEvent, Service, service_fn};
 
-use crate::api::{Route, Response, error_response};
+use crate::api::{Response, Route, error_response};
 use crate::auth::Authenticator;
 use crate::error::RegistryError;
 
@@ -35,7 +35,12 @@ where
 /// response as the runtime would send it: for tests and the `events/` fixtures (it panics on an
 /// event that is not one, so it is not built into the functions).
 #[cfg(feature = "test-support")]
-pub async fn invoke<F, Fut>(route: Route, auth: Authenticator, handler: F, event: serde_json::Value) -> serde_json::Value
+pub async fn invoke<F, Fut>(
+    route: Route,
+    auth: Authenticator,
+    handler: F,
+    event: serde_json::Value,
+) -> serde_json::Value
 where
     F: Fn(lambda_http::Request) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Response> + Send + 'static,

@@ -78,11 +78,7 @@ mod tests {
         let writer = captured.clone();
         let subscriber = json_logs("info".into(), move || writer.clone());
         tracing::subscriber::with_default(subscriber, || {
-            error_response(
-                Route::Read,
-                None,
-                &RegistryError::ConnectorNotFound("kafka-connector-1.0.0".into()),
-            );
+            error_response(Route::Read, None, &RegistryError::ConnectorNotFound("kafka-connector-1.0.0".into()));
             error_response(Route::Read, None, &RegistryError::internal(anyhow::anyhow!("the disk is full")));
         });
         let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

@@ -205,12 +205,16 @@ impl RedbRowStore {
             let mut live = txn.open_table(LIVE).map_err(other)?;
             let mut by_status = txn.open_table(BY_STATUS).map_err(other)?;
             for row in rows {
-                let stored = table.get(row.id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
+                let stored =
+                    table.get(row.id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
                 let previous_live = live.get(row.connector_id.as_str()).map_err(other)?.map(|v| v.value().to_owned());
                 let live_row = match previous_live.filter(|id| id != row.id.as_str()) {
-                    Some(previous) => {
-                        table.get(previous.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?
-                    }
+                    Some(previous) => table
+                        .get(previous.as_str())
+                        .map_err(other)?
+                        .map(|v| decode(v.value()))
+                        .transpose()
+                        .map_err(other)?,
                     None => None,
                 };
                 let placement = place(row, stored.as_ref(), live_row.as_ref(), now)?;

@@ -1,0 +1,346 @@
+//! Registering: one `TransactWriteItems` per attempt, built and counted against DynamoDB's limits,
+//! its cancellation reasons read to tell a lost race from an attempt that already landed, and the
+//! loop that retries lost races. Apart from the reads and lists, which never write.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
+
+use super::layout::{self, Item, Partition, item_size, other, s, text};
+use super::{DynamoRowStore, MAX_ITEM_BYTES, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, classify};
+use crate::domain::{ConnectorRow, RowId, Status, Timestamp, place};
+use crate::error::StoreError;
+use crate::registry::AuditDraft;
+
+/// Every round of a race has a winner, so with N racers the last one wins by round N; the bound is
+/// well above any realistic number of simultaneous registrations of one connector.
+const COMMIT_ATTEMPTS: u32 = 40;
+
+enum Attempt {
+    /// A condition failed because another registration got there first: read again and retry.
+    Lost,
+    /// An earlier attempt of this same registration committed, though its answer never came.
+    AlreadyCommitted,
+    Failed(StoreError),
+}
+
+impl From<StoreError> for Attempt {
+    fn from(error: StoreError) -> Self {
+        Attempt::Failed(error)
+    }
+}
+
+impl DynamoRowStore {
+    /// What `RowStore::commit_registration` does: attempts until one lands, backing off between
+    /// lost races.
+    pub(super) async fn commit_rows(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<(), StoreError> {
+        for attempt in 0..COMMIT_ATTEMPTS {
+            match self.try_commit(rows, now, audit).await {
+                Ok(()) | Err(Attempt::AlreadyCommitted) => return Ok(()),
+                Err(Attempt::Failed(error)) => return Err(error),
+                Err(Attempt::Lost) => {
+                    // Back off with jitter so racing registrations spread out.
+                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 50;
+                    tokio::time::sleep(Duration::from_millis((10 << attempt.min(4)) + jitter)).await;
+                }
+            }
+        }
+        Err(StoreError::Conflict(
+            "the registration kept losing to concurrent registrations of the same connector; please retry".into(),
+        ))
+    }
+
+    async fn try_commit(&self, rows: &[ConnectorRow], now: Timestamp, audit: &AuditDraft) -> Result<(), Attempt> {
+        let mut transaction = Transaction::default();
+        let mut touched: Vec<Partition> = Vec::new();
+        let mut retired_ids: Vec<RowId> = Vec::new();
+        for row in rows {
+            let live_id = self.live_id(row.connector_id.as_str()).await?;
+            let stored = self.get_row(row.id.as_str()).await?;
+            let live = match live_id.as_deref().filter(|id| *id != row.id.as_str()) {
+                Some(previous) => self.get_row(previous).await?.map(|(row, _)| row),
+                None => None,
+            };
+            let placement =
+                place(row, stored.as_ref().map(|(row, _)| row), live.as_ref(), now).map_err(StoreError::from)?;
+            let new = placement.row;
+            let row_condition = match &stored {
+                Some((existing, item)) => {
+                    let old_entry = Partition::of(existing);
+                    if old_entry != Partition::of(&new) {
+                        transaction.delete(&self.table, layout::list_key(&old_entry, row.id.as_str()))?;
+                        touched.push(old_entry);
+                    }
+                    // Unchanged since it was read (no racing registration of the same id).
+                    let seen = text(item, "updated_date").unwrap_or_default();
+                    Expression::new("#updated = :seen").name("#updated", "updated_date").value(":seen", seen)
+                }
+                None => Expression::new("attribute_not_exists(pk)"),
+            };
+            transaction.put(&self.table, layout::row_item(&new)?, Some(row_condition))?;
+            transaction.put(&self.table, layout::list_item(&new)?, None)?;
+            touched.push(Partition::of(&new));
+
+            let head_condition = match &live_id {
+                Some(previous) => Expression::new("live_id = :previous").value(":previous", previous),
+                None => Expression::new("attribute_not_exists(pk)"),
+            };
+            let mut head = layout::head_key(row.connector_id.as_str());
+            head.insert("live_id".to_owned(), s(row.id.as_str()));
+            transaction.put(&self.table, head, Some(head_condition))?;
+
+            // The rule retires only the Live row it was given.
+            if let (Some(retired), Some(was_live)) = (placement.retired, &live) {
+                transaction.update(
+                    &self.table,
+                    layout::row_key(retired.id.as_str()),
+                    Expression::new("SET #status = :retired, #updated = :now")
+                        .name("#status", "status")
+                        .name("#updated", "updated_date")
+                        .value(":retired", Status::Retired.as_str())
+                        .value(":now", &now.to_string()),
+                    Some(Expression::new("#status = :live").name("#status", "status").value(":live", "Live")),
+                )?;
+                // Its list entry moves from the Live partition to the Retired one.
+                transaction.delete(&self.table, layout::list_key(&Partition::of(was_live), retired.id.as_str()))?;
+                transaction.put(&self.table, layout::list_item(&retired)?, None)?;
+                touched.push(Partition::of(&retired));
+                retired_ids.push(retired.id);
+            }
+        }
+        touched.sort();
+        touched.dedup();
+        let token = layout::new_token();
+        for copy in 0..layout::CATALOG_COPIES {
+            let mut set = Expression::new("SET ");
+            for (i, partition) in touched.iter().enumerate() {
+                let separator = if i == 0 { "" } else { ", " };
+                set.expression.push_str(&format!("{separator}#p{i} = :token"));
+                set = set.name(&format!("#p{i}"), &partition.catalog_attribute());
+            }
+            transaction.update(&self.table, layout::catalog_key(copy), set.value(":token", &token), None)?;
+        }
+        // The audit event commits with the rows or not at all; a lost attempt leaves none.
+        let record = audit.record(rows, &retired_ids, now);
+        let audit_action = transaction.actions.len();
+        transaction.put(
+            &self.table,
+            layout::audit_item(&record)?,
+            Some(Expression::new("attribute_not_exists(pk)")),
+        )?;
+        transaction.check_limits()?;
+        let sent = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(transaction.actions))
+            // The SDK's own retries of this attempt are then idempotent.
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
+                    let codes: Vec<Option<&str>> = cancelled.cancellation_reasons().iter().map(|r| r.code()).collect();
+                    match why_cancelled(&codes, audit_action) {
+                        Cancelled::AlreadyCommitted => Err(Attempt::AlreadyCommitted),
+                        Cancelled::Lost => Err(Attempt::Lost),
+                        // The exception itself is no transient code; its reasons say it is.
+                        Cancelled::Throttled => match classify("committing a registration", e) {
+                            StoreError::Other(error) => Err(Attempt::Failed(StoreError::Unavailable(error))),
+                            other => Err(Attempt::Failed(other)),
+                        },
+                        Cancelled::Refused => Err(Attempt::Failed(classify("committing a registration", e))),
+                    }
+                }
+                // Another transaction on these items, or this one's token still in flight (its
+                // outcome unknown): read again and retry; the next attempt's audit condition
+                // tells whether the one in flight landed.
+                Some(service)
+                    if matches!(
+                        service.code(),
+                        Some("TransactionConflictException") | Some("TransactionInProgressException")
+                    ) =>
+                {
+                    Err(Attempt::Lost)
+                }
+                _ => Err(Attempt::Failed(classify("committing a registration", e))),
+            },
+        }
+    }
+}
+
+/// What the cancellation reasons of a registration's transaction (one code per action, in order)
+/// say of the attempt.
+#[derive(Debug, PartialEq, Eq)]
+enum Cancelled {
+    /// The registration's own audit event is already in the outbox, and only its commit writes
+    /// it: an earlier attempt landed though its answer was lost (a timed-out attempt the SDK sent
+    /// again, or one the commit loop retried).
+    AlreadyCommitted,
+    /// Another registration changed what this one read, or was in flight on the same items.
+    Lost,
+    /// Capacity, not the request: the caller may try again later (a 503).
+    Throttled,
+    /// Anything else (a validation error, an item collection over its limit).
+    Refused,
+}
+
+fn why_cancelled(codes: &[Option<&str>], audit_action: usize) -> Cancelled {
+    let any = |wanted: &[&str]| codes.iter().flatten().any(|code| wanted.contains(code));
+    if codes.get(audit_action).copied().flatten() == Some("ConditionalCheckFailed") {
+        Cancelled::AlreadyCommitted
+    } else if any(&["ConditionalCheckFailed", "TransactionConflict"]) {
+        Cancelled::Lost
+    } else if any(&["ThrottlingError", "ProvisionedThroughputExceeded"]) {
+        Cancelled::Throttled
+    } else {
+        Cancelled::Refused
+    }
+}
+
+/// The actions of one `TransactWriteItems`, with the bytes DynamoDB counts against its limit.
+#[derive(Default)]
+struct Transaction {
+    actions: Vec<TransactWriteItem>,
+    bytes: usize,
+}
+
+impl Transaction {
+    fn put(&mut self, table: &str, item: Item, condition: Option<Expression>) -> Result<(), StoreError> {
+        let size = item_size(&item);
+        if size > MAX_ITEM_BYTES {
+            return Err(StoreError::TooLarge(format!(
+                "the item {} would be {size} bytes, more than the {MAX_ITEM_BYTES} bytes a DynamoDB item holds; \
+                 make the icon or ui-config.json smaller",
+                text(&item, layout::PK).unwrap_or_default()
+            )));
+        }
+        self.bytes += size;
+        let (expression, names, values) = Expression::parts(condition);
+        let put = Put::builder()
+            .table_name(table)
+            .set_item(Some(item))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(other)?;
+        self.actions.push(TransactWriteItem::builder().put(put).build());
+        Ok(())
+    }
+
+    /// `set` is the update expression with its placeholders; `condition`'s are merged into it.
+    fn update(
+        &mut self,
+        table: &str,
+        key: Item,
+        set: Expression,
+        condition: Option<Expression>,
+    ) -> Result<(), StoreError> {
+        self.bytes += item_size(&key) + set.values.values().map(|v| v.as_s().map_or(0, String::len)).sum::<usize>();
+        self.bytes += set.names.values().map(String::len).sum::<usize>();
+        let mut merged = set.clone();
+        if let Some(condition) = &condition {
+            merged.names.extend(condition.names.clone());
+            merged.values.extend(condition.values.clone());
+        }
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .update_expression(set.expression)
+            .set_condition_expression(condition.map(|c| c.expression))
+            .set_expression_attribute_names((!merged.names.is_empty()).then_some(merged.names))
+            .set_expression_attribute_values((!merged.values.is_empty()).then_some(merged.values))
+            .build()
+            .map_err(other)?;
+        self.actions.push(TransactWriteItem::builder().update(update).build());
+        Ok(())
+    }
+
+    fn delete(&mut self, table: &str, key: Item) -> Result<(), StoreError> {
+        self.bytes += item_size(&key);
+        let delete = Delete::builder().table_name(table).set_key(Some(key)).build().map_err(other)?;
+        self.actions.push(TransactWriteItem::builder().delete(delete).build());
+        Ok(())
+    }
+
+    /// The package's write budget keeps registrations inside these limits; this is the last word
+    /// before DynamoDB would refuse the transaction.
+    fn check_limits(&self) -> Result<(), StoreError> {
+        if self.actions.len() > MAX_TRANSACTION_ACTIONS || self.bytes > MAX_TRANSACTION_BYTES {
+            return Err(StoreError::TooLarge(format!(
+                "the registration would write {} items of {} bytes in one transaction; DynamoDB takes at most \
+                 {MAX_TRANSACTION_ACTIONS} items and {MAX_TRANSACTION_BYTES} bytes",
+                self.actions.len(),
+                self.bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// An expression with its placeholders.
+#[derive(Clone)]
+struct Expression {
+    expression: String,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+}
+
+type ExpressionParts = (Option<String>, Option<HashMap<String, String>>, Option<HashMap<String, AttributeValue>>);
+
+impl Expression {
+    fn new(expression: &str) -> Self {
+        Self { expression: expression.to_owned(), names: HashMap::new(), values: HashMap::new() }
+    }
+
+    fn name(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names.insert(placeholder.to_owned(), attribute.to_owned());
+        self
+    }
+
+    fn value(mut self, placeholder: &str, value: &str) -> Self {
+        self.values.insert(placeholder.to_owned(), s(value));
+        self
+    }
+
+    fn parts(condition: Option<Expression>) -> ExpressionParts {
+        match condition {
+            None => (None, None, None),
+            Some(c) => (
+                Some(c.expression),
+                (!c.names.is_empty()).then_some(c.names),
+                (!c.values.is_empty()).then_some(c.values),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cancelled, why_cancelled};
+
+    #[test]
+    fn cancellation_reasons_say_what_became_of_the_attempt() {
+        let none = Some("None");
+        let failed = Some("ConditionalCheckFailed");
+        // The audit put is the last action; its condition alone failing means this one landed.
+        assert_eq!(why_cancelled(&[none, none, failed], 2), Cancelled::AlreadyCommitted);
+        assert_eq!(why_cancelled(&[failed, none, failed], 2), Cancelled::AlreadyCommitted);
+        assert_eq!(why_cancelled(&[failed, none, none], 2), Cancelled::Lost);
+        assert_eq!(why_cancelled(&[none, Some("TransactionConflict"), none], 2), Cancelled::Lost);
+        assert_eq!(why_cancelled(&[none, Some("ThrottlingError"), none], 2), Cancelled::Throttled);
+        assert_eq!(why_cancelled(&[Some("ProvisionedThroughputExceeded"), None, none], 2), Cancelled::Throttled);
+        assert_eq!(why_cancelled(&[Some("ValidationError"), none, none], 2), Cancelled::Refused);
+        assert_eq!(why_cancelled(&[], 2), Cancelled::Refused);
+    }
+}

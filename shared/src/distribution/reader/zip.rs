@@ -1,0 +1,107 @@
+//! The zip walk: the end-of-central-directory record checked against the limits before the zip
+//! reader trusts it, then the entries of the central directory. Apart from the tar walk, which
+//! reads its archive as one stream.
+
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+
+use super::walk::{Kind, Walk};
+use super::{ReadError, read_up_to};
+use crate::distribution::{DistributionError, Limits};
+
+pub(super) fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result<(), ReadError> {
+    let unreadable = |e: zip::result::ZipError| ReadError::from(DistributionError::Unreadable(e.to_string()));
+    check_zip_directory(file, &walk.limits)?;
+    file.seek(SeekFrom::Start(0)).map_err(ReadError::Io)?;
+    let mut archive = zip::ZipArchive::new(BufReader::new(&mut *file)).map_err(unreadable)?;
+    if archive.len() as u64 > walk.limits.max_entries {
+        return Err(DistributionError::TooManyEntries { limit: walk.limits.max_entries }.into());
+    }
+    // Streaming extractors go by the local headers: they must say what the central directory
+    // says, and list nothing it does not.
+    if !walk.second_pass() {
+        archive.validate_header_consistency().map_err(unreadable)?;
+    }
+    for index in 0..archive.len() {
+        let (path, kind, size) = {
+            let entry = archive.by_index_raw(index).map_err(unreadable)?;
+            let kind = if entry.is_dir() {
+                Kind::Folder
+            } else if entry.is_symlink() {
+                Kind::Symlink
+            } else if entry.unix_mode().is_some_and(|m| m & 0o170000 != 0 && m & 0o170000 != 0o100000) {
+                Kind::Other("a special file")
+            } else {
+                Kind::File
+            };
+            (entry.name_raw().to_vec(), kind, entry.size())
+        };
+        walk.count(size)?;
+        let mut read = |limit: u64| {
+            let entry = archive.by_index(index).map_err(io::Error::other)?;
+            let mut buf = Vec::with_capacity(size.min(limit) as usize);
+            entry.take(limit + 1).read_to_end(&mut buf)?;
+            Ok(buf)
+        };
+        walk.visit(&path, kind, size, &mut read)?;
+    }
+    Ok(())
+}
+
+/// Reads a zip's end-of-central-directory record (and its zip64 form) before the zip reader does,
+/// which would hold as many entries as the record declares, and refuses a central directory beyond
+/// the limits.
+fn check_zip_directory(file: &mut (impl Read + Seek), limits: &Limits) -> Result<(), ReadError> {
+    const EOCD: &[u8] = b"PK\x05\x06";
+    const EOCD_LEN: u64 = 22;
+    let len = file.seek(SeekFrom::End(0)).map_err(ReadError::Io)?;
+    let window = len.min(EOCD_LEN + u64::from(u16::MAX));
+    file.seek(SeekFrom::Start(len - window)).map_err(ReadError::Io)?;
+    let mut tail = vec![0u8; window as usize];
+    file.read_exact(&mut tail).map_err(ReadError::Io)?;
+    // The last record whose comment ends exactly at the end of the file.
+    let Some(at) = (0..tail.len().saturating_sub(EOCD_LEN as usize - 1)).rev().find(|&at| {
+        tail[at..].starts_with(EOCD)
+            && at + EOCD_LEN as usize + usize::from(u16::from_le_bytes([tail[at + 20], tail[at + 21]])) == tail.len()
+    }) else {
+        // The zip reader says what is wrong.
+        return Ok(());
+    };
+    let u16_at = |i: usize| u64::from(u16::from_le_bytes([tail[at + i], tail[at + i + 1]]));
+    let u32_at = |i: usize| u64::from(u32::from_le_bytes(tail[at + i..at + i + 4].try_into().expect("4 bytes")));
+    let (mut entries, mut directory_bytes) = (u16_at(10), u32_at(12));
+    if entries == u64::from(u16::MAX) || directory_bytes == u64::from(u32::MAX) {
+        let eocd_offset = len - window + at as u64;
+        if let Some(zip64) = read_zip64_end(file, eocd_offset).map_err(ReadError::Io)? {
+            (entries, directory_bytes) = zip64;
+        }
+    }
+    if entries > limits.max_entries {
+        return Err(DistributionError::TooManyEntries { limit: limits.max_entries }.into());
+    }
+    if directory_bytes > limits.max_zip_directory_bytes {
+        return Err(DistributionError::ZipDirectoryTooLarge { limit: limits.max_zip_directory_bytes }.into());
+    }
+    Ok(())
+}
+
+/// Entries and central directory size from the zip64 end record the locator before `eocd_offset`
+/// points at, if there is one.
+fn read_zip64_end(file: &mut (impl Read + Seek), eocd_offset: u64) -> io::Result<Option<(u64, u64)>> {
+    if eocd_offset < 20 {
+        return Ok(None);
+    }
+    let mut locator = [0u8; 20];
+    file.seek(SeekFrom::Start(eocd_offset - 20))?;
+    file.read_exact(&mut locator)?;
+    if &locator[..4] != b"PK\x06\x07" {
+        return Ok(None);
+    }
+    let record_offset = u64::from_le_bytes(locator[8..16].try_into().expect("8 bytes"));
+    let mut record = [0u8; 56];
+    file.seek(SeekFrom::Start(record_offset))?;
+    if read_up_to(file, &mut record)? < record.len() || &record[..4] != b"PK\x06\x06" {
+        return Ok(None);
+    }
+    let u64_at = |i: usize| u64::from_le_bytes(record[i..i + 8].try_into().expect("8 bytes"));
+    Ok(Some((u64_at(32), u64_at(40))))
+}
