@@ -352,7 +352,8 @@ async fn runtime_pods_get_read_urls_of_registered_archives_on_url_access() {
     assert_eq!(runtime.status, StatusCode::OK, "{}", runtime.text);
     assert_eq!(runtime.body["result"][0]["fileName"], source_url);
     assert!(runtime.body["params"].get("msgid").is_none(), "{}", runtime.text);
-    let original_id = url_access_body(&[&source_url], "read").to_string().replace("api.files.generate.url", "api.files.generate-url");
+    let original_id =
+        url_access_body(&[&source_url], "read").to_string().replace("api.files.generate.url", "api.files.generate-url");
     let original_id = app.post_json("/v2/files/url-access", serde_json::from_str(&original_id).unwrap()).await;
     assert_eq!(original_id.status, StatusCode::OK, "{}", original_id.text);
     let empty_name = app.post_json("/v2/files/url-access", json!({"request": {"files": [""], "access": "read"}})).await;

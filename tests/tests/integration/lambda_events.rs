@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
-use registry_shared::api::{self, Route, FilesState, RegisterState};
+use registry_shared::api::{self, FilesState, RegisterState, Route};
 use registry_shared::auth::{Authenticator, JwtVerifier, TokenRules};
 use registry_shared::distribution::Limits;
 use registry_shared::lambda;
@@ -236,7 +236,9 @@ async fn uploads_under_the_incoming_prefix_register_once_and_broken_ones_are_rem
     let handle = |file: &str| {
         let payload: S3Event = serde_json::from_value(event(file)).unwrap();
         let (registrar, archives, bucket) = (registrar.clone(), archives.clone(), bucket.clone());
-        async move { lambda::s3_uploads::handle_s3_event(&registrar, &*archives, &bucket, "incoming/", payload).await.unwrap() }
+        async move {
+            lambda::s3_uploads::handle_s3_event(&registrar, &*archives, &bucket, "incoming/", payload).await.unwrap()
+        }
     };
     let stored_before = stored().await;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use registry_shared::adapters::embedded::open_stores;
-use registry_shared::api::{self, Route, LAMBDA_RESPONSE_BYTES};
+use registry_shared::api::{self, LAMBDA_RESPONSE_BYTES, Route};
 use registry_shared::auth::Authenticator;
 use registry_shared::domain::Status;
 use registry_shared::lambda;
@@ -44,7 +44,8 @@ async fn ten_thousand_rows(rows: &dyn RowStore) {
 }
 
 fn list_event(request: Value, gzip: bool) -> Value {
-    let mut event: Value = serde_json::from_str(include_str!("../../../events/list-v2.json")).expect("the list fixture");
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../events/list-v2.json")).expect("the list fixture");
     let mut body: Value = serde_json::from_str(event["body"].as_str().unwrap()).unwrap();
     body["request"] = request;
     event["body"] = json!(body.to_string());

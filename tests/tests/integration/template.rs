@@ -251,7 +251,10 @@ fn alarms_watch_every_function_the_api_the_dead_letter_queues_and_the_table_and_
         assert_eq!(properties["Threshold"].as_f64(), Some(0.0), "{name}: the first occurrence counts");
         assert_eq!(text(&properties["ComparisonOperator"]), "GreaterThanThreshold", "{name}");
         assert_eq!(text(&properties["TreatMissingData"]), "notBreaching", "{name}: no data is no trouble");
-        assert!(text(&properties["AlarmDescription"]).contains("docs/operations.md"), "{name}: the operations guide says what to do");
+        assert!(
+            text(&properties["AlarmDescription"]).contains("docs/operations.md"),
+            "{name}: the operations guide says what to do"
+        );
     }
     let find = |namespace: &str, metric: &str, dimension: (&str, &str)| -> Vec<&str> {
         alarms
