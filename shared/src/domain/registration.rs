@@ -41,11 +41,14 @@ pub fn place(
         row.created_date = stored.created_date;
         row.updated_by = stored.updated_by.clone();
         row.live_date = stored.live_date.or(row.live_date);
+        row.updated_date = row.updated_date.after(stored.updated_date);
     }
     let retired = live.filter(|live| live.id != new.id && live.status == Status::Live).map(|live| {
         let mut retired = live.clone();
         retired.status = Status::Retired;
-        retired.updated_date = now;
+        // A copy of the row (Obsrv's table) keeps the newest state it is given: a row's changes
+        // must come in the order of their dates.
+        retired.updated_date = now.after(live.updated_date);
         retired
     });
     Ok(Placement { row, retired })
@@ -94,6 +97,26 @@ mod tests {
         assert_eq!(placement.row.created_by, "first");
         assert_eq!(placement.row.created_date, stored.created_date);
         assert_eq!(placement.row.live_date, stored.live_date);
+    }
+
+    /// A registration that read its clock before another one, and committed after it, still
+    /// dates its changes after the other's: a row's `updated_date` never goes back.
+    #[test]
+    fn dates_only_move_forward() {
+        let mut live = sample_row("kafka-connector", "1.0.1");
+        live.updated_date = at("2026-01-01T00:00:00.500Z");
+        let new = sample_row("kafka-connector", "1.0.0");
+        let earlier = at("2026-01-01T00:00:00.400Z");
+        let retired = place(&new, None, Some(&live), earlier).unwrap().retired.unwrap();
+        assert_eq!(retired.updated_date, at("2026-01-01T00:00:00.501Z"));
+        let mut stored = new.clone();
+        stored.updated_date = at("2026-01-01T00:00:00.700Z");
+        let mut again = new.clone();
+        again.updated_date = earlier;
+        assert_eq!(
+            place(&again, Some(&stored), None, earlier).unwrap().row.updated_date,
+            at("2026-01-01T00:00:00.701Z")
+        );
     }
 
     #[test]

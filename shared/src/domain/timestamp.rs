@@ -20,6 +20,13 @@ impl Timestamp {
     pub fn as_datetime(&self) -> DateTime<Utc> {
         self.0
     }
+
+    /// This instant, or the millisecond after `earlier` when this one is not later: a row's
+    /// `updated_date` only moves forward, even when a registration that took its time before
+    /// another commits after it.
+    pub fn after(self, earlier: Timestamp) -> Timestamp {
+        if self > earlier { self } else { Self(earlier.0 + chrono::Duration::milliseconds(1)) }
+    }
 }
 
 impl From<DateTime<Utc>> for Timestamp {

@@ -106,7 +106,7 @@ impl DynamoRowStore {
                         .name("#status", "status")
                         .name("#updated", "updated_date")
                         .value(":retired", Status::Retired.as_str())
-                        .value(":now", &now.to_string()),
+                        .value(":now", &retired.updated_date.to_string()),
                     Some(Expression::new("#status = :live").name("#status", "status").value(":live", "Live")),
                 )?;
                 // Its list entry moves from the Live partition to the Retired one.
