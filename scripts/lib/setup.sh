@@ -125,3 +125,44 @@ wait_for() {
   echo "$1 did not answer" >&2
   return 1
 }
+
+# A private PostgreSQL cluster for the Obsrv mirror's tests: Debian's server (installed when
+# missing), initdb as the postgres user into a temporary folder, listening on 127.0.0.1:PORT only
+# (no Unix socket outside the folder), trust authentication for the postgres role.
+# stop_started_postgres stops it and removes the folder.
+setup_postgres_dir=
+setup_postgres_bin=
+ensure_postgres() {
+  local port=$1 bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    echo "== installing postgresql"
+    $setup_sudo apt-get update -qq
+    $setup_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  fi
+  setup_postgres_bin=$bin
+  setup_postgres_dir=$(mktemp -d)
+  chown postgres "$setup_postgres_dir"
+  # As the postgres user (initdb refuses root), with no password prompt.
+  as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+  as_postgres "$bin/initdb" --pgdata="$setup_postgres_dir/data" --auth=trust --username=postgres \
+    --encoding=UTF8 --locale=C.UTF-8 >"$setup_postgres_dir/initdb.log" 2>&1 ||
+    { cat "$setup_postgres_dir/initdb.log" >&2; return 1; }
+  as_postgres "$bin/pg_ctl" --pgdata="$setup_postgres_dir/data" --log="$setup_postgres_dir/server.log" --wait \
+    --options="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$setup_postgres_dir -c fsync=off" \
+    start >/dev/null || { cat "$setup_postgres_dir/server.log" >&2; return 1; }
+}
+
+stop_started_postgres() {
+  if [ -z "$setup_postgres_dir" ]; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$setup_postgres_bin/pg_ctl" --pgdata="$setup_postgres_dir/data" --mode=fast --wait stop >/dev/null 2>&1 || true
+  else
+    sudo -u postgres "$setup_postgres_bin/pg_ctl" --pgdata="$setup_postgres_dir/data" --mode=fast --wait stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$setup_postgres_dir"
+  setup_postgres_dir=
+}

@@ -18,6 +18,7 @@ use registry_shared::adapters::aws;
 use registry_shared::adapters::embedded::{
     AUDIT_EVENTS_FILE, FileArchiveStore, JsonLines, JsonLinesSink, RedbRowStore,
 };
+use registry_shared::adapters::postgres::PostgresObsrvTable;
 use registry_shared::api::{
     self, AppState, FilesState, RegisterState, Route, error_response, route_not_found, route_of,
 };
@@ -25,9 +26,10 @@ use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
 use registry_shared::registry::audit::deliver_pending;
+use registry_shared::registry::obsrv::{MIRROR_INTERVAL, ObsrvTable, SignallingRows, run_mirror};
 use registry_shared::registry::{ArchiveStore, Catalog, GatedArchives, GatedRows, InFlightLimit, Registrar, RowStore};
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 mod connections;
 mod files;
@@ -64,6 +66,9 @@ pub struct ServerConfig {
     /// Embedded backend: where the audit events of registrations go; `None` is
     /// `<data dir>/audit-events.jsonl`. (On AWS the table's stream delivers them.)
     pub audit_events: Option<JsonLines>,
+    /// An Obsrv installation's PostgreSQL (a libpq URL), whose `connector_registry` table the
+    /// server keeps in step with the registry.
+    pub obsrv_postgres: Option<String>,
 }
 
 /// Where the registry keeps archives and rows.
@@ -94,6 +99,14 @@ pub struct Served {
     http: HttpLimits,
     uploads: Arc<Semaphore>,
     audit: Option<Arc<AuditDispatch>>,
+    mirror: Option<Arc<ObsrvMirror>>,
+}
+
+/// The mirror into Obsrv's PostgreSQL table (`registry::obsrv`).
+struct ObsrvMirror {
+    rows: Arc<dyn RowStore>,
+    table: Arc<dyn ObsrvTable>,
+    committed: Arc<Notify>,
 }
 
 /// The embedded backend's delivery of audit events: from the database's outbox to the JSON lines.
@@ -152,6 +165,16 @@ const LISTEN_BACKLOG: u32 = 1024;
 pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Result<Served> {
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
     let (archives, rows, files, outbox) = open_stores(&config.backend, &public_url).await?;
+    let (rows, mirror) = match &config.obsrv_postgres {
+        None => (rows, None),
+        Some(url) => {
+            let table = PostgresObsrvTable::new(url).context("--obsrv-postgres")?;
+            tracing::info!(table = ?table, "mirroring into Obsrv's connector_registry table");
+            let committed = Arc::new(Notify::new());
+            let rows: Arc<dyn RowStore> = Arc::new(SignallingRows { inner: rows, committed: committed.clone() });
+            (rows.clone(), Some(Arc::new(ObsrvMirror { rows, table: Arc::new(table), committed })))
+        }
+    };
     let audit = match (&config.backend, outbox) {
         (Backend::Embedded { data_dir }, Some(outbox)) => {
             let target =
@@ -176,7 +199,14 @@ pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Resu
         http: config.http,
         uploads: Arc::new(Semaphore::new(config.http.max_concurrent_uploads)),
         audit,
+        mirror,
     })
+}
+
+/// The row store of a backend, for one-shot commands (the server itself opens every store).
+pub async fn open_rows(backend: &Backend) -> anyhow::Result<Arc<dyn RowStore>> {
+    let (_, rows, _, _) = open_stores(backend, "http://127.0.0.1").await?;
+    Ok(rows)
 }
 
 type Stores = (Arc<dyn ArchiveStore>, Arc<dyn RowStore>, Option<Arc<FileArchiveStore>>, Option<Arc<RedbRowStore>>);
@@ -217,8 +247,18 @@ pub async fn serve(
     let limits = served.http;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let audit = served.audit.clone().map(|audit| tokio::spawn(audit.run(stopped)));
+    let (stop_mirror, mirror_stopped) = tokio::sync::oneshot::channel();
+    let mirror = served.mirror.clone().map(|mirror| {
+        let ObsrvMirror { rows, table, committed } = &*mirror;
+        tokio::spawn(run_mirror(rows.clone(), table.clone(), committed.clone(), MIRROR_INTERVAL, mirror_stopped))
+    });
     serve_connections(listener, app(served), limits, shutdown).await;
-    // The events of the last requests are delivered, and the database released, before this ends.
+    // The events of the last requests are delivered, the Obsrv table caught up, and the database
+    // released, before this ends.
+    if let Some(mirror) = mirror {
+        let _ = stop_mirror.send(());
+        mirror.await.context("the Obsrv mirror")?;
+    }
     if let Some(audit) = audit {
         let _ = stop.send(());
         audit.await.context("the audit event dispatcher")?;
@@ -277,7 +317,7 @@ async fn dispatch(State(served): State<Served>, request: Request) -> Response {
 /// Finds the route, reads the body within its limit, and hands a `lambda_http::Request` to the
 /// shared handler, exactly as a Lambda function would.
 async fn answer(served: Served, request: Request) -> Response {
-    let Served { state, files, max_archive_bytes, http: limits, uploads, audit: _ } = served;
+    let Served { state, files, max_archive_bytes, http: limits, uploads, audit: _, mirror: _ } = served;
     if request.method() == http::Method::GET && request.uri().path() == "/openapi.yaml" {
         return ([(http::header::CONTENT_TYPE, "application/yaml")], OPENAPI).into_response();
     }

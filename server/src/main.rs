@@ -65,6 +65,19 @@ enum Command {
         #[arg(long, env = "REGISTRY_EVENT_BUS", default_value = "default")]
         event_bus: String,
     },
+    /// Compares Obsrv's `connector_registry` table with the registry (the backend the other
+    /// settings name), column by column, and repairs it: rows missing or differing are written as
+    /// the registry has them, rows the registry does not have are removed unless a connector
+    /// instance references them. Prints every difference; exits with 1 when a difference was
+    /// found with --dry-run.
+    SyncObsrv {
+        /// Obsrv's PostgreSQL, as a libpq URL (postgres://user:password@host:5432/database).
+        #[arg(long, env = "REGISTRY_OBSRV_POSTGRES")]
+        postgres: String,
+        /// Only print the differences.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Copies a DynamoDB table of the registry's first layout (partition key only, lists through
     /// secondary indexes) into a table of this layout, created when missing. Run once, after the
     /// stack update that replaced the table (docs/dynamodb-design.md, Migrating the table).
@@ -136,6 +149,11 @@ struct ServeArgs {
     /// object per line (`-`: stdout); default `<data dir>/audit-events.jsonl`.
     #[arg(long, env = "REGISTRY_AUDIT_EVENTS")]
     audit_events: Option<String>,
+    /// An Obsrv installation's PostgreSQL (postgres://user:password@host:5432/database): its
+    /// `connector_registry` table is kept in step with the registry, at once after every
+    /// registration and every 30 s; registrations never wait for it.
+    #[arg(long, env = "REGISTRY_OBSRV_POSTGRES")]
+    obsrv_postgres: Option<String>,
     /// Log lines as JSON (for collectors) or for humans.
     #[arg(long, env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -220,6 +238,9 @@ fn main() -> ExitCode {
         Some(Command::RegisterUpload { table, bucket, key_prefix, keys }) => {
             run_once("register-upload", register_uploads(table, bucket, key_prefix, keys))
         }
+        Some(Command::SyncObsrv { postgres, dry_run }) => {
+            run_outcome("sync-obsrv", sync_obsrv(backend_of(&cli.serve), postgres, dry_run))
+        }
         Some(Command::MigrateTable { from, to }) => run_once("migrate-table", migrate_table(from, to)),
         Some(Command::DeliverAuditEvents { table, event_bus }) => {
             run_once("deliver-audit-events", deliver_audit_events(table, event_bus))
@@ -247,16 +268,7 @@ fn main() -> ExitCode {
 
 async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let auth = authenticator(&args)?;
-    let backend = match args.backend {
-        BackendKind::Embedded => Backend::Embedded { data_dir: args.data_dir },
-        BackendKind::Aws => Backend::Aws {
-            table: args.table.unwrap_or_default(),
-            bucket: args.bucket.unwrap_or_default(),
-            key_prefix: args.key_prefix,
-            create_missing: args.create_missing,
-            max_store_requests: args.max_store_requests as usize,
-        },
-    };
+    let backend = backend_of(&args);
     let config = ServerConfig {
         listen: args.listen,
         backend: backend.clone(),
@@ -266,6 +278,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         url_expiry: Duration::from_secs(args.url_expiry_seconds),
         public_url: args.public_url,
         http: args.http.limits(),
+        obsrv_postgres: args.obsrv_postgres.clone(),
         audit_events: args.audit_events.map(|target| match target.as_str() {
             "-" => JsonLines::Stdout,
             path => JsonLines::File(PathBuf::from(path)),
@@ -302,6 +315,70 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     tracing::info!("registry-server stopped");
     Ok(())
+}
+
+fn backend_of(args: &ServeArgs) -> Backend {
+    match args.backend {
+        BackendKind::Embedded => Backend::Embedded { data_dir: args.data_dir.clone() },
+        BackendKind::Aws => Backend::Aws {
+            table: args.table.clone().unwrap_or_default(),
+            bucket: args.bucket.clone().unwrap_or_default(),
+            key_prefix: args.key_prefix.clone(),
+            create_missing: args.create_missing,
+            max_store_requests: args.max_store_requests as usize,
+        },
+    }
+}
+
+/// Prints the comparison of Obsrv's table with the registry, repairing it unless `dry_run`.
+/// `Ok(false)`: differences were found and left (a dry run).
+async fn sync_obsrv(backend: Backend, postgres: String, dry_run: bool) -> anyhow::Result<bool> {
+    use registry_shared::adapters::postgres::PostgresObsrvTable;
+    use registry_shared::registry::obsrv::{Removal, sync};
+    let rows = registry_server::open_rows(&backend).await?;
+    let table = PostgresObsrvTable::new(&postgres)?;
+    let report =
+        sync(&*rows, &table, dry_run).await.map_err(|e| anyhow::anyhow!(registry_shared::error::error_chain(&e)))?;
+    let verb = |done: &'static str, would: &'static str| if dry_run { would } else { done };
+    for id in &report.missing {
+        println!("{id}: missing in PostgreSQL ({})", verb("written", "would be written"));
+    }
+    for (id, columns) in &report.differing {
+        println!("{id}: differs in {} ({})", columns.join(", "), verb("written", "would be written"));
+    }
+    for (id, removal) in &report.extra {
+        let outcome = match removal {
+            Removal::Removed => "removed",
+            Removal::Referenced => "kept: a connector instance references it",
+            Removal::Absent if dry_run => "would be removed unless a connector instance references it",
+            Removal::Absent => "already gone",
+        };
+        println!("{id}: not in the registry ({outcome})");
+    }
+    println!(
+        "{} rows equal, {} missing, {} differing, {} only in PostgreSQL{}",
+        report.equal,
+        report.missing.len(),
+        report.differing.len(),
+        report.extra.len(),
+        if dry_run { " (dry run: nothing changed)" } else { "" }
+    );
+    Ok(!dry_run || report.is_in_sync())
+}
+
+/// A one-shot command whose outcome is its exit code: 1 when it found what it was asked to look
+/// for (`Ok(false)`), 2 on failure.
+fn run_outcome(name: &str, command: impl std::future::Future<Output = anyhow::Result<bool>>) -> ExitCode {
+    init_logging(LogFormat::Human);
+    let done = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(command));
+    match done {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// A one-shot command on a runtime of its own; its failure, with its causes, on stderr.

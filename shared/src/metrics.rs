@@ -153,6 +153,22 @@ pub fn upload(route: &str, metric: &'static str) {
     emit(&[("Route", route)], &[Metric::count(metric)]);
 }
 
+/// Rows copied into Obsrv's table, and how long the oldest of them had waited for it.
+pub fn obsrv_mirrored(rows: usize, lag: Duration) {
+    emit(
+        &[("Mirror", "obsrv-postgres")],
+        &[
+            Metric { name: "ObsrvRowsMirrored", unit: Unit::Count, value: rows as f64 },
+            Metric { name: "ObsrvMirrorLag", unit: Unit::Milliseconds, value: lag.as_secs_f64() * 1000.0 },
+        ],
+    );
+}
+
+/// An attempt to bring Obsrv's table up to date that failed (it is tried again).
+pub fn obsrv_mirror_failed() {
+    emit(&[("Mirror", "obsrv-postgres")], &[Metric::count("ObsrvMirrorFailures")]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 pub use registry_shared::test_support::{self, Entry, Package};
 
+pub mod obsrv;
+
 pub struct TestApp {
     pub base_url: String,
     pub client: reqwest::Client,
@@ -107,6 +109,7 @@ impl TestApp {
             public_url: None,
             http: registry_server::HttpLimits::default(),
             audit_events: None,
+            obsrv_postgres: None,
         };
         adjust(&mut config);
         let server = RunningServer::start(config.clone()).await.expect("server starts");
@@ -128,6 +131,11 @@ impl TestApp {
         let server = RunningServer::start(self.config.clone()).await.expect("server restarts");
         self.base_url = format!("http://{}", server.addr);
         self.server = Some(server);
+    }
+
+    /// The server's row store, read and written directly (behind its HTTP API and access control).
+    pub fn rows(&self) -> std::sync::Arc<dyn registry_shared::registry::RowStore> {
+        self.server.as_ref().expect("a running server").catalog().rows().clone()
     }
 
     /// The archives the store holds: stored name and content, by name.

@@ -5,3 +5,5 @@
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+#[cfg(feature = "obsrv-postgres")]
+pub mod postgres;

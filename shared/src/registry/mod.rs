@@ -3,6 +3,7 @@
 
 pub mod audit;
 mod gated;
+pub mod obsrv;
 mod ports;
 mod service;
 mod stored_name;

@@ -307,6 +307,11 @@ impl Registrar {
 }
 
 impl Catalog {
+    /// The row store it reads.
+    pub fn rows(&self) -> &Arc<dyn RowStore> {
+        &self.rows
+    }
+
     pub fn new(rows: Arc<dyn RowStore>) -> Self {
         Self { rows }
     }

@@ -177,8 +177,13 @@ fn the_authorizer_answers_every_authorizer_fixture() {
     let other = JwtVerifier::from_pem(UNRELATED_PUBLIC_KEY.as_bytes(), &TokenRules::default()).unwrap();
     let answer = authorizer_answer(&other, event("authorizer-console-token.json"));
     assert_eq!(answer["context"]["refused"], "Token verification failed or invalid token", "{answer}");
-    let answer = authorizer_answer(&verifier, serde_json::json!({"headers": {}, "requestContext": {}}));
+    let answer = authorizer_answer(&verifier, without_headers(event("authorizer-console-token.json")));
     assert_eq!(answer["context"]["refused"], "No token provided", "{answer}");
+}
+
+fn without_headers(mut event: Value) -> Value {
+    event["headers"] = serde_json::json!({});
+    event
 }
 
 /// The authorizer's answer to an event, as JSON.

@@ -9,5 +9,6 @@ mod fuzz_inputs;
 mod lambda_events;
 mod large_lists;
 mod limits;
+mod obsrv;
 mod openapi;
 mod template;

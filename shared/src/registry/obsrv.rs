@@ -1,0 +1,407 @@
+//! The registry mirrored into an Obsrv installation's PostgreSQL table `connector_registry`, which
+//! the rest of Obsrv reads: publishing a dataset references its ids, deploying joins it for
+//! `runtime` and `source`, the connector runtimes select `source_url` and `source` of the Live
+//! rows, the SDKs join it for `type` and `status`. The registry's own store stays the truth: the
+//! mirror copies its current state, so a late or repeated copy can only bring the table up to
+//! date, and an older state never replaces a newer one (the table's port refuses to).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::NaiveDateTime;
+use serde_json::Value;
+use serde_json::value::RawValue;
+use tokio::sync::Notify;
+
+use super::{AuditDraft, ListPage, ListQuery, RowStore};
+use crate::domain::{CONNECTOR_TYPE, ConnectorRow, Status, Timestamp};
+use crate::error::{StoreError, error_chain};
+
+/// One row of `connector_registry`, column by column, in the values Obsrv's command-service
+/// writes: `type` `source`, `source` the JSON of `{source, main_class, main_program}`, the dates
+/// as timestamps without a zone (UTC).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObsrvRow {
+    pub id: String,
+    pub connector_id: String,
+    pub name: String,
+    pub r#type: String,
+    pub category: String,
+    pub version: String,
+    pub description: Option<String>,
+    pub technology: String,
+    pub runtime: String,
+    pub licence: String,
+    pub owner: String,
+    pub iconurl: Option<String>,
+    pub status: String,
+    pub ui_spec: Value,
+    pub source_url: String,
+    pub source: Value,
+    pub created_by: String,
+    pub updated_by: String,
+    pub created_date: NaiveDateTime,
+    pub updated_date: NaiveDateTime,
+    pub live_date: Option<NaiveDateTime>,
+}
+
+/// The columns, in the table's order.
+pub const OBSRV_COLUMNS: [&str; 21] = [
+    "id",
+    "connector_id",
+    "name",
+    "type",
+    "category",
+    "version",
+    "description",
+    "technology",
+    "runtime",
+    "licence",
+    "owner",
+    "iconurl",
+    "status",
+    "ui_spec",
+    "source_url",
+    "source",
+    "created_by",
+    "updated_by",
+    "created_date",
+    "updated_date",
+    "live_date",
+];
+
+fn naive(timestamp: Timestamp) -> NaiveDateTime {
+    timestamp.as_datetime().naive_utc()
+}
+
+impl ObsrvRow {
+    pub fn of(row: &ConnectorRow) -> Result<Self, StoreError> {
+        let ui_spec = serde_json::from_str(row.ui_spec.get())
+            .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("a stored ui_spec that is not JSON")))?;
+        Ok(Self {
+            id: row.id.as_str().to_owned(),
+            connector_id: row.connector_id.as_str().to_owned(),
+            name: row.name.clone(),
+            r#type: CONNECTOR_TYPE.to_owned(),
+            category: row.category.as_str().to_owned(),
+            version: row.version.as_str().to_owned(),
+            description: row.description.clone(),
+            technology: row.technology.clone(),
+            runtime: row.runtime.clone(),
+            licence: row.licence.clone(),
+            owner: row.owner.clone(),
+            iconurl: row.iconurl.clone(),
+            status: row.status.as_str().to_owned(),
+            ui_spec,
+            source_url: row.source_url.clone(),
+            source: serde_json::json!({
+                "source": row.source.source,
+                "main_class": row.source.main_class,
+                "main_program": row.source.main_program,
+            }),
+            created_by: row.created_by.clone(),
+            updated_by: row.updated_by.clone(),
+            created_date: naive(row.created_date),
+            updated_date: naive(row.updated_date),
+            live_date: row.live_date.map(naive),
+        })
+    }
+
+    /// The columns whose values differ from `other`'s.
+    pub fn differences(&self, other: &ObsrvRow) -> Vec<&'static str> {
+        let pairs: [(&'static str, bool); 21] = [
+            ("id", self.id == other.id),
+            ("connector_id", self.connector_id == other.connector_id),
+            ("name", self.name == other.name),
+            ("type", self.r#type == other.r#type),
+            ("category", self.category == other.category),
+            ("version", self.version == other.version),
+            ("description", self.description == other.description),
+            ("technology", self.technology == other.technology),
+            ("runtime", self.runtime == other.runtime),
+            ("licence", self.licence == other.licence),
+            ("owner", self.owner == other.owner),
+            ("iconurl", self.iconurl == other.iconurl),
+            ("status", self.status == other.status),
+            ("ui_spec", self.ui_spec == other.ui_spec),
+            ("source_url", self.source_url == other.source_url),
+            ("source", self.source == other.source),
+            ("created_by", self.created_by == other.created_by),
+            ("updated_by", self.updated_by == other.updated_by),
+            ("created_date", self.created_date == other.created_date),
+            ("updated_date", self.updated_date == other.updated_date),
+            ("live_date", self.live_date == other.live_date),
+        ];
+        pairs.into_iter().filter(|(_, same)| !same).map(|(column, _)| column).collect()
+    }
+}
+
+/// What the table holds of a row, enough to tell whether it is behind the registry's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObsrvSummary {
+    pub status: String,
+    pub updated_date: NaiveDateTime,
+}
+
+/// Why a row was not removed from the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// A connector instance references it (Obsrv's foreign key keeps it).
+    Referenced,
+    Absent,
+}
+
+/// Obsrv's `connector_registry` table.
+#[async_trait]
+pub trait ObsrvTable: Send + Sync {
+    /// Writes the rows, in one transaction, each only where the table's copy is not newer (an
+    /// older `updated_date`, or no row): a late or repeated write never undoes a newer one.
+    /// Rows that are not Live are written first, so that the table never holds two Live
+    /// versions of a connector after the transaction.
+    async fn upsert(&self, rows: &[ObsrvRow]) -> Result<(), StoreError>;
+    /// Removes a row unless a connector instance references it.
+    async fn remove(&self, id: &str) -> Result<Removal, StoreError>;
+    /// Every row's status and last update, by id.
+    async fn summaries(&self) -> Result<BTreeMap<String, ObsrvSummary>, StoreError>;
+    /// Every row, by id.
+    async fn rows(&self) -> Result<BTreeMap<String, ObsrvRow>, StoreError>;
+}
+
+/// The registry's current row of each id, in whatever status it has.
+async fn current_rows(rows: &dyn RowStore, ids: &BTreeSet<String>) -> Result<Vec<ConnectorRow>, StoreError> {
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        for status in Status::ALL {
+            if let Some(row) = rows.get(id, status).await? {
+                found.push(row);
+                break;
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Every row id of the registry, with its status and last update as list renders them.
+async fn registry_summaries(rows: &dyn RowStore) -> Result<BTreeMap<String, ObsrvSummary>, StoreError> {
+    let page = rows.list(&ListQuery::default()).await?;
+    let mut summaries = BTreeMap::new();
+    for listed in page.rows {
+        #[derive(serde::Deserialize)]
+        struct Dates {
+            updated_date: Timestamp,
+        }
+        let dates: Dates = serde_json::from_str(listed.view.get())
+            .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("a list view without updated_date")))?;
+        summaries.insert(
+            listed.id.as_str().to_owned(),
+            ObsrvSummary { status: listed.status.as_str().to_owned(), updated_date: naive(dates.updated_date) },
+        );
+    }
+    Ok(summaries)
+}
+
+/// Copies the registry's current state of `ids` into the table (the rows a commit wrote and
+/// retired). Repeating it changes nothing.
+pub async fn mirror_rows(
+    rows: &dyn RowStore,
+    table: &dyn ObsrvTable,
+    ids: &BTreeSet<String>,
+) -> Result<usize, StoreError> {
+    let current: Vec<ObsrvRow> = current_rows(rows, ids).await?.iter().map(ObsrvRow::of).collect::<Result<_, _>>()?;
+    table.upsert(&current).await?;
+    Ok(current.len())
+}
+
+/// Brings the table up to the registry: every row whose status or last update differs (or that
+/// the table lacks) is written again. Rows only the table has are left alone (they may predate
+/// the registry: `registry-server import-obsrv` brings those in, `sync-obsrv` repairs the rest).
+/// Answers how many rows were written and the oldest change among them, for the mirror's lag.
+pub async fn catch_up(rows: &dyn RowStore, table: &dyn ObsrvTable) -> Result<CaughtUp, StoreError> {
+    let ours = registry_summaries(rows).await?;
+    let theirs = table.summaries().await?;
+    let behind: BTreeSet<String> =
+        ours.iter().filter(|(id, summary)| theirs.get(*id) != Some(*summary)).map(|(id, _)| id.clone()).collect();
+    let oldest_change = behind.iter().filter_map(|id| ours.get(id)).map(|s| s.updated_date).min();
+    let written = if behind.is_empty() { 0 } else { mirror_rows(rows, table, &behind).await? };
+    Ok(CaughtUp { written, oldest_change })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaughtUp {
+    pub written: usize,
+    pub oldest_change: Option<NaiveDateTime>,
+}
+
+/// What a comparison of the whole table with the registry found, row by row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    /// Rows the table lacks.
+    pub missing: Vec<String>,
+    /// Rows whose columns differ, with the columns.
+    pub differing: Vec<(String, Vec<&'static str>)>,
+    /// Rows only the table has, and what became (or would become) of each.
+    pub extra: Vec<(String, Removal)>,
+    /// Rows equal on both sides.
+    pub equal: usize,
+}
+
+impl SyncReport {
+    pub fn is_in_sync(&self) -> bool {
+        self.missing.is_empty() && self.differing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// Compares the whole table with the registry, column by column, and unless `dry_run` repairs it:
+/// rows missing or differing are written as the registry has them, rows the registry does not
+/// have are removed unless a connector instance references them.
+pub async fn sync(rows: &dyn RowStore, table: &dyn ObsrvTable, dry_run: bool) -> Result<SyncReport, StoreError> {
+    let ids: BTreeSet<String> = registry_summaries(rows).await?.into_keys().collect();
+    let ours: BTreeMap<String, ObsrvRow> = current_rows(rows, &ids)
+        .await?
+        .iter()
+        .map(|row| ObsrvRow::of(row).map(|obsrv| (obsrv.id.clone(), obsrv)))
+        .collect::<Result<_, _>>()?;
+    let theirs = table.rows().await?;
+    let mut report = SyncReport::default();
+    let mut writes = Vec::new();
+    for (id, row) in &ours {
+        match theirs.get(id) {
+            None => report.missing.push(id.clone()),
+            Some(their) => {
+                let columns = row.differences(their);
+                if columns.is_empty() {
+                    report.equal += 1;
+                    continue;
+                }
+                report.differing.push((id.clone(), columns));
+            }
+        }
+        writes.push(row.clone());
+    }
+    for id in theirs.keys().filter(|id| !ours.contains_key(*id)) {
+        let outcome = if dry_run { Removal::Absent } else { table.remove(id).await? };
+        report.extra.push((id.clone(), outcome));
+    }
+    if !dry_run && !writes.is_empty() {
+        // The registry is the truth here, newer or not: a repair overwrites.
+        table.upsert(&writes).await?;
+    }
+    Ok(report)
+}
+
+/// A row store that signals every commit, so that the mirror catches up at once.
+pub struct SignallingRows {
+    pub inner: Arc<dyn RowStore>,
+    pub committed: Arc<Notify>,
+}
+
+#[async_trait]
+impl RowStore for SignallingRows {
+    async fn get(&self, id: &str, status: Status) -> Result<Option<ConnectorRow>, StoreError> {
+        self.inner.get(id, status).await
+    }
+
+    async fn read_view(&self, id: &str, status: Status) -> Result<Option<Arc<RawValue>>, StoreError> {
+        self.inner.read_view(id, status).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError> {
+        self.inner.list(query).await
+    }
+
+    async fn commit_registration(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<(), StoreError> {
+        let committed = self.inner.commit_registration(rows, now, audit).await;
+        // Also after a failure: a commit whose answer was lost may have landed.
+        self.committed.notify_one();
+        committed
+    }
+}
+
+/// How often the mirror looks for changes it was not told of (another process's commits).
+pub const MIRROR_INTERVAL: Duration = Duration::from_secs(30);
+/// The longest wait between attempts while the table cannot be written.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Keeps the table caught up with the registry, until `stop`: at start, after every commit it is
+/// signalled, and every `interval`; while the table cannot be written it tries again with
+/// exponential backoff (1 s doubling, at most a minute). Then once more before it ends.
+pub async fn run_mirror(
+    rows: Arc<dyn RowStore>,
+    table: Arc<dyn ObsrvTable>,
+    committed: Arc<Notify>,
+    interval: Duration,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let wait = match catch_up(&*rows, &*table).await {
+            Ok(caught_up) => {
+                backoff = Duration::from_secs(1);
+                report(&caught_up);
+                interval
+            }
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), retry_in_ms = backoff.as_millis() as u64, "the Obsrv table is behind");
+                crate::metrics::obsrv_mirror_failed();
+                let wait = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                wait
+            }
+        };
+        tokio::select! {
+            () = committed.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+            _ = &mut stop => break,
+        }
+    }
+    match catch_up(&*rows, &*table).await {
+        Ok(caught_up) => report(&caught_up),
+        Err(error) => tracing::warn!(error = %error_chain(&error), "the Obsrv table stays behind until the next start"),
+    }
+}
+
+fn report(caught_up: &CaughtUp) {
+    if caught_up.written == 0 {
+        return;
+    }
+    let lag = caught_up
+        .oldest_change
+        .map(|oldest| (chrono::Utc::now().naive_utc() - oldest).to_std().unwrap_or_default())
+        .unwrap_or_default();
+    tracing::info!(rows = caught_up.written, lag_ms = lag.as_millis() as u64, "Obsrv table caught up");
+    crate::metrics::obsrv_mirrored(caught_up.written, lag);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::conformance::row;
+
+    #[test]
+    fn a_row_in_obsrv_s_columns() {
+        let now = Timestamp::parse("2026-11-28T13:00:00.250Z").unwrap();
+        let row = row("kafka-connector", "1.0.0", "streaming", now);
+        let obsrv = ObsrvRow::of(&row).unwrap();
+        assert_eq!(obsrv.id, "kafka-connector-1.0.0");
+        assert_eq!(obsrv.r#type, "source");
+        assert_eq!(obsrv.status, "Live");
+        assert_eq!(
+            obsrv.source,
+            serde_json::json!({"source": "kafka-connector-1.0.0", "main_class": null, "main_program": "x.jar"})
+        );
+        assert_eq!(obsrv.ui_spec, serde_json::json!({"b": 1, "a": {"z": [1, 2]}}));
+        assert_eq!(obsrv.created_date.to_string(), "2026-11-28 13:00:00.250");
+        assert_eq!(obsrv.differences(&obsrv), Vec::<&str>::new());
+        let mut retired = obsrv.clone();
+        retired.status = "Retired".into();
+        assert_eq!(obsrv.differences(&retired), ["status"]);
+    }
+}

@@ -1,0 +1,409 @@
+//! The registry as the source of truth of an Obsrv installation: a server started with
+//! `--obsrv-postgres` keeps Obsrv's `connector_registry` table in step, column for column, and
+//! Obsrv's own consumers (the command-service's deploy queries, the connector runtimes' fetch
+//! query, the SDKs' joins) find what they need in it. Against a real PostgreSQL, on both backends.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use registry_shared::adapters::postgres::PostgresObsrvTable;
+use registry_shared::registry::obsrv::{ObsrvRow, ObsrvTable, Removal, sync};
+use registry_shared::test_support::{ICON_SVG, single_tenant_metadata};
+use registry_tests::obsrv::ObsrvDatabase;
+use registry_tests::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// How long the mirror may take to bring the table up to date in these tests.
+const CAUGHT_UP: Duration = Duration::from_secs(30);
+
+on_both_backends!(
+    registered_packages_are_in_obsrv_s_table_column_for_column,
+    a_new_version_retires_the_old_one_in_obsrv_s_table_too,
+    obsrv_s_consumers_find_what_they_need,
+    a_registration_made_while_postgresql_is_down_arrives_once_it_is_up,
+    concurrent_registrations_leave_one_live_row_in_obsrv_s_table,
+    sync_repairs_the_table_and_keeps_what_instances_reference,
+);
+
+async fn mirrored_app(kind: BackendKind, database: &ObsrvDatabase) -> TestApp {
+    let url = database.url.clone();
+    TestApp::spawn_with(kind, move |config| config.obsrv_postgres = Some(url)).await
+}
+
+/// A single-tenant Spark connector in Python, as Obsrv's own Spark connectors are packaged.
+fn spark_python(id: &str, version: &str) -> Package {
+    let mut metadata = single_tenant_metadata(id, version);
+    metadata["metadata"]["runtime"] = json!("spark");
+    metadata["metadata"]["technology"] = json!("python");
+    metadata["metadata"]["category"] = json!("batch");
+    metadata["metadata"]["main_class"] = Value::Null;
+    metadata["metadata"]["main_program"] = json!("main.py");
+    let top = format!("{id}-{version}");
+    Package::default()
+        .folder(&top)
+        .json(&format!("{top}/metadata.json"), &metadata)
+        .json(&format!("{top}/ui-config.json"), &test_support::ui_config())
+        .file(&format!("{top}/icon.svg"), ICON_SVG)
+        .file(&format!("{top}/main.py"), b"print('spark')")
+        .file(&format!("{top}/requirements.txt"), b"pyspark\n")
+}
+
+/// The table's rows by id, every column as JSON (timestamps as read answers them).
+async fn table_rows(database: &ObsrvDatabase) -> BTreeMap<String, Value> {
+    let client = database.client().await;
+    let rows = client
+        .query(
+            "SELECT id, connector_id, name, type, category, version, description, technology, runtime, licence, \
+             owner, iconurl, status, ui_spec, source_url, source, created_by, updated_by, created_date, \
+             updated_date, live_date FROM connector_registry",
+            &[],
+        )
+        .await
+        .unwrap();
+    let time = |value: Option<chrono::NaiveDateTime>| match value {
+        Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
+        None => Value::Null,
+    };
+    rows.iter()
+        .map(|row| {
+            let id: String = row.get(0);
+            let text = |i: usize| -> Value { row.get::<_, Option<String>>(i).map(Value::from).unwrap_or(Value::Null) };
+            let value = json!({
+                "id": text(0), "connector_id": text(1), "name": text(2), "type": text(3), "category": text(4),
+                "version": text(5), "description": text(6), "technology": text(7), "runtime": text(8),
+                "licence": text(9), "owner": text(10), "iconurl": text(11), "status": text(12),
+                "ui_spec": row.get::<_, Value>(13), "source_url": text(14), "source": row.get::<_, Value>(15),
+                "created_by": text(16), "updated_by": text(17), "created_date": time(row.get(18)),
+                "updated_date": time(row.get(19)), "live_date": time(row.get(20)),
+            });
+            (id, value)
+        })
+        .collect()
+}
+
+/// Waits until the table holds `ids` with these statuses (and no other row of theirs).
+async fn wait_for_statuses(database: &ObsrvDatabase, expected: &[(&str, &str)]) {
+    database
+        .wait_until("SELECT id, status FROM connector_registry ORDER BY id", CAUGHT_UP, |rows| {
+            let found: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let wanted: Vec<(String, String)> =
+                expected.iter().map(|(id, status)| ((*id).to_owned(), (*status).to_owned())).collect();
+            if found == wanted { Ok(()) } else { Err(format!("{found:?}, not {wanted:?}")) }
+        })
+        .await
+}
+
+async fn registered(app: &TestApp, name: &str, package: &Package) {
+    let answer = app.register(name, package.tar_gz()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+}
+
+async fn registered_packages_are_in_obsrv_s_table_column_for_column(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let app = mirrored_app(kind, &database).await;
+    registered(&app, "kafka-connector.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    registered(
+        &app,
+        "object-store.tar.gz",
+        &Package::multi_tenant("object-store", "0.1.0", &["s3-connector", "gcs-connector"]),
+    )
+    .await;
+    registered(&app, "jdbc.tar.gz", &spark_python("jdbc-connector", "2.1.0")).await;
+    wait_for_statuses(
+        &database,
+        &[
+            ("gcs-connector-0.1.0", "Live"),
+            ("jdbc-connector-2.1.0", "Live"),
+            ("kafka-connector-1.0.0", "Live"),
+            ("s3-connector-0.1.0", "Live"),
+        ],
+    )
+    .await;
+
+    let table = table_rows(&database).await;
+    let archives: Vec<String> = app.stored_archives().await.into_iter().map(|(name, _)| name).collect();
+    for (id, row) in &table {
+        // Every column read answers with is the table's, value for value.
+        let read = app.read(id).await;
+        assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+        let answered = &read.body["result"];
+        for column in [
+            "id",
+            "connector_id",
+            "name",
+            "type",
+            "category",
+            "version",
+            "description",
+            "licence",
+            "owner",
+            "iconurl",
+            "status",
+            "ui_spec",
+            "created_by",
+            "updated_by",
+            "created_date",
+            "updated_date",
+            "live_date",
+        ] {
+            assert_eq!(row[column], answered[column], "{id}: {column}");
+        }
+        // And list's technology and runtime.
+        let listed = app.list(json!({"filters": {}})).await;
+        let entry = listed.body["result"]["data"].as_array().unwrap().iter().find(|r| r["id"] == *id).unwrap().clone();
+        assert_eq!((&row["technology"], &row["runtime"]), (&entry["technology"], &entry["runtime"]), "{id}");
+        assert_eq!(row["type"], "source");
+        assert!(
+            archives.contains(&row["source_url"].as_str().unwrap().to_owned()),
+            "{id}: source_url names the archive"
+        );
+        assert!(row["source"].is_object(), "{id}: source is a JSON object, as Obsrv's runtimes read it");
+    }
+    assert_eq!(
+        table["kafka-connector-1.0.0"]["source"],
+        json!({"source": "kafka-connector-1.0.0", "main_class": "org.example.Main", "main_program": "kafka-connector-1.0.0.jar"})
+    );
+    assert_eq!(table["kafka-connector-1.0.0"]["runtime"], "flink");
+    assert_eq!(table["kafka-connector-1.0.0"]["technology"], "scala");
+    // A multi-tenant package's rows name the package's folder, and each has its own form.
+    assert_eq!(
+        table["s3-connector-0.1.0"]["source"],
+        json!({"source": "object-store-0.1.0", "main_class": null, "main_program": "main.py"})
+    );
+    assert_eq!(table["s3-connector-0.1.0"]["ui_spec"], test_support::ui_config());
+    assert_eq!(table["jdbc-connector-2.1.0"]["runtime"], "spark");
+    assert_eq!(table["jdbc-connector-2.1.0"]["created_by"], "SYSTEM");
+}
+
+async fn a_new_version_retires_the_old_one_in_obsrv_s_table_too(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let app = mirrored_app(kind, &database).await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    wait_for_statuses(&database, &[("kafka-connector-1.0.0", "Live")]).await;
+    let first = table_rows(&database).await["kafka-connector-1.0.0"].clone();
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "2.0.0")).await;
+    wait_for_statuses(&database, &[("kafka-connector-1.0.0", "Retired"), ("kafka-connector-2.0.0", "Live")]).await;
+    let rows = table_rows(&database).await;
+    let retired = &rows["kafka-connector-1.0.0"];
+    assert_eq!(retired["created_date"], first["created_date"]);
+    assert_ne!(retired["updated_date"], first["updated_date"], "the retirement is an update");
+    let read = app.read("kafka-connector-2.0.0").await;
+    assert_eq!(rows["kafka-connector-2.0.0"]["updated_date"], read.body["result"]["updated_date"]);
+}
+
+/// A dataset that uses a mirrored connector, as publishing it inserts it (Obsrv's
+/// command-service, db_command.py), then the queries that deploy and run it.
+async fn obsrv_s_consumers_find_what_they_need(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let app = mirrored_app(kind, &database).await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    registered(&app, "jdbc.tar.gz", &spark_python("jdbc-connector", "2.1.0")).await;
+    wait_for_statuses(&database, &[("jdbc-connector-2.1.0", "Live"), ("kafka-connector-1.0.0", "Live")]).await;
+    let client = database.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO datasets (id, dataset_id, type, name, router_config, dataset_config, status, updated_date) \
+             VALUES ('orders', 'orders', 'event', 'orders', '{\"topic\": \"orders\"}', '{}', 'Live', now())",
+        )
+        .await
+        .unwrap();
+    for (instance, connector) in [("orders_kafka", "kafka-connector-1.0.0"), ("orders_jdbc", "jdbc-connector-2.1.0")] {
+        // The publish step's insert: the foreign key holds because the row is mirrored.
+        client
+            .execute(
+                "INSERT INTO connector_instances(id, dataset_id, connector_id, connector_config, operations_config, \
+                 status, connector_state, connector_stats, created_by, updated_by, created_date, updated_date, \
+                 published_date) VALUES ($1, 'orders', $2, '{}', '{\"schedule\": \"hourly\"}', 'Live', '{}', '{}', \
+                 'SYSTEM', 'SYSTEM', now(), now(), now())",
+                &[&instance, &connector],
+            )
+            .await
+            .unwrap();
+    }
+
+    // Deploying (connector_command.py): runtime, source, technology and version by instance.
+    let deployed = client
+        .query(
+            "SELECT ci.id, ci.connector_id, ci.dataset_id, ci.operations_config, cr.runtime as connector_runtime, \
+             cr.source as connector_source, cr.technology, cr.version FROM connector_instances ci \
+             JOIN connector_registry cr on ci.connector_id = cr.id WHERE ci.status= $1 and ci.dataset_id = $2 ORDER BY ci.id",
+            &[&"Live", &"orders"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(deployed.len(), 2);
+    let spark = &deployed[0];
+    assert_eq!(spark.get::<_, String>("connector_runtime"), "spark");
+    let source: Value = spark.get("connector_source");
+    assert_eq!((&source["source"], &source["main_program"]), (&json!("jdbc-connector-2.1.0"), &json!("main.py")));
+    assert!(source.get("main_class").is_some(), "Spark's deploy reads main_class");
+    let flink = &deployed[1];
+    let source: Value = flink.get("connector_source");
+    assert_eq!(source["main_program"], "kafka-connector-1.0.0.jar");
+    assert_eq!(flink.get::<_, String>("version"), "1.0.0");
+    let counted = client
+        .query(
+            "SELECT cr.id, COUNT(ci.id) AS instance_count FROM connector_registry cr LEFT JOIN connector_instances ci \
+             ON (cr.id = ci.connector_id AND ci.status = $1) WHERE cr.runtime = $2 GROUP BY cr.id",
+            &[&"Live", &"flink"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(counted.len(), 1);
+    assert_eq!(counted[0].get::<_, i64>("instance_count"), 1);
+
+    // The Flink runtime's fetch (connector.py): source_url and source of the Live rows, then
+    // url-access with the request alone, then the archive itself.
+    let fetched = client
+        .query(
+            "SELECT cr.source_url, cr.source FROM connector_registry cr LEFT JOIN connector_instances ci on \
+             ci.connector_id = cr.id WHERE (cr.status = 'Live' or ci.status = 'Live') AND cr.runtime = 'flink' \
+             AND cr.id = 'kafka-connector-1.0.0' ",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(fetched.len(), 1);
+    let source_url: String = fetched[0].get(0);
+    let source: Value = fetched[0].get(1);
+    assert_eq!(source["source"], "kafka-connector-1.0.0", "the folder the runtime expects its metadata.json in");
+    let body = json!({"request": {"files": [source_url], "access": "read", "type": "connector"}});
+    let url_access = app.post_json("/v2/files/url-access", body).await;
+    assert_eq!(url_access.status, StatusCode::OK, "{}", url_access.text);
+    let url = url_access.body["result"][0]["preSignedUrl"].as_str().unwrap().to_owned();
+    let archive = app.client.get(&url).send().await.unwrap();
+    assert_eq!(archive.status(), StatusCode::OK);
+    let stored = app.stored_archives().await.into_iter().find(|(name, _)| *name == source_url).unwrap().1;
+    assert_eq!(archive.bytes().await.unwrap().as_ref(), stored.as_slice());
+
+    // The SDKs' joins (connector-sdk-scala, obsrv-python-sdk): type, and the Live status.
+    let sdk = client
+        .query(
+            "SELECT ci.*, d.entry_topic, d.router_config, cr.type as connector_type FROM connector_instances as ci \
+             JOIN connector_registry cr ON ci.connector_id = cr.id JOIN datasets d ON ci.dataset_id = d.id \
+             WHERE ci.connector_id = 'kafka-connector-1.0.0' AND d.status = 'Live' AND cr.status='Live' AND ci.status = 'Live'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sdk.len(), 1);
+    assert_eq!(sdk[0].get::<_, String>("connector_type"), "source");
+
+    // A new version retires the referenced one: its row stays (instances point at it), Retired.
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.1.0")).await;
+    wait_for_statuses(
+        &database,
+        &[("jdbc-connector-2.1.0", "Live"), ("kafka-connector-1.0.0", "Retired"), ("kafka-connector-1.1.0", "Live")],
+    )
+    .await;
+}
+
+async fn a_registration_made_while_postgresql_is_down_arrives_once_it_is_up(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::reserved() else { return };
+    let app = mirrored_app(kind, &database).await;
+    // The registry's own commit is the answer: PostgreSQL is not asked.
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    database.create().await;
+    wait_for_statuses(&database, &[("kafka-connector-1.0.0", "Live")]).await;
+}
+
+async fn concurrent_registrations_leave_one_live_row_in_obsrv_s_table(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let app = mirrored_app(kind, &database).await;
+    let versions = ["1.0.0", "1.0.1", "1.0.2", "1.0.3"];
+    let registrations = versions.iter().map(|version| {
+        let package = Package::single_tenant("kafka-connector", version).tar_gz();
+        app.register("kafka.tar.gz", package)
+    });
+    for answer in futures_util::future::join_all(registrations).await {
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
+    }
+    let live = app.list(json!({"filters": {"status": ["Live"]}})).await;
+    let live_id = live.body["result"]["data"][0]["id"].as_str().unwrap().to_owned();
+    let mut expected: Vec<(String, &str)> = versions
+        .iter()
+        .map(|v| {
+            let id = format!("kafka-connector-{v}");
+            let status = if id == live_id { "Live" } else { "Retired" };
+            (id, status)
+        })
+        .collect();
+    expected.sort();
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(id, status)| (id.as_str(), *status)).collect();
+    wait_for_statuses(&database, &expected).await;
+}
+
+/// `sync-obsrv`'s comparison and repair (with no mirror running beside it, so that only the
+/// repair changes the table).
+async fn sync_repairs_the_table_and_keeps_what_instances_reference(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let app = TestApp::spawn(kind).await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    registered(&app, "mqtt.tar.gz", &Package::single_tenant("mqtt-connector", "1.0.0")).await;
+    let table = PostgresObsrvTable::new(&database.url).unwrap();
+    let rows = app.rows();
+    let first = sync(&*rows, &table, false).await.unwrap();
+    assert_eq!(first.missing, ["kafka-connector-1.0.0", "mqtt-connector-1.0.0"], "an empty table is filled");
+    assert!(sync(&*rows, &table, true).await.unwrap().is_in_sync());
+
+    // Someone edits the table behind the registry's back.
+    let client = database.client().await;
+    client
+        .batch_execute(
+            "UPDATE connector_registry SET status = 'Retired', name = 'renamed' WHERE id = 'kafka-connector-1.0.0';
+             DELETE FROM connector_registry WHERE id = 'mqtt-connector-1.0.0';
+             INSERT INTO connector_registry SELECT 'stale-1.0', 'stale', name, type, category, '1.0', description, \
+               technology, runtime, licence, owner, iconurl, status, ui_spec, source_url, source, created_by, \
+               updated_by, created_date, updated_date, live_date FROM connector_registry WHERE id = 'kafka-connector-1.0.0';
+             INSERT INTO connector_registry SELECT 'used-1.0', 'used', name, type, category, '1.0', description, \
+               technology, runtime, licence, owner, iconurl, status, ui_spec, source_url, source, created_by, \
+               updated_by, created_date, updated_date, live_date FROM connector_registry WHERE id = 'kafka-connector-1.0.0';
+             INSERT INTO datasets (id, type, status, updated_date) VALUES ('orders', 'event', 'Live', now());
+             INSERT INTO connector_instances (id, dataset_id, connector_id, connector_config, operations_config, status, \
+               created_by, updated_by, created_date, updated_date, published_date) VALUES ('orders_used', 'orders', \
+               'used-1.0', '{}', '{}', 'Live', 'SYSTEM', 'SYSTEM', now(), now(), now());",
+        )
+        .await
+        .unwrap();
+
+    let report = sync(&*rows, &table, true).await.unwrap();
+    assert_eq!(report.missing, ["mqtt-connector-1.0.0"]);
+    assert_eq!(report.differing, [("kafka-connector-1.0.0".to_owned(), vec!["name", "status"])]);
+    assert_eq!(report.extra.len(), 2);
+    assert_eq!(table_rows(&database).await.len(), 3, "a dry run changes nothing");
+
+    let report = sync(&*rows, &table, false).await.unwrap();
+    let extra: BTreeMap<String, Removal> = report.extra.into_iter().collect();
+    assert_eq!(extra["stale-1.0"], Removal::Removed);
+    assert_eq!(extra["used-1.0"], Removal::Referenced, "a row a connector instance references is never deleted");
+    let after = table_rows(&database).await;
+    assert_eq!(after.keys().collect::<Vec<_>>(), ["kafka-connector-1.0.0", "mqtt-connector-1.0.0", "used-1.0"]);
+    assert_eq!(after["kafka-connector-1.0.0"]["status"], "Live");
+    assert_eq!(after["kafka-connector-1.0.0"]["name"], "kafka-connector name");
+    let again = sync(&*rows, &table, true).await.unwrap();
+    assert!(again.missing.is_empty() && again.differing.is_empty(), "{again:?}");
+}
+
+/// Deliveries late, out of order and repeated: an older state never replaces a newer one.
+#[tokio::test]
+async fn an_older_state_never_replaces_a_newer_one() {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let table = PostgresObsrvTable::new(&database.url).unwrap();
+    let now = registry_shared::domain::Timestamp::parse("2026-11-28T13:00:00.250Z").unwrap();
+    let later = registry_shared::domain::Timestamp::parse("2026-11-28T13:05:00.000Z").unwrap();
+    let live = ObsrvRow::of(&test_support::conformance::row("kafka-connector", "1.0.0", "stream", now)).unwrap();
+    let mut retired = live.clone();
+    retired.status = "Retired".into();
+    retired.updated_date = later.as_datetime().naive_utc();
+
+    table.upsert(std::slice::from_ref(&retired)).await.unwrap();
+    table.upsert(std::slice::from_ref(&live)).await.unwrap();
+    table.upsert(std::slice::from_ref(&retired)).await.unwrap();
+    table.upsert(std::slice::from_ref(&live)).await.unwrap();
+    let rows = table.rows().await.unwrap();
+    assert_eq!(rows["kafka-connector-1.0.0"], retired, "the newest state stays, whatever arrives after it");
+    assert_eq!(table.remove("kafka-connector-1.0.0").await.unwrap(), Removal::Removed);
+    assert_eq!(table.remove("kafka-connector-1.0.0").await.unwrap(), Removal::Absent);
+}
