@@ -236,9 +236,44 @@ impl ObsrvTable for PostgresObsrvTable {
     }
 }
 
+/// The URL a secret holds: a libpq URL as it is, or the JSON object of an RDS database secret
+/// (`username`, `password`, `host`, `port`, `dbname`), as Secrets Manager rotates them.
+pub fn url_of_secret(secret: &str) -> Result<String, StoreError> {
+    let secret = secret.trim();
+    if !secret.starts_with('{') {
+        return Ok(secret.to_owned());
+    }
+    let invalid = |what: &str| StoreError::Other(anyhow::anyhow!("the PostgreSQL secret has no {what}"));
+    let fields: serde_json::Value = serde_json::from_str(secret).map_err(|_| invalid("valid JSON"))?;
+    let text = |name: &str| fields.get(name).and_then(serde_json::Value::as_str);
+    let encode =
+        |part: &str| percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let user = text("username").ok_or_else(|| invalid("username"))?;
+    let password = text("password").ok_or_else(|| invalid("password"))?;
+    let host = text("host").ok_or_else(|| invalid("host"))?;
+    let port = match fields.get("port") {
+        Some(serde_json::Value::Number(port)) => port.to_string(),
+        Some(serde_json::Value::String(port)) => port.clone(),
+        _ => "5432".to_owned(),
+    };
+    let database = text("dbname").or_else(|| text("database")).unwrap_or("postgres");
+    Ok(format!("postgres://{}:{}@{host}:{port}/{}", encode(user), encode(password), encode(database)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_secret_holds_a_url_or_an_rds_secret() {
+        assert_eq!(url_of_secret(" postgres://a:b@h/db\n").unwrap(), "postgres://a:b@h/db");
+        let rds = r#"{"engine": "postgres", "username": "obsrv", "password": "p@ss/w:rd", "host": "db.internal", "port": 5432, "dbname": "obsrv"}"#;
+        let url = url_of_secret(rds).unwrap();
+        assert_eq!(url, "postgres://obsrv:p%40ss%2Fw%3Ard@db.internal:5432/obsrv");
+        let config: Config = url.parse().unwrap();
+        assert_eq!(config.get_password(), Some("p@ss/w:rd".as_bytes()));
+        assert!(url_of_secret(r#"{"username": "obsrv"}"#).is_err());
+    }
 
     #[test]
     fn the_upsert_writes_every_column_where_the_table_is_not_newer() {

@@ -33,15 +33,38 @@ pub struct Settings {
     pub event_bus: String,
     /// `REGISTRY_AUTH`: `gateway` (the default) or `off`.
     access_control_off: bool,
+    /// `REGISTRY_OBSRV_POSTGRES_SECRET`: the Secrets Manager secret holding Obsrv's PostgreSQL
+    /// (a URL, or an RDS secret); `REGISTRY_OBSRV_POSTGRES`, the URL itself (local runs). Read
+    /// only by the obsrv-mirror function.
+    #[cfg_attr(not(feature = "lambda-obsrv-mirror"), allow(dead_code))]
+    obsrv_postgres: ObsrvPostgres,
     /// `REGISTRY_ROLES_CLAIM`: the claim that holds a token's roles.
     pub roles_claim: RolesClaim,
     /// `REGISTRY_JWT_PUBLIC_KEY`, `REGISTRY_JWKS`, `REGISTRY_JWT_ISSUER`, `REGISTRY_JWT_AUDIENCE`:
     /// the authorizer's verification keys and rules.
+    #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
     jwt: JwtSettings,
 }
 
 /// Read only by the authorizer (the `jwt` feature); parsed everywhere, so that every function
 /// reads the same environment the same way.
+#[derive(Clone, Default)]
+#[cfg_attr(not(feature = "lambda-obsrv-mirror"), allow(dead_code))]
+struct ObsrvPostgres {
+    secret: Option<String>,
+    url: Option<String>,
+}
+
+impl std::fmt::Debug for ObsrvPostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password.
+        f.debug_struct("ObsrvPostgres")
+            .field("secret", &self.secret)
+            .field("url", &self.url.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 struct JwtSettings {
@@ -98,6 +121,10 @@ impl Settings {
             ),
             event_bus: set("REGISTRY_EVENT_BUS").unwrap_or_else(|| "default".to_owned()),
             access_control_off,
+            obsrv_postgres: ObsrvPostgres {
+                secret: set("REGISTRY_OBSRV_POSTGRES_SECRET"),
+                url: set("REGISTRY_OBSRV_POSTGRES"),
+            },
             roles_claim,
             jwt: JwtSettings {
                 public_key: set("REGISTRY_JWT_PUBLIC_KEY"),
@@ -167,6 +194,26 @@ impl Settings {
     #[cfg(feature = "aws-dynamodb")]
     pub fn row_store(&self, sdk: &aws_config::SdkConfig) -> Result<crate::adapters::aws::DynamoRowStore, Error> {
         Ok(crate::adapters::aws::DynamoRowStore::new(sdk, self.table()?.to_owned()))
+    }
+
+    /// Obsrv's table: the URL the secret holds (read now), or the URL given directly.
+    #[cfg(feature = "lambda-obsrv-mirror")]
+    pub async fn obsrv_table(
+        &self,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<crate::adapters::postgres::PostgresObsrvTable, Error> {
+        use crate::adapters::postgres::{PostgresObsrvTable, url_of_secret};
+        let url = match (&self.obsrv_postgres.secret, &self.obsrv_postgres.url) {
+            (Some(secret), _) => {
+                let text = crate::adapters::aws::secrets::secret_string(sdk, secret)
+                    .await
+                    .map_err(|e| format!("REGISTRY_OBSRV_POSTGRES_SECRET: {}", crate::error::error_chain(&e)))?;
+                url_of_secret(&text).map_err(|e| format!("REGISTRY_OBSRV_POSTGRES_SECRET: {e}"))?
+            }
+            (None, Some(url)) => url.clone(),
+            (None, None) => return Err("REGISTRY_OBSRV_POSTGRES_SECRET or REGISTRY_OBSRV_POSTGRES must be set".into()),
+        };
+        Ok(PostgresObsrvTable::new(&url).map_err(|e| format!("Obsrv's PostgreSQL: {e}"))?)
     }
 
     /// The generate-url and url-access functions' state: presigned URLs of the bucket.

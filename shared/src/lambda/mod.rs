@@ -1,8 +1,9 @@
 //! The Lambda entry points, one module per event source: `http` (API Gateway requests to a
 //! handler), `authorizer` (API Gateway's REQUEST authorizer), `s3_uploads` (archives put under the
-//! incoming prefix) and `audit_stream` (the table's stream to EventBridge); `config` is the one
-//! typed configuration every function reads from its environment. A function's `main` builds its
-//! state from `Settings` once and hands it to one of these.
+//! incoming prefix), `audit_stream` (the table's stream to EventBridge) and `obsrv_stream` (the
+//! same stream to Obsrv's PostgreSQL table); `config` is the one typed configuration every
+//! function reads from its environment. A function's `main` builds its state from `Settings` once
+//! and hands it to one of these.
 
 #[cfg(feature = "lambda-audit-events")]
 pub mod audit_stream;
@@ -10,6 +11,8 @@ pub mod audit_stream;
 pub mod authorizer;
 pub mod config;
 mod http;
+#[cfg(feature = "lambda-obsrv-mirror")]
+pub mod obsrv_stream;
 #[cfg(feature = "lambda-s3-events")]
 pub mod s3_uploads;
 

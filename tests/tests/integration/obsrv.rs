@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use registry_server::Backend;
 use registry_shared::adapters::postgres::PostgresObsrvTable;
 use registry_shared::registry::obsrv::{ObsrvRow, ObsrvTable, Removal, sync};
 use registry_shared::test_support::{ICON_SVG, single_tenant_metadata};
@@ -406,4 +407,63 @@ async fn an_older_state_never_replaces_a_newer_one() {
     assert_eq!(rows["kafka-connector-1.0.0"], retired, "the newest state stays, whatever arrives after it");
     assert_eq!(table.remove("kafka-connector-1.0.0").await.unwrap(), Removal::Removed);
     assert_eq!(table.remove("kafka-connector-1.0.0").await.unwrap(), Removal::Absent);
+}
+
+/// The obsrv-mirror function's handler: the outbox items of registrations on DynamoDB (the
+/// stand-in), as the table's stream hands them over, copied into Obsrv's table; while PostgreSQL
+/// cannot be written the batch fails from its first record (Lambda retries it, then dead-letters
+/// it), and once it can, the same batch goes through, and again without effect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mirror_function_copies_the_stream_s_registrations() {
+    use registry_shared::lambda::obsrv_stream::handle_stream;
+    use registry_shared::registry::AuditOutbox;
+    if !aws_available().await {
+        return;
+    }
+    let Some(database) = ObsrvDatabase::reserved() else { return };
+    let app = TestApp::spawn(BackendKind::Aws).await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "2.0.0")).await;
+    let Backend::Aws { table, .. } = &app.config.backend else { unreachable!() };
+    let sdk = registry_shared::test_support::aws::stand_in().await.unwrap();
+    let outbox = registry_shared::adapters::aws::DynamoRowStore::new(&sdk, table.clone());
+    let records = outbox.pending(10).await.unwrap();
+    assert_eq!(records.len(), 2);
+    // The stream's records of the two outbox items, as Lambda passes them (NEW_IMAGE).
+    let stream_records: Vec<Value> = records
+        .iter()
+        .enumerate()
+        .map(|(i, record)| {
+            json!({
+                "eventID": format!("event-{i}"), "eventName": "INSERT", "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                "dynamodb": {
+                    "Keys": {"pk": {"S": "audit"}, "sk": {"S": record.outbox_key()}},
+                    "NewImage": {"pk": {"S": "audit"}, "sk": {"S": record.outbox_key()}, "event": {"S": record.to_json().unwrap()}},
+                    "SequenceNumber": format!("10000000000000000000{i}"), "SizeBytes": 512, "StreamViewType": "NEW_IMAGE"
+                },
+                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/registry/stream/2026-11-28T00:00:00.000"
+            })
+        })
+        .collect();
+    let event = serde_json::from_value(json!({ "Records": stream_records })).unwrap();
+    let rows = app.rows();
+
+    let obsrv = PostgresObsrvTable::new(&database.url).unwrap();
+    let answer = serde_json::to_value(handle_stream(&*rows, &obsrv, &event).await).unwrap();
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "100000000000000000000"}]}),
+        "PostgreSQL is down"
+    );
+
+    database.create().await;
+    for _ in 0..2 {
+        let answer = serde_json::to_value(handle_stream(&*rows, &obsrv, &event).await).unwrap();
+        assert_eq!(answer, json!({"batchItemFailures": []}));
+        let table = table_rows(&database).await;
+        let statuses: Vec<(&str, &str)> =
+            table.iter().map(|(id, row)| (id.as_str(), row["status"].as_str().unwrap())).collect();
+        assert_eq!(statuses, [("kafka-connector-1.0.0", "Retired"), ("kafka-connector-2.0.0", "Live")]);
+    }
 }

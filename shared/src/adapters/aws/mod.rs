@@ -6,6 +6,8 @@ mod dynamodb;
 mod eventbridge;
 #[cfg(feature = "aws-s3")]
 mod s3;
+#[cfg(feature = "aws-secrets")]
+pub mod secrets;
 
 use std::time::Duration;
 
