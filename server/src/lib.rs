@@ -205,8 +205,13 @@ pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Resu
 
 /// The row store of a backend, for one-shot commands (the server itself opens every store).
 pub async fn open_rows(backend: &Backend) -> anyhow::Result<Arc<dyn RowStore>> {
-    let (_, rows, _, _) = open_stores(backend, "http://127.0.0.1").await?;
-    Ok(rows)
+    Ok(open_archives_and_rows(backend).await?.1)
+}
+
+/// The archive and row stores of a backend, for one-shot commands.
+pub async fn open_archives_and_rows(backend: &Backend) -> anyhow::Result<(Arc<dyn ArchiveStore>, Arc<dyn RowStore>)> {
+    let (archives, rows, _, _) = open_stores(backend, "http://127.0.0.1").await?;
+    Ok((archives, rows))
 }
 
 type Stores = (Arc<dyn ArchiveStore>, Arc<dyn RowStore>, Option<Arc<FileArchiveStore>>, Option<Arc<RedbRowStore>>);
@@ -270,6 +275,7 @@ pub async fn serve(
 pub struct RunningServer {
     pub addr: SocketAddr,
     catalog: Catalog,
+    archives: Arc<dyn ArchiveStore>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -279,16 +285,22 @@ impl RunningServer {
         let (listener, served) = bind_when_ready(&config).await?;
         let addr = listener.local_addr()?;
         let catalog = served.state.catalog.clone();
+        let archives = served.state.files.archives.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(serve(listener, served, async move {
             let _ = rx.await;
         }));
-        Ok(Self { addr, catalog, shutdown: Some(tx), task })
+        Ok(Self { addr, catalog, archives, shutdown: Some(tx), task })
     }
 
     /// The rows the server serves, read directly (for checks behind its access control).
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The archives the server serves, read and written directly.
+    pub fn archives(&self) -> &Arc<dyn ArchiveStore> {
+        &self.archives
     }
 
     /// Stops accepting, waits for requests in flight, and releases the data folder.

@@ -78,6 +78,23 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Brings an Obsrv installation's registrations into the registry (the backend the other
+    /// settings name): every row of its `connector_registry` table, kept as it is, with its
+    /// archive (`connector-registry/<source_url>` under --archives) read again by this
+    /// registry's rules and stored. Prints a report; exits with 1 when a row was refused.
+    /// Importing again changes nothing.
+    ImportObsrv {
+        /// Obsrv's PostgreSQL, as a libpq URL.
+        #[arg(long, env = "REGISTRY_OBSRV_POSTGRES")]
+        postgres: String,
+        /// Where Obsrv keeps the archives: a folder holding `connector-registry/`, or
+        /// s3://BUCKET/PREFIX (its container and prefix).
+        #[arg(long)]
+        archives: String,
+        /// Only check and report; nothing is written.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Copies a DynamoDB table of the registry's first layout (partition key only, lists through
     /// secondary indexes) into a table of this layout, created when missing. Run once, after the
     /// stack update that replaced the table (docs/dynamodb-design.md, Migrating the table).
@@ -241,6 +258,10 @@ fn main() -> ExitCode {
         Some(Command::SyncObsrv { postgres, dry_run }) => {
             run_outcome("sync-obsrv", sync_obsrv(backend_of(&cli.serve), postgres, dry_run))
         }
+        Some(Command::ImportObsrv { postgres, archives, dry_run }) => {
+            let limits = cli.serve.limits.limits();
+            run_outcome("import-obsrv", import_obsrv(backend_of(&cli.serve), postgres, archives, limits, dry_run))
+        }
         Some(Command::MigrateTable { from, to }) => run_once("migrate-table", migrate_table(from, to)),
         Some(Command::DeliverAuditEvents { table, event_bus }) => {
             run_once("deliver-audit-events", deliver_audit_events(table, event_bus))
@@ -364,6 +385,52 @@ async fn sync_obsrv(backend: Backend, postgres: String, dry_run: bool) -> anyhow
         if dry_run { " (dry run: nothing changed)" } else { "" }
     );
     Ok(!dry_run || report.is_in_sync())
+}
+
+/// Imports Obsrv's table into the registry and prints what became of each row. `Ok(false)`: a
+/// row was refused.
+async fn import_obsrv(
+    backend: Backend,
+    postgres: String,
+    archives: String,
+    limits: Limits,
+    dry_run: bool,
+) -> anyhow::Result<bool> {
+    use registry_shared::adapters::obsrv_folder::ObsrvFolder;
+    use registry_shared::adapters::postgres::PostgresObsrvTable;
+    use registry_shared::registry::obsrv::{ObsrvArchives, import};
+    let source: Box<dyn ObsrvArchives> = match archives.strip_prefix("s3://") {
+        Some(location) => {
+            let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+            let prefix =
+                if prefix.is_empty() || prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
+            let sdk = registry_shared::adapters::aws::sdk_config().await;
+            Box::new(registry_shared::adapters::aws::S3ArchiveStore::new(&sdk, bucket, prefix)?)
+        }
+        None => Box::new(ObsrvFolder::new(archives)),
+    };
+    let (registry_archives, rows) = registry_server::open_archives_and_rows(&backend).await?;
+    let table = PostgresObsrvTable::new(&postgres)?;
+    let report = import(&table, &*source, &*registry_archives, &*rows, &limits, dry_run)
+        .await
+        .map_err(|e| anyhow::anyhow!(registry_shared::error::error_chain(&e)))?;
+    let imported = if dry_run { "would be imported" } else { "imported" };
+    for id in &report.imported {
+        println!("{id}: {imported}");
+    }
+    for id in &report.present {
+        println!("{id}: in the registry already (left as it is)");
+    }
+    for (id, reason) in &report.refused {
+        println!("{id}: refused: {reason}");
+    }
+    println!(
+        "{} {imported}, {} in the registry already, {} refused",
+        report.imported.len(),
+        report.present.len(),
+        report.refused.len()
+    );
+    Ok(report.refused.is_empty())
 }
 
 /// A one-shot command whose outcome is its exit code: 1 when it found what it was asked to look

@@ -138,6 +138,11 @@ impl TestApp {
         self.server.as_ref().expect("a running server").catalog().rows().clone()
     }
 
+    /// The server's archive store, read and written directly.
+    pub fn archives(&self) -> std::sync::Arc<dyn registry_shared::registry::ArchiveStore> {
+        self.server.as_ref().expect("a running server").archives().clone()
+    }
+
     /// The archives the store holds: stored name and content, by name.
     pub async fn stored_archives(&self) -> Vec<(String, Vec<u8>)> {
         let mut archives = Vec::new();

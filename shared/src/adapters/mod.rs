@@ -5,5 +5,6 @@
 pub mod aws;
 #[cfg(feature = "embedded")]
 pub mod embedded;
+pub mod obsrv_folder;
 #[cfg(feature = "obsrv-postgres")]
 pub mod postgres;

@@ -13,7 +13,15 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 
 use crate::error::StoreError;
-use crate::registry::obsrv::{OBSRV_COLUMNS, ObsrvRow, ObsrvSummary, ObsrvTable, Removal};
+use crate::registry::obsrv::{OBSRV_COLUMNS, ObsrvRow, ObsrvSummary, ObsrvTable, Removal, Replace};
+
+/// The table's timestamps to the registry's millisecond precision (Obsrv's command-service writes
+/// microseconds): compared at the precision both sides have, an imported row is equal to its
+/// original.
+fn millis(timestamp: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    timestamp.trunc_subsecs(3)
+}
 
 /// How long connecting may take before the attempt fails (and is retried later).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,15 +111,18 @@ fn failed(error: tokio_postgres::Error) -> StoreError {
     }
 }
 
-/// `INSERT ... ON CONFLICT (id) DO UPDATE` of every column, where the stored row is not newer.
-fn upsert_statement() -> String {
+/// `INSERT ... ON CONFLICT (id) DO UPDATE` of every column, where `replace` allows.
+fn upsert_statement(replace: Replace) -> String {
     let columns = OBSRV_COLUMNS.join(", ");
     let values: Vec<String> = (1..=OBSRV_COLUMNS.len()).map(|i| format!("${i}")).collect();
     let updates: Vec<String> =
         OBSRV_COLUMNS.iter().skip(1).map(|column| format!("{column} = EXCLUDED.{column}")).collect();
+    let condition = match replace {
+        Replace::NotNewer => " WHERE connector_registry.updated_date <= EXCLUDED.updated_date",
+        Replace::Any => "",
+    };
     format!(
-        "INSERT INTO connector_registry ({columns}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {} \
-         WHERE connector_registry.updated_date <= EXCLUDED.updated_date",
+        "INSERT INTO connector_registry ({columns}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}{condition}",
         values.join(", "),
         updates.join(", ")
     )
@@ -119,12 +130,12 @@ fn upsert_statement() -> String {
 
 #[async_trait]
 impl ObsrvTable for PostgresObsrvTable {
-    async fn upsert(&self, rows: &[ObsrvRow]) -> Result<(), StoreError> {
+    async fn upsert(&self, rows: &[ObsrvRow], replace: Replace) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         let client = self.client().await?;
-        let statement = upsert_statement();
+        let statement = upsert_statement(replace);
         client.batch_execute("BEGIN").await.map_err(failed)?;
         let written = async {
             let statement = client.prepare(&statement).await.map_err(failed)?;
@@ -226,9 +237,9 @@ impl ObsrvTable for PostgresObsrvTable {
                     source: row.try_get(15).map_err(failed)?,
                     created_by: row.try_get(16).map_err(failed)?,
                     updated_by: row.try_get(17).map_err(failed)?,
-                    created_date: row.try_get(18).map_err(failed)?,
-                    updated_date: row.try_get(19).map_err(failed)?,
-                    live_date: row.try_get(20).map_err(failed)?,
+                    created_date: millis(row.try_get(18).map_err(failed)?),
+                    updated_date: millis(row.try_get(19).map_err(failed)?),
+                    live_date: row.try_get::<_, Option<chrono::NaiveDateTime>>(20).map_err(failed)?.map(millis),
                 };
                 Ok((obsrv.id.clone(), obsrv))
             })
@@ -277,13 +288,17 @@ mod tests {
 
     #[test]
     fn the_upsert_writes_every_column_where_the_table_is_not_newer() {
-        let statement = upsert_statement();
+        let statement = upsert_statement(Replace::NotNewer);
         assert!(statement.starts_with("INSERT INTO connector_registry (id, connector_id, name, type,"), "{statement}");
         assert!(statement.contains("VALUES ($1, $2,"), "{statement}");
         assert!(statement.contains("$21)"), "{statement}");
         assert!(statement.contains("live_date = EXCLUDED.live_date"), "{statement}");
         assert!(!statement.contains("id = EXCLUDED.id,"), "the key is not updated: {statement}");
         assert!(statement.ends_with("WHERE connector_registry.updated_date <= EXCLUDED.updated_date"), "{statement}");
+        assert!(
+            upsert_statement(Replace::Any).ends_with("live_date = EXCLUDED.live_date"),
+            "a repair replaces any row"
+        );
     }
 
     #[test]

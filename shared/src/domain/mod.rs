@@ -12,7 +12,7 @@ mod timestamp;
 
 pub use category::Category;
 pub use ids::{ConnectorId, RowId, Version};
-pub use registration::{IdTaken, Placement, place};
+pub use registration::{IdTaken, ImportAdmission, Placement, admit_import, place};
 pub use row::{CONNECTOR_TYPE, ConnectorRow, ListView, ReadView, SourceInfo};
 pub use status::Status;
 pub use timestamp::Timestamp;

@@ -54,6 +54,30 @@ pub fn place(
     Ok(Placement { row, retired })
 }
 
+/// What importing a row from another registry (an Obsrv installation's table) may do beside
+/// `stored` (the row of the same id) and `live` (the connector's Live row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportAdmission {
+    /// Write it as it is.
+    Write,
+    /// The registry has this row already: its own state wins, the import changes nothing.
+    Present,
+    /// It would be a second Live version of its connector.
+    SecondLive { live: String },
+}
+
+pub fn admit_import(row: &ConnectorRow, stored: Option<&ConnectorRow>, live: Option<&ConnectorRow>) -> ImportAdmission {
+    if stored.is_some() {
+        return ImportAdmission::Present;
+    }
+    match live {
+        Some(live) if row.status == Status::Live && live.id != row.id && live.status == Status::Live => {
+            ImportAdmission::SecondLive { live: live.id.as_str().to_owned() }
+        }
+        _ => ImportAdmission::Write,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +149,21 @@ mod tests {
         old.status = Status::Retired;
         let new = sample_row("kafka-connector", "2.0.0");
         assert_eq!(place(&new, None, Some(&old), at("2026-01-01T00:00:00.000Z")).unwrap().retired, None);
+    }
+
+    #[test]
+    fn an_import_keeps_what_the_registry_has_and_one_live_version() {
+        let live = sample_row("kafka-connector", "1.0.0");
+        let other = sample_row("kafka-connector", "2.0.0");
+        assert_eq!(admit_import(&other, None, None), ImportAdmission::Write);
+        assert_eq!(admit_import(&other, Some(&other), None), ImportAdmission::Present);
+        assert_eq!(
+            admit_import(&other, None, Some(&live)),
+            ImportAdmission::SecondLive { live: "kafka-connector-1.0.0".into() }
+        );
+        let mut retired = other.clone();
+        retired.status = Status::Retired;
+        assert_eq!(admit_import(&retired, None, Some(&live)), ImportAdmission::Write);
     }
 
     #[test]

@@ -70,6 +70,10 @@ impl<G: Gate> RowStore for GatedRows<G> {
     ) -> Result<(), StoreError> {
         self.gate.pass(self.inner.commit_registration(rows, now, audit)).await
     }
+
+    async fn import_row(&self, row: &ConnectorRow) -> Result<super::Imported, StoreError> {
+        self.gate.pass(self.inner.import_row(row)).await
+    }
 }
 
 pub struct GatedArchives<G> {

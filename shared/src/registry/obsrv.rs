@@ -15,8 +15,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
-use super::{AuditDraft, ListPage, ListQuery, RowStore};
-use crate::domain::{CONNECTOR_TYPE, ConnectorRow, Status, Timestamp};
+use super::{ArchiveStore, AuditDraft, Imported, ListPage, ListQuery, RowStore, StoredName};
+use crate::distribution::{Limits, declared_row_ids, read_distribution};
+use crate::domain::{
+    CONNECTOR_TYPE, Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version,
+};
 use crate::error::{StoreError, error_chain};
 
 /// One row of `connector_registry`, column by column, in the values Obsrv's command-service
@@ -154,14 +157,23 @@ pub enum Removal {
     Absent,
 }
 
+/// Which of the table's rows a write may replace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Only rows that are not newer (by `updated_date`): the mirror's writes, which may arrive
+    /// late or twice.
+    NotNewer,
+    /// Any row: a repair, where the registry is the truth whatever the table's dates say.
+    Any,
+}
+
 /// Obsrv's `connector_registry` table.
 #[async_trait]
 pub trait ObsrvTable: Send + Sync {
-    /// Writes the rows, in one transaction, each only where the table's copy is not newer (an
-    /// older `updated_date`, or no row): a late or repeated write never undoes a newer one.
-    /// Rows that are not Live are written first, so that the table never holds two Live
-    /// versions of a connector after the transaction.
-    async fn upsert(&self, rows: &[ObsrvRow]) -> Result<(), StoreError>;
+    /// Writes the rows in one transaction, replacing what `replace` allows. Rows that are not
+    /// Live are written first, so that the table never holds two Live versions of a connector
+    /// after the transaction.
+    async fn upsert(&self, rows: &[ObsrvRow], replace: Replace) -> Result<(), StoreError>;
     /// Removes a row unless a connector instance references it.
     async fn remove(&self, id: &str) -> Result<Removal, StoreError>;
     /// Every row's status and last update, by id.
@@ -211,7 +223,7 @@ pub async fn mirror_rows(
     ids: &BTreeSet<String>,
 ) -> Result<usize, StoreError> {
     let current: Vec<ObsrvRow> = current_rows(rows, ids).await?.iter().map(ObsrvRow::of).collect::<Result<_, _>>()?;
-    table.upsert(&current).await?;
+    table.upsert(&current, Replace::NotNewer).await?;
     Ok(current.len())
 }
 
@@ -287,9 +299,163 @@ pub async fn sync(rows: &dyn RowStore, table: &dyn ObsrvTable, dry_run: bool) ->
     }
     if !dry_run && !writes.is_empty() {
         // The registry is the truth here, newer or not: a repair overwrites.
-        table.upsert(&writes).await?;
+        table.upsert(&writes, Replace::Any).await?;
     }
     Ok(report)
+}
+
+/// Where an Obsrv installation keeps its connector archives: `connector-registry/<source_url>` of
+/// its container (a folder, or a bucket and prefix).
+#[async_trait]
+pub trait ObsrvArchives: Send + Sync {
+    /// The archive of a row, opened for reading from its start; `None` when there is none.
+    async fn open(&self, name: &StoredName) -> Result<Option<std::fs::File>, StoreError>;
+}
+
+/// What an import did, row by row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Rows written (or, in a dry run, that would be).
+    pub imported: Vec<String>,
+    /// Rows the registry has already: left as they are.
+    pub present: Vec<String>,
+    /// Rows not imported, with the reason: they stay in Obsrv's table only.
+    pub refused: Vec<(String, String)>,
+}
+
+/// The registry's row of an Obsrv row, kept as it is (id, status, dates, `created_by`,
+/// `source_url`, `iconurl`, `ui_spec`), with the SHA-256 of its archive.
+pub fn row_of_obsrv(obsrv: &ObsrvRow, archive_sha256: &str) -> Result<ConnectorRow, String> {
+    let connector_id = ConnectorId::parse(&obsrv.connector_id).map_err(|e| format!("connector_id: {e}"))?;
+    let version = Version::parse(&obsrv.version).map_err(|e| format!("version: {e}"))?;
+    let id = RowId::new(&connector_id, &version);
+    if id.as_str() != obsrv.id {
+        return Err(format!("its id is not <connector_id>-<version> ({id})"));
+    }
+    let status: Status =
+        obsrv.status.parse().map_err(|_| format!("status {:?} is none of the registry's", obsrv.status))?;
+    let category = Category::parse(&obsrv.category).map_err(|e| format!("category: {e}"))?;
+    let text = |value: &Value, name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
+    let source = SourceInfo {
+        source: text(&obsrv.source, "source").ok_or("source has no source folder")?,
+        main_class: text(&obsrv.source, "main_class"),
+        main_program: text(&obsrv.source, "main_program"),
+    };
+    let ui_spec = serde_json::value::to_raw_value(&obsrv.ui_spec).map_err(|e| format!("ui_spec: {e}"))?;
+    let at = |naive: NaiveDateTime| Timestamp::from(naive.and_utc());
+    Ok(ConnectorRow {
+        id,
+        connector_id,
+        name: obsrv.name.clone(),
+        category,
+        version,
+        description: obsrv.description.clone(),
+        technology: obsrv.technology.clone(),
+        runtime: obsrv.runtime.clone(),
+        licence: obsrv.licence.clone(),
+        owner: obsrv.owner.clone(),
+        iconurl: obsrv.iconurl.clone(),
+        status,
+        ui_spec,
+        source_url: obsrv.source_url.clone(),
+        source,
+        archive_sha256: archive_sha256.to_owned(),
+        created_by: obsrv.created_by.clone(),
+        updated_by: obsrv.updated_by.clone(),
+        created_date: at(obsrv.created_date),
+        updated_date: at(obsrv.updated_date),
+        live_date: obsrv.live_date.map(at),
+    })
+}
+
+/// Brings an Obsrv installation's registrations into the registry: every row of its table, with
+/// its archive read again by this registry's rules (and its SHA-256 recorded), the archive stored
+/// under the same name, the row kept as it is. A row whose archive is missing or invalid, or
+/// that would be a second Live version of its connector, is refused and reported; a row the
+/// registry has already is left alone, so importing again changes nothing. With `dry_run`
+/// nothing is written.
+pub async fn import(
+    obsrv: &dyn ObsrvTable,
+    source: &dyn ObsrvArchives,
+    archives: &dyn ArchiveStore,
+    rows: &dyn RowStore,
+    limits: &Limits,
+    dry_run: bool,
+) -> Result<ImportReport, StoreError> {
+    let mut report = ImportReport::default();
+    // Other versions first, then Live ones newest first: of two Live versions of a connector, the
+    // newer is imported and the older refused.
+    let mut ordered: Vec<ObsrvRow> = obsrv.rows().await?.into_values().collect();
+    ordered.sort_by_key(|row| (row.status == "Live", std::cmp::Reverse(row.updated_date)));
+    for obsrv_row in ordered {
+        let id = obsrv_row.id.clone();
+        match import_one(&obsrv_row, source, archives, rows, limits, dry_run).await? {
+            Ok(Imported::Written) => report.imported.push(id),
+            Ok(Imported::Present) => report.present.push(id),
+            Ok(Imported::Refused(reason)) | Err(reason) => report.refused.push((id, reason)),
+        }
+    }
+    Ok(report)
+}
+
+/// `Err` of the outer result: a store failed (the import stops); of the inner: this row is refused.
+async fn import_one(
+    obsrv_row: &ObsrvRow,
+    source: &dyn ObsrvArchives,
+    archives: &dyn ArchiveStore,
+    rows: &dyn RowStore,
+    limits: &Limits,
+    dry_run: bool,
+) -> Result<Result<Imported, String>, StoreError> {
+    for status in Status::ALL {
+        if rows.get(&obsrv_row.id, status).await?.is_some() {
+            return Ok(Ok(Imported::Present));
+        }
+    }
+    let Some(name) = StoredName::parse(&obsrv_row.source_url) else {
+        return Ok(Err(format!("source_url {:?} is not an archive's file name", obsrv_row.source_url)));
+    };
+    let Some(file) = source.open(&name).await? else {
+        return Ok(Err(format!("its archive connector-registry/{name} is missing")));
+    };
+    let limits = *limits;
+    let read = tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        read_distribution(&mut file, &limits).map(|distribution| (distribution, file))
+    })
+    .await
+    .map_err(|e| StoreError::Other(e.into()))?;
+    let (distribution, mut file) = match read {
+        Ok(read) => read,
+        Err(error) => return Ok(Err(format!("its archive is refused: {error}"))),
+    };
+    if !declared_row_ids(&distribution).iter().any(|declared| declared.as_str() == obsrv_row.id) {
+        return Ok(Err(format!("its archive does not declare {}", obsrv_row.id)));
+    }
+    let row = match row_of_obsrv(obsrv_row, &distribution.sha256) {
+        Ok(row) => row,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if dry_run {
+        return Ok(Ok(Imported::Written));
+    }
+    let key = name.key();
+    if !archives.exists(&key).await? {
+        let staged =
+            tempfile::NamedTempFile::new_in(archives.staging_dir()).map_err(|e| StoreError::Other(e.into()))?;
+        let path = staged.path().to_owned();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            use std::io::{Seek, SeekFrom};
+            file.seek(SeekFrom::Start(0))?;
+            std::io::copy(&mut file, &mut std::fs::File::create(&path)?)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.into()))?
+        .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("staging an archive")))?;
+        archives.put(&key, staged.path()).await?;
+    }
+    Ok(Ok(rows.import_row(&row).await?))
 }
 
 /// A row store that signals every commit, so that the mirror catches up at once.
@@ -322,6 +488,12 @@ impl RowStore for SignallingRows {
         // Also after a failure: a commit whose answer was lost may have landed.
         self.committed.notify_one();
         committed
+    }
+
+    async fn import_row(&self, row: &ConnectorRow) -> Result<super::Imported, StoreError> {
+        let imported = self.inner.import_row(row).await;
+        self.committed.notify_one();
+        imported
     }
 }
 

@@ -71,6 +71,22 @@ pub trait RowStore: Send + Sync {
         now: Timestamp,
         audit: &AuditDraft,
     ) -> Result<(), StoreError>;
+
+    /// Writes a row brought in from another registry as it is: status, dates and all, in one
+    /// atomic step, as `domain::admit_import` decides (a stored row of the same id stays as it
+    /// is; a second Live version of a connector is refused). No audit event: nothing was
+    /// registered.
+    async fn import_row(&self, row: &ConnectorRow) -> Result<Imported, StoreError>;
+}
+
+/// What importing a row did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Imported {
+    Written,
+    /// The store holds a row of this id already; it is kept.
+    Present,
+    /// Refused, with the reason.
+    Refused(String),
 }
 
 /// A list query: rows whose status is one of `statuses` (any, when empty) and whose category is

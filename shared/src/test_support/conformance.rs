@@ -9,8 +9,8 @@ use serde_json::value::RawValue;
 use crate::domain::{Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version};
 use crate::error::StoreError;
 use crate::registry::{
-    ArchiveStore, AuditDraft, AuditOutbox, AuditRecord, AuditSink, ListQuery, ListedRow, Origin, RowStore, StoredName,
-    render_read_view,
+    ArchiveStore, AuditDraft, AuditOutbox, AuditRecord, AuditSink, Imported, ListQuery, ListedRow, Origin, RowStore,
+    StoredName, render_read_view,
 };
 
 /// A Live row as a registration would build it, at `now`.
@@ -94,6 +94,34 @@ where
     list_pages_through_many_rows(&*make().await).await;
     a_list_over_a_megabyte_returns_every_row_once(&*make().await).await;
     racing_registrations_leave_one_live(make().await).await;
+    imported_rows_are_kept_as_they_are(&*make().await).await;
+}
+
+/// Rows brought in from an Obsrv installation keep their status and dates; a row the registry
+/// has stays as it is; a second Live version of a connector is refused; and what was imported
+/// takes part in registrations like any row.
+async fn imported_rows_are_kept_as_they_are(store: &dyn RowStore) {
+    let mut retired = row("kafka", "1.0.0", "stream", at(0));
+    retired.status = Status::Retired;
+    retired.updated_date = at(5);
+    retired.created_by = "obsrv-admin".into();
+    let live = row("kafka", "1.1.0", "stream", at(5));
+    assert_eq!(store.import_row(&retired).await.unwrap(), Imported::Written);
+    assert_eq!(store.import_row(&live).await.unwrap(), Imported::Written);
+    assert_eq!(store.get("kafka-1.0.0", Status::Retired).await.unwrap(), Some(retired.clone()));
+    assert_eq!(store.get("kafka-1.1.0", Status::Live).await.unwrap(), Some(live.clone()));
+    assert_eq!(store.import_row(&live).await.unwrap(), Imported::Present, "importing again changes nothing");
+    let second = row("kafka", "1.2.0", "stream", at(6));
+    assert!(matches!(store.import_row(&second).await.unwrap(), Imported::Refused(_)), "one Live version");
+    assert_eq!(status_of(store, "kafka-1.2.0").await, None);
+    let listed: Vec<(String, Status)> = all(store).await.iter().map(|r| (r.id.as_str().to_owned(), r.status)).collect();
+    assert_eq!(listed, [("kafka-1.0.0".to_owned(), Status::Retired), ("kafka-1.1.0".to_owned(), Status::Live)]);
+    let view = store.read_view("kafka-1.0.0", Status::Retired).await.unwrap().expect("a read view");
+    assert_eq!(view.get(), render_read_view(&retired).unwrap().get());
+    // A registration after the import retires the imported Live version.
+    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft()).await.unwrap();
+    assert_eq!(status_of(store, "kafka-1.1.0").await, Some(Status::Retired));
+    assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
 }
 
 async fn empty_store_has_nothing(store: &dyn RowStore) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use registry_server::Backend;
 use registry_shared::adapters::postgres::PostgresObsrvTable;
-use registry_shared::registry::obsrv::{ObsrvRow, ObsrvTable, Removal, sync};
+use registry_shared::registry::obsrv::{ObsrvRow, ObsrvTable, Removal, Replace, sync};
 use registry_shared::test_support::{ICON_SVG, single_tenant_metadata};
 use registry_tests::obsrv::ObsrvDatabase;
 use registry_tests::*;
@@ -25,6 +25,7 @@ on_both_backends!(
     a_registration_made_while_postgresql_is_down_arrives_once_it_is_up,
     concurrent_registrations_leave_one_live_row_in_obsrv_s_table,
     sync_repairs_the_table_and_keeps_what_instances_reference,
+    an_obsrv_installation_s_registrations_are_imported_as_they_are,
 );
 
 async fn mirrored_app(kind: BackendKind, database: &ObsrvDatabase) -> TestApp {
@@ -399,10 +400,10 @@ async fn an_older_state_never_replaces_a_newer_one() {
     retired.status = "Retired".into();
     retired.updated_date = later.as_datetime().naive_utc();
 
-    table.upsert(std::slice::from_ref(&retired)).await.unwrap();
-    table.upsert(std::slice::from_ref(&live)).await.unwrap();
-    table.upsert(std::slice::from_ref(&retired)).await.unwrap();
-    table.upsert(std::slice::from_ref(&live)).await.unwrap();
+    table.upsert(std::slice::from_ref(&retired), Replace::NotNewer).await.unwrap();
+    table.upsert(std::slice::from_ref(&live), Replace::NotNewer).await.unwrap();
+    table.upsert(std::slice::from_ref(&retired), Replace::NotNewer).await.unwrap();
+    table.upsert(std::slice::from_ref(&live), Replace::NotNewer).await.unwrap();
     let rows = table.rows().await.unwrap();
     assert_eq!(rows["kafka-connector-1.0.0"], retired, "the newest state stays, whatever arrives after it");
     assert_eq!(table.remove("kafka-connector-1.0.0").await.unwrap(), Removal::Removed);
@@ -466,4 +467,177 @@ async fn the_mirror_function_copies_the_stream_s_registrations() {
             table.iter().map(|(id, row)| (id.as_str(), row["status"].as_str().unwrap())).collect();
         assert_eq!(statuses, [("kafka-connector-1.0.0", "Retired"), ("kafka-connector-2.0.0", "Live")]);
     }
+}
+
+/// Inserts a row as Obsrv's command-service writes it (connector_registry.py): `SYSTEM`,
+/// microsecond local timestamps, `source` and `ui_spec` as JSON.
+async fn insert_as_the_command_service_does(
+    client: &tokio_postgres::Client,
+    (id, connector_id, version, status, source_url): (&str, &str, &str, &str, &str),
+    (technology, runtime, source): (&str, &str, Value),
+    ui_spec: &Value,
+) {
+    client
+        .execute(
+            "INSERT INTO connector_registry (id, connector_id, name, type, category, version, description, technology, \
+             runtime, licence, owner, iconurl, status, source_url, source, ui_spec, created_by, updated_by, \
+             created_date, updated_date, live_date) VALUES ($1, $2, $3, 'source', 'stream', $4, $5, $6, $7, 'MIT', \
+             'Sunbird', 'data:image/svg+xml;base64,PHN2Zy8+', $8, $9, $10, $11, 'SYSTEM', 'SYSTEM', \
+             '2024-06-25 04:38:28.732123', '2024-07-01 10:00:00.250999', '2024-06-25 04:38:28.732456')",
+            &[
+                &id,
+                &connector_id,
+                &format!("{connector_id} name"),
+                &version,
+                &format!("{connector_id} description"),
+                &technology,
+                &runtime,
+                &status,
+                &source_url,
+                &source,
+                ui_spec,
+            ],
+        )
+        .await
+        .unwrap();
+}
+
+/// `registry-server import-obsrv`: a PostgreSQL filled as Obsrv's command-service fills it, and
+/// its archives in a folder; afterwards read and list answer for those rows as Obsrv's API did.
+async fn an_obsrv_installation_s_registrations_are_imported_as_they_are(kind: BackendKind) {
+    use registry_shared::adapters::obsrv_folder::ObsrvFolder;
+    use registry_shared::distribution::Limits;
+    use registry_shared::registry::obsrv::import;
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let client = database.client().await;
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(folder.path().join("connector-registry")).unwrap();
+    let store = |name: &str, bytes: Vec<u8>| {
+        std::fs::write(folder.path().join("connector-registry").join(name), bytes).unwrap()
+    };
+    let ui = test_support::ui_config();
+    let flink = |id: &str, version: &str| json!({"source": format!("{id}-{version}"), "main_class": "org.example.Main", "main_program": format!("{id}-{version}.jar")});
+    for (version, status, name) in
+        [("1.0.0", "Retired", "kafka.tar_aaaaaa.gz"), ("1.1.0", "Live", "kafka.tar_bbbbbb.gz")]
+    {
+        store(name, Package::single_tenant("kafka-connector", version).tar_gz());
+        let row = (format!("kafka-connector-{version}"), version, status, name);
+        insert_as_the_command_service_does(
+            &client,
+            (&row.0, "kafka-connector", row.1, row.2, row.3),
+            ("scala", "flink", flink("kafka-connector", version)),
+            &ui,
+        )
+        .await;
+    }
+    store(
+        "object-store.tar_cccccc.gz",
+        Package::multi_tenant("object-store", "0.1.0", &["s3-connector", "gcs-connector"]).tar_gz(),
+    );
+    for tenant in ["s3-connector", "gcs-connector"] {
+        let source = json!({"source": "object-store-0.1.0", "main_class": null, "main_program": "main.py"});
+        insert_as_the_command_service_does(
+            &client,
+            (&format!("{tenant}-0.1.0"), tenant, "0.1.0", "Live", "object-store.tar_cccccc.gz"),
+            ("python", "spark", source),
+            &ui,
+        )
+        .await;
+    }
+    store("broken.tar_dddddd.gz", b"not an archive".to_vec());
+    insert_as_the_command_service_does(
+        &client,
+        ("broken-connector-1.0.0", "broken-connector", "1.0.0", "Live", "broken.tar_dddddd.gz"),
+        ("scala", "flink", flink("broken-connector", "1.0.0")),
+        &ui,
+    )
+    .await;
+    insert_as_the_command_service_does(
+        &client,
+        ("lost-connector-1.0.0", "lost-connector", "1.0.0", "Live", "lost.tar_eeeeee.gz"),
+        ("scala", "flink", flink("lost-connector", "1.0.0")),
+        &ui,
+    )
+    .await;
+
+    let app = TestApp::spawn(kind).await;
+    let (table, source) = (PostgresObsrvTable::new(&database.url).unwrap(), ObsrvFolder::new(folder.path()));
+    let run = |dry_run: bool| {
+        let (archives, rows) = (app.archives(), app.rows());
+        let (table, source) = (&table, &source);
+        async move { import(table, source, &*archives, &*rows, &Limits::default(), dry_run).await.unwrap() }
+    };
+    let expected = ["gcs-connector-0.1.0", "kafka-connector-1.0.0", "kafka-connector-1.1.0", "s3-connector-0.1.0"];
+    let dry = run(true).await;
+    let mut imported = dry.imported.clone();
+    imported.sort();
+    assert_eq!(imported, expected);
+    assert!(app.all_rows().await.is_empty(), "a dry run writes nothing");
+
+    let report = run(false).await;
+    let mut imported = report.imported.clone();
+    imported.sort();
+    assert_eq!(imported, expected);
+    let refused: BTreeMap<String, String> = report.refused.into_iter().collect();
+    assert!(refused["broken-connector-1.0.0"].contains("refused"), "{refused:?}");
+    assert!(refused["lost-connector-1.0.0"].contains("missing"), "{refused:?}");
+
+    // Read and list answer as Obsrv's API answered from the table.
+    let rows = table_rows(&database).await;
+    let listed = app.list(json!({"filters": {}})).await;
+    let listed = listed.body["result"]["data"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 4);
+    for id in expected {
+        // Read answers Live rows (as the original), list every row.
+        let entry = listed.iter().find(|r| r["id"] == id).unwrap().clone();
+        let read = app.read(id).await;
+        let answered = if rows[id]["status"] == "Live" {
+            assert_eq!(read.status, StatusCode::OK, "{}", read.text);
+            read.body["result"].clone()
+        } else {
+            assert_eq!(read.status, StatusCode::NOT_FOUND, "{}", read.text);
+            entry.clone()
+        };
+        for column in [
+            "id",
+            "connector_id",
+            "name",
+            "type",
+            "category",
+            "version",
+            "description",
+            "licence",
+            "owner",
+            "iconurl",
+            "status",
+            "created_by",
+            "updated_by",
+            "created_date",
+            "updated_date",
+            "live_date",
+        ] {
+            assert_eq!(rows[id][column], answered[column], "{id}: {column}");
+            assert_eq!(rows[id][column], entry[column], "{id}: {column} in list");
+        }
+        if rows[id]["status"] == "Live" {
+            assert_eq!(rows[id]["ui_spec"], answered["ui_spec"], "{id}: ui_spec");
+        }
+        assert_eq!((&rows[id]["technology"], &rows[id]["runtime"]), (&entry["technology"], &entry["runtime"]), "{id}");
+    }
+    assert_eq!(rows["kafka-connector-1.0.0"]["created_date"], "2024-06-25T04:38:28.732Z");
+
+    // Obsrv's runtimes get the imported archives from url-access.
+    let body = json!({"request": {"files": ["kafka.tar_bbbbbb.gz"], "access": "read", "type": "connector"}});
+    let url_access = app.post_json("/v2/files/url-access", body).await;
+    assert_eq!(url_access.status, StatusCode::OK, "{}", url_access.text);
+
+    // Importing again changes nothing; registrations go on from the imported versions.
+    let again = run(false).await;
+    assert!(again.imported.is_empty(), "{again:?}");
+    assert_eq!(again.present.len(), 4);
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "2.0.0")).await;
+    let live = app.list(json!({"filters": {"status": ["Live"]}})).await;
+    let live: Vec<&str> =
+        live.body["result"]["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(live, ["gcs-connector-0.1.0", "kafka-connector-2.0.0", "s3-connector-0.1.0"]);
 }

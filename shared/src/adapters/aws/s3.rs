@@ -294,3 +294,11 @@ impl IncomingStore for S3ArchiveStore {
 fn tag_value(text: &str) -> String {
     text.chars().map(|c| if c.is_alphanumeric() || " +-=._:/@".contains(c) { c } else { ' ' }).take(256).collect()
 }
+
+/// An Obsrv installation's bucket (and prefix), for `registry-server import-obsrv`.
+#[async_trait]
+impl crate::registry::obsrv::ObsrvArchives for S3ArchiveStore {
+    async fn open(&self, name: &crate::registry::StoredName) -> Result<Option<std::fs::File>, StoreError> {
+        ArchiveStore::open(self, &name.key()).await
+    }
+}

@@ -10,10 +10,10 @@ use serde_json::value::RawValue;
 
 use super::cached_reads::CachedReads;
 
-use crate::domain::{ConnectorRow, RowId, Status, Timestamp, place};
+use crate::domain::{ConnectorRow, ImportAdmission, RowId, Status, Timestamp, admit_import, place};
 use crate::error::StoreError;
 use crate::registry::{
-    AuditDraft, AuditOutbox, AuditRecord, ListPage, ListQuery, ListedRow, RowStore, render_read_view,
+    AuditDraft, AuditOutbox, AuditRecord, Imported, ListPage, ListQuery, ListedRow, RowStore, render_read_view,
 };
 
 /// Rows by id, as JSON.
@@ -258,6 +258,49 @@ impl RedbRowStore {
         Ok(())
     }
 
+    fn import_blocking(&self, row: &ConnectorRow) -> Result<Imported, StoreError> {
+        let _one_at_a_time = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        let rendered = Arc::new(ListedRow::of(row)?);
+        let txn = self.db.begin_write().map_err(other)?;
+        {
+            let mut table = txn.open_table(ROWS).map_err(other)?;
+            let mut live = txn.open_table(LIVE).map_err(other)?;
+            let mut by_status = txn.open_table(BY_STATUS).map_err(other)?;
+            let stored =
+                table.get(row.id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?;
+            let live_id = live.get(row.connector_id.as_str()).map_err(other)?.map(|v| v.value().to_owned());
+            let live_row = match live_id {
+                Some(id) => {
+                    table.get(id.as_str()).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?
+                }
+                None => None,
+            };
+            match admit_import(row, stored.as_ref(), live_row.as_ref()) {
+                ImportAdmission::Present => return Ok(Imported::Present),
+                ImportAdmission::SecondLive { live } => {
+                    return Ok(Imported::Refused(format!("{} has the Live version {live} already", row.connector_id)));
+                }
+                ImportAdmission::Write => {}
+            }
+            table.insert(row.id.as_str(), encode(row)?.as_slice()).map_err(other)?;
+            by_status.insert((row.status.as_str(), row.id.as_str()), ()).map_err(other)?;
+            if row.status == Status::Live {
+                live.insert(row.connector_id.as_str(), row.id.as_str()).map_err(other)?;
+            }
+        }
+        let committed = txn.commit().map_err(other);
+        self.cached_reads.forget(std::iter::once(row.id.as_str()));
+        committed?;
+        let mut kept = self.cached.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(rows) = kept.as_mut() {
+            rows.insert(rendered);
+            if rows.bytes > self.cache_budget {
+                *kept = None;
+            }
+        }
+        Ok(Imported::Written)
+    }
+
     /// The stored row with this id, whatever its status. A point read is a few microseconds: not
     /// worth a trip to the blocking pool.
     fn stored(&self, id: &str) -> Result<Option<ConnectorRow>, StoreError> {
@@ -325,6 +368,13 @@ impl RowStore for RedbRowStore {
     ) -> Result<(), StoreError> {
         let (store, rows, audit) = (self.clone(), rows.to_vec(), audit.clone());
         tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now, &audit)).await.map_err(other)?
+    }
+
+    async fn import_row(&self, row: &ConnectorRow) -> Result<Imported, StoreError> {
+        let (store, row) = (self.clone(), row.clone());
+        let imported = tokio::task::spawn_blocking(move || store.import_blocking(&row)).await.map_err(other)??;
+        self.committed.notify_one();
+        Ok(imported)
     }
 }
 

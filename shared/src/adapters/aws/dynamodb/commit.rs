@@ -11,9 +11,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 
 use super::layout::{self, Item, Partition, item_size, other, s, text};
 use super::{DynamoRowStore, MAX_ITEM_BYTES, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, classify};
-use crate::domain::{ConnectorRow, RowId, Status, Timestamp, place};
+use crate::domain::{ConnectorRow, ImportAdmission, RowId, Status, Timestamp, admit_import, place};
 use crate::error::StoreError;
-use crate::registry::AuditDraft;
+use crate::registry::{AuditDraft, Imported};
 
 /// Every round of a race has a winner, so with N racers the last one wins by round N; the bound is
 /// well above any realistic number of simultaneous registrations of one connector.
@@ -175,6 +175,72 @@ impl DynamoRowStore {
                 _ => Err(Attempt::Failed(classify("committing a registration", e))),
             },
         }
+    }
+}
+
+impl DynamoRowStore {
+    /// Imports a row as it is (`RowStore::import_row`): its item and list entry, the connector's
+    /// head when it is Live, and the catalog's tokens of its partition, in one transaction on
+    /// condition that nothing changed since the reads; a lost race reads again.
+    pub(super) async fn import(&self, row: &ConnectorRow) -> Result<Imported, StoreError> {
+        for _ in 0..COMMIT_ATTEMPTS {
+            let stored = self.get_row(row.id.as_str()).await?.map(|(row, _)| row);
+            let live_id = self.live_id(row.connector_id.as_str()).await?;
+            let live = match &live_id {
+                Some(id) => self.get_row(id).await?.map(|(row, _)| row),
+                None => None,
+            };
+            match admit_import(row, stored.as_ref(), live.as_ref()) {
+                ImportAdmission::Present => return Ok(Imported::Present),
+                ImportAdmission::SecondLive { live } => {
+                    return Ok(Imported::Refused(format!("{} has the Live version {live} already", row.connector_id)));
+                }
+                ImportAdmission::Write => {}
+            }
+            let mut transaction = Transaction::default();
+            transaction.put(&self.table, layout::row_item(row)?, Some(Expression::new("attribute_not_exists(pk)")))?;
+            transaction.put(&self.table, layout::list_item(row)?, None)?;
+            if row.status == Status::Live {
+                let head_condition = match &live_id {
+                    Some(previous) => Expression::new("live_id = :previous").value(":previous", previous),
+                    None => Expression::new("attribute_not_exists(pk)"),
+                };
+                let mut head = layout::head_key(row.connector_id.as_str());
+                head.insert("live_id".to_owned(), s(row.id.as_str()));
+                transaction.put(&self.table, head, Some(head_condition))?;
+            }
+            let token = layout::new_token();
+            let partition = Partition::of(row).catalog_attribute();
+            for copy in 0..layout::CATALOG_COPIES {
+                let set = Expression::new("SET #p0 = :token").name("#p0", &partition).value(":token", &token);
+                transaction.update(&self.table, layout::catalog_key(copy), set, None)?;
+            }
+            transaction.check_limits()?;
+            let sent = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(transaction.actions))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await;
+            match sent {
+                Ok(_) => return Ok(Imported::Written),
+                Err(e) => match e.as_service_error() {
+                    // A registration or another import got there first: read again.
+                    Some(TransactWriteItemsError::TransactionCanceledException(_)) => continue,
+                    Some(service)
+                        if matches!(
+                            service.code(),
+                            Some("TransactionConflictException") | Some("TransactionInProgressException")
+                        ) =>
+                    {
+                        continue;
+                    }
+                    _ => return Err(classify("importing a row", e)),
+                },
+            }
+        }
+        Err(StoreError::Conflict(format!("importing {} kept losing to concurrent registrations", row.id)))
     }
 }
 

@@ -134,6 +134,10 @@ impl RowStore for DynamoRowStore {
     ) -> Result<(), StoreError> {
         self.commit_rows(rows, now, audit).await
     }
+
+    async fn import_row(&self, row: &ConnectorRow) -> Result<crate::registry::Imported, StoreError> {
+        self.import(row).await
+    }
 }
 
 #[async_trait]
