@@ -26,7 +26,9 @@ use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
 use registry_shared::error::RegistryError;
 use registry_shared::registry::audit::deliver_pending;
-use registry_shared::registry::obsrv::{MIRROR_INTERVAL, ObsrvTable, SignallingRows, run_mirror};
+use registry_shared::registry::obsrv::{
+    ArchiveCopy, MIRROR_INTERVAL, Obsrv, ObsrvArchives, SignallingRows, run_mirror,
+};
 use registry_shared::registry::{ArchiveStore, Catalog, GatedArchives, GatedRows, InFlightLimit, Registrar, RowStore};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Notify, Semaphore};
@@ -69,6 +71,10 @@ pub struct ServerConfig {
     /// An Obsrv installation's PostgreSQL (a libpq URL), whose `connector_registry` table the
     /// server keeps in step with the registry.
     pub obsrv_postgres: Option<String>,
+    /// Obsrv's own archive container (a folder, or `s3://bucket/prefix`): with the mirror, each
+    /// row's archive is copied into its `connector-registry/` before the row is written, so
+    /// that Obsrv's own url-access serves it.
+    pub obsrv_archives: Option<String>,
 }
 
 /// Where the registry keeps archives and rows.
@@ -105,8 +111,22 @@ pub struct Served {
 /// The mirror into Obsrv's PostgreSQL table (`registry::obsrv`).
 struct ObsrvMirror {
     rows: Arc<dyn RowStore>,
-    table: Arc<dyn ObsrvTable>,
+    obsrv: Obsrv,
     committed: Arc<Notify>,
+}
+
+/// Obsrv's archive container at `location`: a folder, or `s3://bucket/prefix`.
+pub async fn obsrv_archives_at(location: &str) -> anyhow::Result<Arc<dyn ObsrvArchives>> {
+    Ok(match location.strip_prefix("s3://") {
+        Some(location) => {
+            let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+            let prefix =
+                if prefix.is_empty() || prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
+            let sdk = aws::sdk_config().await;
+            Arc::new(aws::S3ArchiveStore::new(&sdk, bucket, prefix).context("creating the staging folder")?)
+        }
+        None => Arc::new(registry_shared::adapters::obsrv_folder::ObsrvFolder::new(location)),
+    })
 }
 
 /// The embedded backend's delivery of audit events: from the database's outbox to the JSON lines.
@@ -172,7 +192,15 @@ pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Resu
             tracing::info!(table = ?table, "mirroring into Obsrv's connector_registry table");
             let committed = Arc::new(Notify::new());
             let rows: Arc<dyn RowStore> = Arc::new(SignallingRows { inner: rows, committed: committed.clone() });
-            (rows.clone(), Some(Arc::new(ObsrvMirror { rows, table: Arc::new(table), committed })))
+            let archives = match &config.obsrv_archives {
+                Some(location) => Some(ArchiveCopy {
+                    from: archives.clone(),
+                    to: obsrv_archives_at(location).await.context("--obsrv-archives")?,
+                }),
+                None => None,
+            };
+            let obsrv = Obsrv { table: Arc::new(table), archives };
+            (rows.clone(), Some(Arc::new(ObsrvMirror { rows, obsrv, committed })))
         }
     };
     let audit = match (&config.backend, outbox) {
@@ -254,8 +282,8 @@ pub async fn serve(
     let audit = served.audit.clone().map(|audit| tokio::spawn(audit.run(stopped)));
     let (stop_mirror, mirror_stopped) = tokio::sync::oneshot::channel();
     let mirror = served.mirror.clone().map(|mirror| {
-        let ObsrvMirror { rows, table, committed } = &*mirror;
-        tokio::spawn(run_mirror(rows.clone(), table.clone(), committed.clone(), MIRROR_INTERVAL, mirror_stopped))
+        let ObsrvMirror { rows, obsrv, committed } = &*mirror;
+        tokio::spawn(run_mirror(rows.clone(), obsrv.clone(), committed.clone(), MIRROR_INTERVAL, mirror_stopped))
     });
     serve_connections(listener, app(served), limits, shutdown).await;
     // The events of the last requests are delivered, the Obsrv table caught up, and the database

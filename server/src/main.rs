@@ -171,6 +171,11 @@ struct ServeArgs {
     /// registration and every 30 s; registrations never wait for it.
     #[arg(long, env = "REGISTRY_OBSRV_POSTGRES")]
     obsrv_postgres: Option<String>,
+    /// With --obsrv-postgres: Obsrv's own archive container (a folder, or s3://BUCKET/PREFIX);
+    /// each row's archive is copied under its connector-registry/ before the row is written, so
+    /// that Obsrv's own url-access serves it.
+    #[arg(long, env = "REGISTRY_OBSRV_ARCHIVES", requires = "obsrv_postgres")]
+    obsrv_archives: Option<String>,
     /// Log lines as JSON (for collectors) or for humans.
     #[arg(long, env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -300,6 +305,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         public_url: args.public_url,
         http: args.http.limits(),
         obsrv_postgres: args.obsrv_postgres.clone(),
+        obsrv_archives: args.obsrv_archives.clone(),
         audit_events: args.audit_events.map(|target| match target.as_str() {
             "-" => JsonLines::Stdout,
             path => JsonLines::File(PathBuf::from(path)),
@@ -396,19 +402,9 @@ async fn import_obsrv(
     limits: Limits,
     dry_run: bool,
 ) -> anyhow::Result<bool> {
-    use registry_shared::adapters::obsrv_folder::ObsrvFolder;
     use registry_shared::adapters::postgres::PostgresObsrvTable;
-    use registry_shared::registry::obsrv::{ObsrvArchives, import};
-    let source: Box<dyn ObsrvArchives> = match archives.strip_prefix("s3://") {
-        Some(location) => {
-            let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
-            let prefix =
-                if prefix.is_empty() || prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
-            let sdk = registry_shared::adapters::aws::sdk_config().await;
-            Box::new(registry_shared::adapters::aws::S3ArchiveStore::new(&sdk, bucket, prefix)?)
-        }
-        None => Box::new(ObsrvFolder::new(archives)),
-    };
+    use registry_shared::registry::obsrv::import;
+    let source = registry_server::obsrv_archives_at(&archives).await?;
     let (registry_archives, rows) = registry_server::open_archives_and_rows(&backend).await?;
     let table = PostgresObsrvTable::new(&postgres)?;
     let report = import(&table, &*source, &*registry_archives, &*rows, &limits, dry_run)

@@ -110,6 +110,7 @@ impl TestApp {
             http: registry_server::HttpLimits::default(),
             audit_events: None,
             obsrv_postgres: None,
+            obsrv_archives: None,
         };
         adjust(&mut config);
         let server = RunningServer::start(config.clone()).await.expect("server starts");

@@ -1,13 +1,14 @@
 //! An Obsrv installation's connector archives in a folder (a copy or a mount of its container):
-//! `<folder>/connector-registry/<source_url>`, for `registry-server import-obsrv`.
+//! `<folder>/connector-registry/<source_url>`, read by `registry-server import-obsrv` and filled by
+//! the mirror, so that Obsrv's own url-access serves the registry's archives.
 
 use std::path::PathBuf;
 
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::registry::StoredName;
 use crate::registry::obsrv::ObsrvArchives;
+use crate::registry::{ArchiveStore, StoredName};
 
 pub struct ObsrvFolder {
     root: PathBuf,
@@ -29,5 +30,34 @@ impl ObsrvArchives for ObsrvFolder {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Other(anyhow::Error::new(e).context(format!("opening {}", path.display())))),
         }
+    }
+
+    async fn copy_in(&self, name: &StoredName, from: &dyn ArchiveStore) -> Result<(), StoreError> {
+        let path = self.root.join(name.key().as_str());
+        if path.exists() {
+            return Ok(());
+        }
+        let Some(mut source) = from.open(&name.key()).await? else {
+            return Err(StoreError::Other(anyhow::anyhow!("the registry has no archive {name}")));
+        };
+        let failed = |e: std::io::Error| {
+            StoreError::Other(anyhow::Error::new(e).context(format!("copying into {}", path.display())))
+        };
+        let folder = path.parent().expect("a key has a folder").to_owned();
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&folder)?;
+            // Whole or not at all: written beside, then renamed into place.
+            let mut staged = tempfile::NamedTempFile::new_in(&folder)?;
+            // A store may hand the file over where its download ended.
+            std::io::Seek::seek(&mut source, std::io::SeekFrom::Start(0))?;
+            std::io::copy(&mut source, staged.as_file_mut())?;
+            staged.as_file().sync_all()?;
+            staged.persist(&target).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.into()))?
+        .map_err(failed)
     }
 }

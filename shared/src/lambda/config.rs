@@ -53,6 +53,10 @@ pub struct Settings {
 struct ObsrvPostgres {
     secret: Option<String>,
     url: Option<String>,
+    /// `REGISTRY_OBSRV_ARCHIVE_BUCKET` and `REGISTRY_OBSRV_ARCHIVE_PREFIX`: Obsrv's own archive
+    /// container, which receives each row's archive before the row.
+    archive_bucket: Option<String>,
+    archive_prefix: String,
 }
 
 impl std::fmt::Debug for ObsrvPostgres {
@@ -124,6 +128,8 @@ impl Settings {
             obsrv_postgres: ObsrvPostgres {
                 secret: set("REGISTRY_OBSRV_POSTGRES_SECRET"),
                 url: set("REGISTRY_OBSRV_POSTGRES"),
+                archive_bucket: set("REGISTRY_OBSRV_ARCHIVE_BUCKET"),
+                archive_prefix: lookup("REGISTRY_OBSRV_ARCHIVE_PREFIX").unwrap_or_default(),
             },
             roles_claim,
             jwt: JwtSettings {
@@ -214,6 +220,24 @@ impl Settings {
             (None, None) => return Err("REGISTRY_OBSRV_POSTGRES_SECRET or REGISTRY_OBSRV_POSTGRES must be set".into()),
         };
         Ok(PostgresObsrvTable::new(&url).map_err(|e| format!("Obsrv's PostgreSQL: {e}"))?)
+    }
+
+    /// Where the mirror writes: Obsrv's table, and Obsrv's archive bucket when one is set.
+    #[cfg(feature = "lambda-obsrv-mirror")]
+    pub async fn obsrv(&self, sdk: &aws_config::SdkConfig) -> Result<crate::registry::obsrv::Obsrv, Error> {
+        use crate::registry::obsrv::{ArchiveCopy, Obsrv};
+        let archives = match &self.obsrv_postgres.archive_bucket {
+            Some(bucket) => {
+                let to = crate::adapters::aws::S3ArchiveStore::new(
+                    sdk,
+                    bucket.clone(),
+                    self.obsrv_postgres.archive_prefix.clone(),
+                )?;
+                Some(ArchiveCopy { from: std::sync::Arc::new(self.archive_store(sdk)?), to: std::sync::Arc::new(to) })
+            }
+            None => None,
+        };
+        Ok(Obsrv { table: std::sync::Arc::new(self.obsrv_table(sdk).await?), archives })
     }
 
     /// The generate-url and url-access functions' state: presigned URLs of the bucket.

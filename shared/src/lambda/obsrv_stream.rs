@@ -14,12 +14,12 @@ use super::Error;
 use crate::adapters::aws::audit_event_of;
 use crate::error::error_chain;
 use crate::registry::RowStore;
-use crate::registry::obsrv::{ObsrvTable, mirror_rows};
+use crate::registry::obsrv::{Obsrv, mirror_rows};
 
 /// Mirrors the rows of a stream batch's registrations, in order. The answer is the partial batch
 /// response: the first record that failed, so that Lambda retries from it (and in the end hands
 /// it to the failure destination). A record that is no new audit event is skipped.
-pub async fn handle_stream(rows: &dyn RowStore, table: &dyn ObsrvTable, event: &Event) -> DynamoDbEventResponse {
+pub async fn handle_stream(rows: &dyn RowStore, obsrv: &Obsrv, event: &Event) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for record in &event.records {
         let sequence = record.change.sequence_number.as_deref().unwrap_or_default();
@@ -40,7 +40,7 @@ pub async fn handle_stream(rows: &dyn RowStore, table: &dyn ObsrvTable, event: &
                     - crate::domain::Timestamp::parse(&audit.detail.registered_at)
                         .map(|t| t.as_datetime().naive_utc())
                         .unwrap_or_else(|_| chrono::Utc::now().naive_utc());
-                mirror_rows(rows, table, &ids).await.map(|written| (written, lag.to_std().unwrap_or_default()))
+                mirror_rows(rows, obsrv, &ids).await.map(|written| (written, lag.to_std().unwrap_or_default()))
             }
             Err(error) => Err(error),
         };
@@ -63,10 +63,10 @@ pub async fn handle_stream(rows: &dyn RowStore, table: &dyn ObsrvTable, event: &
 }
 
 /// Runs the function until the Lambda runtime stops the process.
-pub async fn run(rows: Arc<dyn RowStore>, table: Arc<dyn ObsrvTable>) -> Result<(), Error> {
+pub async fn run(rows: Arc<dyn RowStore>, obsrv: Obsrv) -> Result<(), Error> {
     run_runtime(service_fn(move |event: LambdaEvent<Event>| {
-        let (rows, table) = (rows.clone(), table.clone());
-        async move { Ok::<_, Error>(handle_stream(&*rows, &*table, &event.payload).await) }
+        let (rows, obsrv) = (rows.clone(), obsrv.clone());
+        async move { Ok::<_, Error>(handle_stream(&*rows, &obsrv, &event.payload).await) }
     }))
     .await
 }

@@ -216,14 +216,20 @@ async fn registry_summaries(rows: &dyn RowStore) -> Result<BTreeMap<String, Obsr
 }
 
 /// Copies the registry's current state of `ids` into the table (the rows a commit wrote and
-/// retired). Repeating it changes nothing.
-pub async fn mirror_rows(
-    rows: &dyn RowStore,
-    table: &dyn ObsrvTable,
-    ids: &BTreeSet<String>,
-) -> Result<usize, StoreError> {
-    let current: Vec<ObsrvRow> = current_rows(rows, ids).await?.iter().map(ObsrvRow::of).collect::<Result<_, _>>()?;
-    table.upsert(&current, Replace::NotNewer).await?;
+/// retired), each row's archive first when Obsrv's container takes them. Repeating it changes
+/// nothing.
+pub async fn mirror_rows(rows: &dyn RowStore, obsrv: &Obsrv, ids: &BTreeSet<String>) -> Result<usize, StoreError> {
+    let current = current_rows(rows, ids).await?;
+    if let Some(copy) = &obsrv.archives {
+        let names: BTreeSet<&str> = current.iter().map(|row| row.source_url.as_str()).collect();
+        for name in names {
+            let stored = StoredName::parse(name)
+                .ok_or_else(|| StoreError::Other(anyhow::anyhow!("a row's source_url {name:?} is no stored name")))?;
+            copy.to.copy_in(&stored, &*copy.from).await?;
+        }
+    }
+    let current: Vec<ObsrvRow> = current.iter().map(ObsrvRow::of).collect::<Result<_, _>>()?;
+    obsrv.table.upsert(&current, Replace::NotNewer).await?;
     Ok(current.len())
 }
 
@@ -231,13 +237,13 @@ pub async fn mirror_rows(
 /// the table lacks) is written again. Rows only the table has are left alone (they may predate
 /// the registry: `registry-server import-obsrv` brings those in, `sync-obsrv` repairs the rest).
 /// Answers how many rows were written and the oldest change among them, for the mirror's lag.
-pub async fn catch_up(rows: &dyn RowStore, table: &dyn ObsrvTable) -> Result<CaughtUp, StoreError> {
+pub async fn catch_up(rows: &dyn RowStore, obsrv: &Obsrv) -> Result<CaughtUp, StoreError> {
     let ours = registry_summaries(rows).await?;
-    let theirs = table.summaries().await?;
+    let theirs = obsrv.table.summaries().await?;
     let behind: BTreeSet<String> =
         ours.iter().filter(|(id, summary)| theirs.get(*id) != Some(*summary)).map(|(id, _)| id.clone()).collect();
     let oldest_change = behind.iter().filter_map(|id| ours.get(id)).map(|s| s.updated_date).min();
-    let written = if behind.is_empty() { 0 } else { mirror_rows(rows, table, &behind).await? };
+    let written = if behind.is_empty() { 0 } else { mirror_rows(rows, obsrv, &behind).await? };
     Ok(CaughtUp { written, oldest_change })
 }
 
@@ -310,6 +316,31 @@ pub async fn sync(rows: &dyn RowStore, table: &dyn ObsrvTable, dry_run: bool) ->
 pub trait ObsrvArchives: Send + Sync {
     /// The archive of a row, opened for reading from its start; `None` when there is none.
     async fn open(&self, name: &StoredName) -> Result<Option<std::fs::File>, StoreError>;
+
+    /// Stores the registry's archive `name` (from `from`) as `connector-registry/<name>`, unless
+    /// it is there already, so that Obsrv's own url-access serves it.
+    async fn copy_in(&self, name: &StoredName, from: &dyn ArchiveStore) -> Result<(), StoreError>;
+}
+
+/// Where the mirror writes: Obsrv's table, and, when Obsrv's own url-access serves the archives,
+/// its container, which receives each row's archive before the row.
+#[derive(Clone)]
+pub struct Obsrv {
+    pub table: Arc<dyn ObsrvTable>,
+    pub archives: Option<ArchiveCopy>,
+}
+
+/// The registry's archives, copied into Obsrv's.
+#[derive(Clone)]
+pub struct ArchiveCopy {
+    pub from: Arc<dyn ArchiveStore>,
+    pub to: Arc<dyn ObsrvArchives>,
+}
+
+impl Obsrv {
+    pub fn table_only(table: Arc<dyn ObsrvTable>) -> Self {
+        Self { table, archives: None }
+    }
 }
 
 /// What an import did, row by row.
@@ -507,14 +538,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// exponential backoff (1 s doubling, at most a minute). Then once more before it ends.
 pub async fn run_mirror(
     rows: Arc<dyn RowStore>,
-    table: Arc<dyn ObsrvTable>,
+    obsrv: Obsrv,
     committed: Arc<Notify>,
     interval: Duration,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
     let mut backoff = Duration::from_secs(1);
     loop {
-        let wait = match catch_up(&*rows, &*table).await {
+        let wait = match catch_up(&*rows, &obsrv).await {
             Ok(caught_up) => {
                 backoff = Duration::from_secs(1);
                 report(&caught_up);
@@ -534,7 +565,7 @@ pub async fn run_mirror(
             _ = &mut stop => break,
         }
     }
-    match catch_up(&*rows, &*table).await {
+    match catch_up(&*rows, &obsrv).await {
         Ok(caught_up) => report(&caught_up),
         Err(error) => tracing::warn!(error = %error_chain(&error), "the Obsrv table stays behind until the next start"),
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use registry_server::Backend;
 use registry_shared::adapters::postgres::PostgresObsrvTable;
-use registry_shared::registry::obsrv::{ObsrvRow, ObsrvTable, Removal, Replace, sync};
+use registry_shared::registry::obsrv::{Obsrv, ObsrvRow, ObsrvTable, Removal, Replace, sync};
 use registry_shared::test_support::{ICON_SVG, single_tenant_metadata};
 use registry_tests::obsrv::ObsrvDatabase;
 use registry_tests::*;
@@ -26,6 +26,7 @@ on_both_backends!(
     concurrent_registrations_leave_one_live_row_in_obsrv_s_table,
     sync_repairs_the_table_and_keeps_what_instances_reference,
     an_obsrv_installation_s_registrations_are_imported_as_they_are,
+    archives_reach_obsrv_s_container_before_their_rows,
 );
 
 async fn mirrored_app(kind: BackendKind, database: &ObsrvDatabase) -> TestApp {
@@ -450,7 +451,7 @@ async fn the_mirror_function_copies_the_stream_s_registrations() {
     let event = serde_json::from_value(json!({ "Records": stream_records })).unwrap();
     let rows = app.rows();
 
-    let obsrv = PostgresObsrvTable::new(&database.url).unwrap();
+    let obsrv = Obsrv::table_only(std::sync::Arc::new(PostgresObsrvTable::new(&database.url).unwrap()));
     let answer = serde_json::to_value(handle_stream(&*rows, &obsrv, &event).await).unwrap();
     assert_eq!(
         answer,
@@ -640,4 +641,81 @@ async fn an_obsrv_installation_s_registrations_are_imported_as_they_are(kind: Ba
     let live: Vec<&str> =
         live.body["result"]["data"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(live, ["gcs-connector-0.1.0", "kafka-connector-2.0.0", "s3-connector-0.1.0"]);
+}
+
+/// The second way Obsrv's runtimes may fetch archives: Obsrv's own url-access, from its own
+/// container. With `--obsrv-archives`, each row's archive is there before the row is in the table.
+async fn archives_reach_obsrv_s_container_before_their_rows(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let container = tempfile::tempdir().unwrap();
+    let (url, folder) = (database.url.clone(), container.path().display().to_string());
+    let app = TestApp::spawn_with(kind, move |config| {
+        config.obsrv_postgres = Some(url);
+        config.obsrv_archives = Some(folder);
+    })
+    .await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    registered(&app, "object-store.tar.gz", &Package::multi_tenant("object-store", "0.1.0", &["s3-connector"])).await;
+    let stored = app.stored_archives().await;
+    let source_urls: Vec<String> = database
+        .wait_until("SELECT source_url FROM connector_registry ORDER BY id", CAUGHT_UP, |rows| {
+            // Whenever a row is there, its archive is there already.
+            let names: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+            for name in &names {
+                let path = container.path().join("connector-registry").join(name);
+                assert!(path.exists(), "{name}: a row in the table before its archive in Obsrv's container");
+            }
+            if names.len() == 2 { Ok(names) } else { Err(format!("{names:?}")) }
+        })
+        .await;
+    for name in source_urls {
+        let copied = std::fs::read(container.path().join("connector-registry").join(&name)).unwrap();
+        let original = &stored.iter().find(|(stored, _)| *stored == name).unwrap().1;
+        assert_eq!(&copied, original, "{name}: the archive, byte for byte");
+    }
+}
+
+/// The obsrv-mirror function with Obsrv's bucket: each registration's archive lands under its
+/// `connector-registry/` before the rows are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mirror_function_copies_archives_into_obsrv_s_bucket() {
+    use registry_shared::adapters::aws::S3ArchiveStore;
+    use registry_shared::lambda::obsrv_stream::handle_stream;
+    use registry_shared::registry::AuditOutbox;
+    use registry_shared::registry::obsrv::ArchiveCopy;
+    if !aws_available().await {
+        return;
+    }
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let app = TestApp::spawn(BackendKind::Aws).await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    let Backend::Aws { table, .. } = &app.config.backend else { unreachable!() };
+    let sdk = registry_shared::test_support::aws::stand_in().await.unwrap();
+    let outbox = registry_shared::adapters::aws::DynamoRowStore::new(&sdk, table.clone());
+    let record = outbox.pending(10).await.unwrap().remove(0);
+    let event = serde_json::from_value(json!({"Records": [{
+        "eventID": "event-0", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"pk": {"S": "audit"}, "sk": {"S": record.outbox_key()}},
+            "NewImage": {"pk": {"S": "audit"}, "sk": {"S": record.outbox_key()}, "event": {"S": record.to_json().unwrap()}},
+            "SequenceNumber": "100", "SizeBytes": 512, "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/registry/stream/2026-11-28T00:00:00.000"
+    }]}))
+    .unwrap();
+    let bucket = registry_shared::test_support::aws::unique_name("obsrv");
+    let obsrv_bucket = S3ArchiveStore::new(&sdk, bucket.clone(), "obsrv/".to_owned()).unwrap();
+    obsrv_bucket.create_bucket_if_missing().await.unwrap();
+    let obsrv = Obsrv {
+        table: std::sync::Arc::new(PostgresObsrvTable::new(&database.url).unwrap()),
+        archives: Some(ArchiveCopy { from: app.archives(), to: std::sync::Arc::new(obsrv_bucket) }),
+    };
+    let answer = serde_json::to_value(handle_stream(&*app.rows(), &obsrv, &event).await).unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let (name, bytes) = app.stored_archives().await.remove(0);
+    let s3 = aws_sdk_s3::Client::new(&sdk);
+    let copied = s3.get_object().bucket(&bucket).key(format!("obsrv/connector-registry/{name}")).send().await.unwrap();
+    assert_eq!(copied.body.collect().await.unwrap().into_bytes().as_ref(), bytes.as_slice());
+    assert_eq!(table_rows(&database).await["kafka-connector-1.0.0"]["source_url"], name);
 }
