@@ -213,7 +213,10 @@ pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Resu
     };
     let state = AppState {
         register: RegisterState {
-            registrar: Registrar::new(archives.clone(), rows.clone(), config.limits),
+            registrar: {
+                let registrar = Registrar::new(archives.clone(), rows.clone(), config.limits);
+                if mirror.is_some() { registrar.feeding_obsrv() } else { registrar }
+            },
             max_body_bytes: config.max_upload_bytes,
         },
         catalog: Catalog::new(rows),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use registry_shared::adapters::aws::sdk_config;
 use registry_shared::lambda::s3_uploads::{self, Uploads};
 use registry_shared::lambda::{self, Error, Settings};
-use registry_shared::registry::Registrar;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
@@ -15,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let sdk = sdk_config().await;
     let archives = Arc::new(settings.archive_store(&sdk)?);
-    let registrar = Registrar::new(archives.clone(), Arc::new(settings.row_store(&sdk)?), settings.limits);
+    let registrar = settings.registrar(archives.clone(), Arc::new(settings.row_store(&sdk)?));
     s3_uploads::run(Uploads {
         registrar,
         incoming: archives,

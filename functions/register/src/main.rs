@@ -5,15 +5,13 @@ use std::sync::Arc;
 use registry_shared::adapters::aws::sdk_config;
 use registry_shared::api::{self, RegisterState, Route};
 use registry_shared::lambda::{self, Error, Settings};
-use registry_shared::registry::Registrar;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let settings = Settings::from_env()?;
     let sdk = sdk_config().await;
-    let registrar =
-        Registrar::new(Arc::new(settings.archive_store(&sdk)?), Arc::new(settings.row_store(&sdk)?), settings.limits);
+    let registrar = settings.registrar(Arc::new(settings.archive_store(&sdk)?), Arc::new(settings.row_store(&sdk)?));
     let state = Arc::new(RegisterState { registrar, max_body_bytes: settings.max_upload_bytes });
     lambda::run(Route::Register, settings.authenticator(), move |request| {
         let state = state.clone();

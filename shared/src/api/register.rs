@@ -76,22 +76,28 @@ fn origin(caller: Option<&Caller>) -> Origin {
     Origin::new(subject, Route::Register.route_key())
 }
 
-fn respond(outcome: Result<Option<String>, RegistryError>) -> Response {
+fn respond(outcome: Result<(Option<String>, Vec<String>), RegistryError>) -> Response {
     match outcome {
-        Ok(msgid) => {
-            success_response(Route::Register, msgid.as_deref(), serde_json::json!({ "message": REGISTERED_MESSAGE }))
+        Ok((msgid, warnings)) => {
+            // The original's result; `warnings` only where there are some (clients ignore it).
+            let mut result = serde_json::json!({ "message": REGISTERED_MESSAGE });
+            if !warnings.is_empty() {
+                result["warnings"] = serde_json::json!(warnings);
+            }
+            success_response(Route::Register, msgid.as_deref(), result)
         }
         Err(error) => error_response(Route::Register, None, &error),
     }
 }
 
-/// Registers what the body carries; answers the request's `msgid` when it had one (JSON).
+/// Registers what the body carries; answers the request's `msgid` when it had one (JSON), and the
+/// registration's warnings.
 async fn register<S, E>(
     state: &RegisterState,
     headers: &HeaderMap,
     body: S,
     origin: &Origin,
-) -> Result<Option<String>, RegistryError>
+) -> Result<(Option<String>, Vec<String>), RegistryError>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
@@ -104,13 +110,13 @@ where
                 RegistryError::UploadInvalid("Invalid multipart body: the Content-Type has no boundary".to_owned())
             })?;
             let upload = stage_first_file(state, body, boundary).await?;
-            state.registrar.register(upload, origin).await?;
-            Ok(None)
+            let registered = state.registrar.register(upload, origin).await?;
+            Ok((None, registered.warnings))
         }
         "application/json" => {
             let (msgid, stored_name) = parse_by_reference(&collect_small(body).await?)?;
-            state.registrar.register_stored(&stored_name, origin).await?;
-            Ok(msgid)
+            let registered = state.registrar.register_stored(&stored_name, origin).await?;
+            Ok((msgid, registered.warnings))
         }
         _ => Err(RegistryError::UnsupportedMediaType(
             "Content-Type must be multipart/form-data with the connector archive as a file part, \

@@ -14,7 +14,7 @@ mod rows;
 pub use error::DistributionError;
 pub use limits::Limits;
 pub use metadata::{ConnectorSpec, Metadata};
-pub use reader::{Distribution, Icon, read_distribution};
+pub use reader::{ArchiveFormat, Distribution, Icon, read_distribution};
 pub use rows::{WriteBudget, build_rows, declared_row_ids};
 
 #[cfg(test)]

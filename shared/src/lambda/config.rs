@@ -31,6 +31,9 @@ pub struct Settings {
     pub url_expiry: Duration,
     /// `REGISTRY_EVENT_BUS`: where audit events go (`default`).
     pub event_bus: String,
+    /// `REGISTRY_FEEDS_OBSRV` (`true`): registrations feed an Obsrv installation's runtimes (the
+    /// obsrv-mirror function runs), so they say what those runtimes cannot do with a package.
+    pub feeds_obsrv: bool,
     /// `REGISTRY_AUTH`: `gateway` (the default) or `off`.
     access_control_off: bool,
     /// `REGISTRY_OBSRV_POSTGRES_SECRET`: the Secrets Manager secret holding Obsrv's PostgreSQL
@@ -124,6 +127,11 @@ impl Settings {
                 parsed("REGISTRY_URL_EXPIRY_SECONDS")?.unwrap_or(crate::api::MAX_URL_EXPIRY.as_secs()),
             ),
             event_bus: set("REGISTRY_EVENT_BUS").unwrap_or_else(|| "default".to_owned()),
+            feeds_obsrv: match set("REGISTRY_FEEDS_OBSRV").as_deref() {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => return Err(format!("REGISTRY_FEEDS_OBSRV must be true or false, not {other:?}").into()),
+            },
             access_control_off,
             obsrv_postgres: ObsrvPostgres {
                 secret: set("REGISTRY_OBSRV_POSTGRES_SECRET"),
@@ -238,6 +246,17 @@ impl Settings {
             None => None,
         };
         Ok(Obsrv { table: std::sync::Arc::new(self.obsrv_table(sdk).await?), archives })
+    }
+
+    /// The registrar of the register and register-upload functions: the same limits, and the
+    /// same warnings for Obsrv's runtimes, in both.
+    pub fn registrar(
+        &self,
+        archives: std::sync::Arc<dyn crate::registry::ArchiveStore>,
+        rows: std::sync::Arc<dyn crate::registry::RowStore>,
+    ) -> crate::registry::Registrar {
+        let registrar = crate::registry::Registrar::new(archives, rows, self.limits);
+        if self.feeds_obsrv { registrar.feeding_obsrv() } else { registrar }
     }
 
     /// The generate-url and url-access functions' state: presigned URLs of the bucket.

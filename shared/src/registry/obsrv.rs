@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 use super::{ArchiveStore, AuditDraft, Imported, ListPage, ListQuery, RowStore, StoredName};
-use crate::distribution::{Limits, declared_row_ids, read_distribution};
+use crate::distribution::{ArchiveFormat, Distribution, Limits, declared_row_ids, read_distribution};
 use crate::domain::{
     CONNECTOR_TYPE, Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version,
 };
@@ -341,6 +341,29 @@ impl Obsrv {
     pub fn table_only(table: Arc<dyn ObsrvTable>) -> Self {
         Self { table, archives: None }
     }
+}
+
+/// What Obsrv's connector runtimes cannot do with a package, even with the original registry:
+/// they choose their extractor from the extension of the row's `source.source` (`<id>-<version>`),
+/// so a zip is never unpacked; and they keep a folder they unpacked once, so a version registered
+/// again with other bytes does not reach them. `previous` are the SHA-256s of the archives the
+/// package's rows were registered from before, if any.
+pub fn runtime_warnings<'a>(distribution: &Distribution, previous: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let folder = distribution.metadata.source_folder();
+    let mut warnings = Vec::new();
+    if distribution.format == ArchiveFormat::Zip && !folder.ends_with(".zip") {
+        warnings.push(format!(
+            "Obsrv's connector runtimes will not unpack this package: they choose the extractor by the \
+             extension of {folder:?}, not of the archive, and open a zip as a tar. Register it as a .tar.gz."
+        ));
+    }
+    if previous.into_iter().any(|sha256| sha256 != distribution.sha256) {
+        warnings.push(format!(
+            "This version was registered before with other bytes: Obsrv's connector runtimes that unpacked \
+             {folder:?} already keep the earlier package. Register a new version to reach them."
+        ));
+    }
+    warnings
 }
 
 /// What an import did, row by row.

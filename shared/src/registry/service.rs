@@ -20,6 +20,8 @@ pub struct Registrar {
     archives: Arc<dyn ArchiveStore>,
     rows: Arc<dyn RowStore>,
     limits: Limits,
+    /// Whether registrations feed an Obsrv installation's runtimes (`feeding_obsrv`).
+    obsrv_runtimes: bool,
 }
 
 /// Reading and listing rows; needs only the row store, so a read-only deployment links no
@@ -43,6 +45,9 @@ pub struct Registered {
     pub stored_name: StoredName,
     pub sha256: String,
     pub archive_bytes: u64,
+    /// What Obsrv's runtimes cannot do with the package (`registry::obsrv::runtime_warnings`),
+    /// when the registry feeds an Obsrv installation.
+    pub warnings: Vec<String>,
 }
 
 /// What `register_once` did.
@@ -81,7 +86,14 @@ impl ReadMode {
 
 impl Registrar {
     pub fn new(archives: Arc<dyn ArchiveStore>, rows: Arc<dyn RowStore>, limits: Limits) -> Self {
-        Self { archives, rows, limits }
+        Self { archives, rows, limits, obsrv_runtimes: false }
+    }
+
+    /// The registrar of a registry that feeds an Obsrv installation: registrations say what
+    /// Obsrv's runtimes cannot do with a package.
+    pub fn feeding_obsrv(mut self) -> Self {
+        self.obsrv_runtimes = true;
+        self
     }
 
     /// Where uploads should be staged before `register`.
@@ -243,6 +255,23 @@ impl Registrar {
         self.commit_rows(distribution, stored_name, rows, now, Some(&key), origin).await
     }
 
+    /// What Obsrv's runtimes cannot do with the package, when the registry feeds an installation.
+    async fn runtime_warnings(&self, distribution: &Distribution) -> Result<Vec<String>, RegistryError> {
+        if !self.obsrv_runtimes {
+            return Ok(Vec::new());
+        }
+        let mut previous = Vec::new();
+        for id in declared_row_ids(distribution) {
+            for status in Status::ALL {
+                if let Some(stored) = self.rows.get(id.as_str(), status).await? {
+                    previous.push(stored.archive_sha256);
+                    break;
+                }
+            }
+        }
+        Ok(super::obsrv::runtime_warnings(distribution, previous.iter().map(String::as_str)))
+    }
+
     /// Commits the rows of a package whose archive is stored under `stored_name`. `new_archive`
     /// is the key of an archive this registration stored, to take back out if the rows are refused.
     async fn commit_rows(
@@ -254,6 +283,7 @@ impl Registrar {
         new_archive: Option<&ArchiveKey>,
         origin: &Origin,
     ) -> Result<Registered, RegistryError> {
+        let warnings = self.runtime_warnings(distribution).await?;
         let audit = AuditDraft::new(origin.clone(), &distribution.sha256, stored_name.as_str());
         if let Err(error) = self.rows.commit_registration(&rows, now, &audit).await {
             // When the store refused the rows, take the archive back out. When the outcome is
@@ -276,11 +306,15 @@ impl Registrar {
             route = %origin.route,
             "connector registered"
         );
+        for warning in &warnings {
+            tracing::warn!(rows = ?ids(&rows), warning = %warning, "registered for Obsrv with a warning");
+        }
         Ok(Registered {
             row_ids: rows.into_iter().map(|r| r.id).collect(),
             stored_name,
             sha256: distribution.sha256.clone(),
             archive_bytes: distribution.archive_bytes,
+            warnings,
         })
     }
 

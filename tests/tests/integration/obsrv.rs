@@ -27,6 +27,7 @@ on_both_backends!(
     sync_repairs_the_table_and_keeps_what_instances_reference,
     an_obsrv_installation_s_registrations_are_imported_as_they_are,
     archives_reach_obsrv_s_container_before_their_rows,
+    registrations_say_what_obsrv_s_runtimes_cannot_do,
 );
 
 async fn mirrored_app(kind: BackendKind, database: &ObsrvDatabase) -> TestApp {
@@ -718,4 +719,34 @@ async fn the_mirror_function_copies_archives_into_obsrv_s_bucket() {
     let copied = s3.get_object().bucket(&bucket).key(format!("obsrv/connector-registry/{name}")).send().await.unwrap();
     assert_eq!(copied.body.collect().await.unwrap().into_bytes().as_ref(), bytes.as_slice());
     assert_eq!(table_rows(&database).await["kafka-connector-1.0.0"]["source_url"], name);
+}
+
+/// With the mirror on, register says what Obsrv's runtimes cannot do with a package (a zip; a
+/// version registered again with other bytes); without it, register answers as the original.
+async fn registrations_say_what_obsrv_s_runtimes_cannot_do(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let app = mirrored_app(kind, &database).await;
+    let tar = app.register("kafka.tar.gz", Package::single_tenant("kafka-connector", "1.0.0").tar_gz()).await;
+    assert_eq!(tar.status, StatusCode::OK, "{}", tar.text);
+    assert!(tar.body["result"].get("warnings").is_none(), "{}", tar.text);
+
+    let zip = app.register("mqtt.zip", Package::single_tenant("mqtt-connector", "1.0.0").zip()).await;
+    assert_eq!(zip.status, StatusCode::OK, "{}", zip.text);
+    let warnings = zip.body["result"]["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{}", zip.text);
+    assert!(warnings[0].as_str().unwrap().contains(".tar.gz"), "{}", zip.text);
+
+    let same = app.register("kafka.tar.gz", Package::single_tenant("kafka-connector", "1.0.0").tar_gz()).await;
+    assert!(same.body["result"].get("warnings").is_none(), "the same bytes again: {}", same.text);
+    let changed = Package::single_tenant("kafka-connector", "1.0.0")
+        .replace("kafka-connector-1.0.0.jar", b"PK other program bytes")
+        .tar_gz();
+    let again = app.register("kafka.tar.gz", changed).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    let warnings = again.body["result"]["warnings"].as_array().unwrap();
+    assert!(warnings[0].as_str().unwrap().contains("new version"), "{}", again.text);
+
+    let plain = TestApp::spawn(kind).await;
+    let zip = plain.register("mqtt.zip", Package::single_tenant("mqtt-connector", "1.0.0").zip()).await;
+    assert_eq!(keys(&zip.body["result"]), ["message"], "no mirror, the original's answer: {}", zip.text);
 }

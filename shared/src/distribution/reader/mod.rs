@@ -39,6 +39,7 @@ pub struct Distribution {
     /// Hex SHA-256 of the archive file.
     pub sha256: String,
     pub archive_bytes: u64,
+    pub format: ArchiveFormat,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,16 +86,16 @@ pub fn read_distribution(file: &mut (impl Read + Seek), limits: &Limits) -> Resu
     let mut head = [0u8; 512];
     let head_len = read_up_to(file, &mut head).map_err(ReadError::Io)?;
     file.seek(SeekFrom::Start(0)).map_err(ReadError::Io)?;
-    let format = Format::sniff(&head[..head_len])?;
+    let format = ArchiveFormat::sniff(&head[..head_len])?;
 
     let mut walk = Walk::new(limits);
     let sha256 = match format {
-        Format::Zip => {
+        ArchiveFormat::Zip => {
             let sha256 = hash_file(file)?;
             walk_zip(file, &mut walk)?;
             sha256
         }
-        Format::Tar | Format::TarGz => {
+        ArchiveFormat::Tar | ArchiveFormat::TarGz => {
             let mut source = HashingReader::new(&mut *file);
             let outcome = walk_tar(&mut source, format, &mut walk);
             // Only now is it known whether a failure came from the file or from its content.
@@ -124,14 +125,14 @@ pub fn read_distribution(file: &mut (impl Read + Seek), limits: &Limits) -> Resu
     }
 
     let icons = resolve_icons(file, format, &metadata, &mut walk)?;
-    Ok(Distribution { metadata, ui_config, icons, sha256, archive_bytes })
+    Ok(Distribution { metadata, ui_config, icons, sha256, archive_bytes, format })
 }
 
 /// Finds each icon `metadata.json` names at `<source folder>/<icon>`: from what the first pass
 /// kept, or, for the ones it could not know it would need, from a second pass.
 fn resolve_icons(
     file: &mut (impl Read + Seek),
-    format: Format,
+    format: ArchiveFormat,
     metadata: &Metadata,
     walk: &mut Walk,
 ) -> Result<BTreeMap<String, Icon>, ReadError> {
@@ -156,8 +157,8 @@ fn resolve_icons(
         second.wanted_icons = missing.into_iter().collect();
         second.icon_capture_incomplete = false;
         match format {
-            Format::Zip => walk_zip(file, &mut second)?,
-            Format::Tar | Format::TarGz => walk_tar(BufReader::new(&mut *file), format, &mut second)?,
+            ArchiveFormat::Zip => walk_zip(file, &mut second)?,
+            ArchiveFormat::Tar | ArchiveFormat::TarGz => walk_tar(BufReader::new(&mut *file), format, &mut second)?,
         }
         walk.icons.extend(second.icons);
     }
@@ -195,25 +196,26 @@ pub(crate) fn is_url(icon: &str) -> bool {
     icon.starts_with("https://") || icon.starts_with("http://")
 }
 
+/// How an archive is packed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum ArchiveFormat {
     Tar,
     TarGz,
     Zip,
 }
 
-impl Format {
+impl ArchiveFormat {
     fn sniff(head: &[u8]) -> Result<Self, DistributionError> {
         let unsupported = |what: &str| {
             DistributionError::Unreadable(format!("{what} archives are not supported; use .tar.gz, .tgz, .tar or .zip"))
         };
         match head {
-            [0x1f, 0x8b, ..] => Ok(Format::TarGz),
-            [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Ok(Format::Zip),
+            [0x1f, 0x8b, ..] => Ok(ArchiveFormat::TarGz),
+            [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Ok(ArchiveFormat::Zip),
             [b'B', b'Z', b'h', ..] => Err(unsupported("bzip2")),
             [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Err(unsupported("xz")),
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Err(unsupported("zstd")),
-            _ if head.len() == 512 && (&head[257..262] == b"ustar" || tar_checksum_ok(head)) => Ok(Format::Tar),
+            _ if head.len() == 512 && (&head[257..262] == b"ustar" || tar_checksum_ok(head)) => Ok(ArchiveFormat::Tar),
             [] => Err(DistributionError::Unreadable("the file is empty".into())),
             _ => Err(DistributionError::Unreadable("not a tar, tar.gz or zip archive".into())),
         }

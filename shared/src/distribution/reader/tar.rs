@@ -7,7 +7,7 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
 use super::walk::{Kind, Walk, describe_io};
-use super::{Format, ReadError};
+use super::{ArchiveFormat, ReadError};
 use crate::distribution::DistributionError;
 
 /// After a tar's end marker only block padding should follow; more is refused, so a stream of
@@ -51,12 +51,12 @@ impl<R: Read> Read for Counted<R> {
     }
 }
 
-pub(super) fn walk_tar<R: Read>(source: R, format: Format, walk: &mut Walk) -> Result<(), ReadError> {
+pub(super) fn walk_tar<R: Read>(source: R, format: ArchiveFormat, walk: &mut Walk) -> Result<(), ReadError> {
     let unreadable = |e: io::Error| ReadError::from(DistributionError::Unreadable(describe_io(&e)));
     let limit = walk.limits.max_uncompressed_bytes;
     let source = BufReader::with_capacity(64 * 1024, source);
     let inflate = match format {
-        Format::TarGz => Inflate::Gz(Box::new(flate2::bufread::GzDecoder::new(source))),
+        ArchiveFormat::TarGz => Inflate::Gz(Box::new(flate2::bufread::GzDecoder::new(source))),
         _ => Inflate::Plain(source),
     };
     let count = Rc::new(Cell::new(0));
