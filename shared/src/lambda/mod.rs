@@ -13,6 +13,8 @@ pub mod config;
 mod http;
 #[cfg(feature = "lambda-obsrv-mirror")]
 pub mod obsrv_stream;
+#[cfg(any(feature = "lambda-audit-events", feature = "lambda-obsrv-mirror"))]
+mod outbox_stream;
 #[cfg(feature = "lambda-s3-events")]
 pub mod s3_uploads;
 

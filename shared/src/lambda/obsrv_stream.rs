@@ -6,60 +6,38 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event;
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_http::LambdaEvent;
 use lambda_http::lambda_runtime::{run as run_runtime, service_fn};
 
 use super::Error;
-use crate::adapters::aws::audit_event_of;
-use crate::error::error_chain;
+use super::outbox_stream::each_audit_event;
 use crate::registry::RowStore;
 use crate::registry::obsrv::{Obsrv, mirror_rows};
 
-/// Mirrors the rows of a stream batch's registrations, in order. The answer is the partial batch
-/// response: the first record that failed, so that Lambda retries from it (and in the end hands
-/// it to the failure destination). A record that is no new audit event is skipped.
+/// Mirrors the rows of a stream batch's registrations, in order; the answer is the partial batch
+/// response (`outbox_stream`).
 pub async fn handle_stream(rows: &dyn RowStore, obsrv: &Obsrv, event: &Event) -> DynamoDbEventResponse {
-    let mut response = DynamoDbEventResponse::default();
-    for record in &event.records {
-        let sequence = record.change.sequence_number.as_deref().unwrap_or_default();
-        let Some(audit) = audit_event_of(&record.event_name, &record.change.new_image) else {
-            tracing::warn!(sequence, "skipping a stream record that is no new audit event");
-            continue;
-        };
-        let mirrored = match audit {
-            Ok(audit) => {
-                let ids: BTreeSet<String> = audit
-                    .detail
-                    .rows
-                    .iter()
-                    .map(|row| row.id.clone())
-                    .chain(audit.detail.retired_ids.iter().cloned())
-                    .collect();
-                let lag = chrono::Utc::now().naive_utc()
-                    - crate::domain::Timestamp::parse(&audit.detail.registered_at)
-                        .map(|t| t.as_datetime().naive_utc())
-                        .unwrap_or_else(|_| chrono::Utc::now().naive_utc());
-                mirror_rows(rows, obsrv, &ids).await.map(|written| (written, lag.to_std().unwrap_or_default()))
-            }
-            Err(error) => Err(error),
-        };
-        match mirrored {
-            Ok((written, lag)) => {
-                tracing::info!(sequence, rows = written, lag_ms = lag.as_millis() as u64, "Obsrv table caught up");
-                crate::metrics::obsrv_mirrored(written, lag);
-            }
-            Err(error) => {
-                tracing::error!(sequence, error = %error_chain(&error), "the Obsrv table is behind");
-                crate::metrics::obsrv_mirror_failed();
-                let mut failure = DynamoDbBatchItemFailure::default();
-                failure.item_identifier = Some(sequence.to_owned());
-                response.batch_item_failures.push(failure);
-                return response;
-            }
+    each_audit_event(event, "the Obsrv table is behind", |audit| async move {
+        let ids: BTreeSet<String> = audit
+            .detail
+            .rows
+            .iter()
+            .map(|row| row.id.clone())
+            .chain(audit.detail.retired_ids.iter().cloned())
+            .collect();
+        let mirrored = mirror_rows(rows, obsrv, &ids).await;
+        if mirrored.is_err() {
+            crate::metrics::obsrv_mirror_failed();
         }
-    }
-    response
+        let written = mirrored?;
+        let registered = crate::domain::Timestamp::parse(&audit.detail.registered_at).ok();
+        let lag = registered.and_then(|at| (chrono::Utc::now() - at.as_datetime()).to_std().ok()).unwrap_or_default();
+        tracing::info!(rows = written, lag_ms = lag.as_millis() as u64, "Obsrv table caught up");
+        crate::metrics::obsrv_mirrored(written, lag);
+        Ok(())
+    })
+    .await
 }
 
 /// Runs the function until the Lambda runtime stops the process.

@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
 use serde_json::json;
 
-const READ_FIELDS: [&str; 17] = [
+pub(crate) const READ_FIELDS: [&str; 17] = [
     "id",
     "connector_id",
     "name",

@@ -89,13 +89,7 @@ impl DynamoRowStore {
             transaction.put(&self.table, layout::list_item(&new)?, None)?;
             touched.push(Partition::of(&new));
 
-            let head_condition = match &live_id {
-                Some(previous) => Expression::new("live_id = :previous").value(":previous", previous),
-                None => Expression::new("attribute_not_exists(pk)"),
-            };
-            let mut head = layout::head_key(row.connector_id.as_str());
-            head.insert("live_id".to_owned(), s(row.id.as_str()));
-            transaction.put(&self.table, head, Some(head_condition))?;
+            transaction.move_head(&self.table, row, live_id.as_deref())?;
 
             // The rule retires only the Live row it was given.
             if let (Some(retired), Some(was_live)) = (placement.retired, &live) {
@@ -118,16 +112,7 @@ impl DynamoRowStore {
         }
         touched.sort();
         touched.dedup();
-        let token = layout::new_token();
-        for copy in 0..layout::CATALOG_COPIES {
-            let mut set = Expression::new("SET ");
-            for (i, partition) in touched.iter().enumerate() {
-                let separator = if i == 0 { "" } else { ", " };
-                set.expression.push_str(&format!("{separator}#p{i} = :token"));
-                set = set.name(&format!("#p{i}"), &partition.catalog_attribute());
-            }
-            transaction.update(&self.table, layout::catalog_key(copy), set.value(":token", &token), None)?;
-        }
+        transaction.touch_catalog(&self.table, &touched)?;
         // The audit event commits with the rows or not at all; a lost attempt leaves none.
         let record = audit.record(rows, &retired_ids, now);
         let audit_action = transaction.actions.len();
@@ -136,15 +121,7 @@ impl DynamoRowStore {
             layout::audit_item(&record)?,
             Some(Expression::new("attribute_not_exists(pk)")),
         )?;
-        transaction.check_limits()?;
-        let sent = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(transaction.actions))
-            // The SDK's own retries of this attempt are then idempotent.
-            .client_request_token(uuid::Uuid::new_v4().to_string())
-            .send()
-            .await;
+        let sent = self.send(transaction).await?;
         match sent {
             Ok(_) => Ok(()),
             Err(e) => match e.as_service_error() {
@@ -179,6 +156,29 @@ impl DynamoRowStore {
 }
 
 impl DynamoRowStore {
+    /// Sends a transaction counted against DynamoDB's limits, under a fresh client request token,
+    /// so that the SDK's own retries of this attempt are idempotent. The outer error: it was
+    /// refused before sending.
+    async fn send(
+        &self,
+        transaction: Transaction,
+    ) -> Result<
+        Result<
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput,
+            aws_sdk_dynamodb::error::SdkError<TransactWriteItemsError, aws_smithy_runtime_api::http::Response>,
+        >,
+        StoreError,
+    > {
+        transaction.check_limits()?;
+        Ok(self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(transaction.actions))
+            .client_request_token(uuid::Uuid::new_v4().to_string())
+            .send()
+            .await)
+    }
+
     /// Imports a row as it is (`RowStore::import_row`): its item and list entry, the connector's
     /// head when it is Live, and the catalog's tokens of its partition, in one transaction on
     /// condition that nothing changed since the reads; a lost race reads again.
@@ -201,28 +201,10 @@ impl DynamoRowStore {
             transaction.put(&self.table, layout::row_item(row)?, Some(Expression::new("attribute_not_exists(pk)")))?;
             transaction.put(&self.table, layout::list_item(row)?, None)?;
             if row.status == Status::Live {
-                let head_condition = match &live_id {
-                    Some(previous) => Expression::new("live_id = :previous").value(":previous", previous),
-                    None => Expression::new("attribute_not_exists(pk)"),
-                };
-                let mut head = layout::head_key(row.connector_id.as_str());
-                head.insert("live_id".to_owned(), s(row.id.as_str()));
-                transaction.put(&self.table, head, Some(head_condition))?;
+                transaction.move_head(&self.table, row, live_id.as_deref())?;
             }
-            let token = layout::new_token();
-            let partition = Partition::of(row).catalog_attribute();
-            for copy in 0..layout::CATALOG_COPIES {
-                let set = Expression::new("SET #p0 = :token").name("#p0", &partition).value(":token", &token);
-                transaction.update(&self.table, layout::catalog_key(copy), set, None)?;
-            }
-            transaction.check_limits()?;
-            let sent = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(transaction.actions))
-                .client_request_token(uuid::Uuid::new_v4().to_string())
-                .send()
-                .await;
+            transaction.touch_catalog(&self.table, &[Partition::of(row)])?;
+            let sent = self.send(transaction).await?;
             match sent {
                 Ok(_) => return Ok(Imported::Written),
                 Err(e) => match e.as_service_error() {
@@ -281,6 +263,33 @@ struct Transaction {
 }
 
 impl Transaction {
+    /// Points the connector's head at `row`, on condition that it still points at `live_id` (as
+    /// read), or that there is none: of two racing writers one wins, the other reads again.
+    fn move_head(&mut self, table: &str, row: &ConnectorRow, live_id: Option<&str>) -> Result<(), StoreError> {
+        let condition = match live_id {
+            Some(previous) => Expression::new("live_id = :previous").value(":previous", previous),
+            None => Expression::new("attribute_not_exists(pk)"),
+        };
+        let mut head = layout::head_key(row.connector_id.as_str());
+        head.insert("live_id".to_owned(), s(row.id.as_str()));
+        self.put(table, head, Some(condition))
+    }
+
+    /// Gives `partitions` a fresh token in every copy of the catalog, so that lists read them again.
+    fn touch_catalog(&mut self, table: &str, partitions: &[Partition]) -> Result<(), StoreError> {
+        let token = layout::new_token();
+        for copy in 0..layout::CATALOG_COPIES {
+            let mut set = Expression::new("SET ");
+            for (i, partition) in partitions.iter().enumerate() {
+                let separator = if i == 0 { "" } else { ", " };
+                set.expression.push_str(&format!("{separator}#p{i} = :token"));
+                set = set.name(&format!("#p{i}"), &partition.catalog_attribute());
+            }
+            self.update(table, layout::catalog_key(copy), set.value(":token", &token), None)?;
+        }
+        Ok(())
+    }
+
     fn put(&mut self, table: &str, item: Item, condition: Option<Expression>) -> Result<(), StoreError> {
         let size = item_size(&item);
         if size > MAX_ITEM_BYTES {
