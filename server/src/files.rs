@@ -37,6 +37,12 @@ pub(crate) async fn serve(store: &FileArchiveStore, path: String, max_bytes: u64
     outcome.unwrap_or_else(|(status, message)| (status, format!("{message}\n")).into_response())
 }
 
+/// Every answer of the file routes, content-typed and never sniffed.
+pub(crate) fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
+    response
+}
+
 type Failure = (StatusCode, String);
 
 async fn upload(
@@ -78,9 +84,16 @@ async fn upload(
     }
 }
 
+/// An archive, as a download of its type that browsers neither sniff nor render.
 async fn download(store: &FileArchiveStore, key: &ArchiveKey) -> Result<Response, Failure> {
     match tokio::fs::File::open(store.path_of(key)).await {
-        Ok(file) => Ok(Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response()),
+        Ok(file) => {
+            let headers = [
+                (http::header::CONTENT_TYPE, key.media_type().to_owned()),
+                (http::header::CONTENT_DISPOSITION, key.content_disposition()),
+            ];
+            Ok((headers, Body::from_stream(tokio_util::io::ReaderStream::new(file))).into_response())
+        }
         Err(_) => Err((StatusCode::NOT_FOUND, "no such file".to_owned())),
     }
 }

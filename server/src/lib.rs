@@ -378,7 +378,7 @@ async fn answer(served: Served, request: Request) -> Response {
             // Plain text, as the signed URLs answer (like S3's SlowDown).
             Err(_) => return (http::StatusCode::SERVICE_UNAVAILABLE, retry_after, format!("{busy}\n")).into_response(),
         };
-        return files::serve(store, key.to_owned(), max_archive_bytes, request).await;
+        return files::nosniff(files::serve(store, key.to_owned(), max_archive_bytes, request).await);
     }
     let Some(route) = route_of(request.method(), request.uri().path()) else {
         return into_axum(route_not_found());

@@ -91,6 +91,12 @@ fn json_response<R: Serialize>(status: StatusCode, envelope: &Envelope<'_, R>, r
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json; charset=utf-8"));
+    nosniff(response)
+}
+
+/// Answers are what their Content-Type says: browsers must not sniff them into something else.
+fn nosniff(mut response: Response) -> Response {
+    response.headers_mut().insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
     response
 }
 
@@ -99,7 +105,8 @@ fn plain_internal_error() -> Response {
         r#"{"id":"api","ver":"v2","params":{"status":"FAILED"},"responseCode":"INTERNAL_SERVER_ERROR","error":{"code":"INTERNAL_SERVER_ERROR","message":"Internal server error"}}"#.to_owned(),
     ));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    response
+    response.headers_mut().insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json; charset=utf-8"));
+    nosniff(response)
 }
 
 /// A 200 with `result`. `msgid` is echoed only when the request carried one.

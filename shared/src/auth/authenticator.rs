@@ -74,21 +74,32 @@ impl Authenticator {
 /// sends it; a `Bearer ` there is tolerated). `Authorization` wins when both are present.
 #[cfg(feature = "jwt")]
 pub(super) fn request_token(headers: &http::HeaderMap) -> Result<&str, RegistryError> {
-    let header = |name| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
-    let authorization = header(AUTHORIZATION.as_str());
-    if !authorization.is_empty() {
+    let invalid = || RegistryError::Unauthorized(INVALID_TOKEN.to_owned());
+    // A header that is there is a token given, whatever it holds: one that is empty, is not
+    // text, or is there twice is a token that fails verification, never an absent one (so that
+    // another header cannot stand in for it).
+    let only = |name: &str| -> Result<Option<&str>, RegistryError> {
+        let mut values = headers.get_all(name).iter();
+        let Some(value) = values.next() else { return Ok(None) };
+        if values.next().is_some() {
+            return Err(invalid());
+        }
+        value.to_str().map(|text| Some(text.trim())).map_err(|_| invalid())
+    };
+    if let Some(authorization) = only(AUTHORIZATION.as_str())? {
         return match authorization.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
                 Ok(token.trim())
             }
-            _ => Err(RegistryError::Unauthorized(INVALID_TOKEN.to_owned())),
+            _ => Err(invalid()),
         };
     }
-    let user_token = header(USER_TOKEN_HEADER);
+    let user_token = only(USER_TOKEN_HEADER)?.unwrap_or_default();
     let user_token = match user_token.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
         _ => user_token,
     };
+    // As Obsrv's own middleware: an empty x-user-token is no token.
     if user_token.is_empty() { Err(RegistryError::Unauthorized(NO_TOKEN.to_owned())) } else { Ok(user_token) }
 }
 

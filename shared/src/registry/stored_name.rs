@@ -82,6 +82,27 @@ impl ArchiveKey {
     pub fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or_default()
     }
+
+    /// The media type an archive is served with, by its name: never one a browser renders, so
+    /// that an "archive" that is a page cannot run on the registry's origin.
+    pub fn media_type(&self) -> &'static str {
+        let name = self.file_name().to_ascii_lowercase();
+        if name.ends_with(".gz") || name.ends_with(".tgz") {
+            "application/gzip"
+        } else if name.ends_with(".zip") {
+            "application/zip"
+        } else if name.ends_with(".tar") {
+            "application/x-tar"
+        } else {
+            "application/octet-stream"
+        }
+    }
+
+    /// `Content-Disposition` of a download: an attachment, under its stored name (stored names
+    /// are plain ASCII without quotes).
+    pub fn content_disposition(&self) -> String {
+        format!("attachment; filename=\"{}\"", self.file_name())
+    }
 }
 
 impl fmt::Display for ArchiveKey {
@@ -93,6 +114,16 @@ impl fmt::Display for ArchiveKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archives_are_served_as_downloads_of_their_type() {
+        let key = |name: &str| StoredName::parse(name).unwrap().key();
+        assert_eq!(key("kafka.tar_1a2b3c.gz").media_type(), "application/gzip");
+        assert_eq!(key("kafka_1a2b3c.zip").media_type(), "application/zip");
+        assert_eq!(key("kafka_1a2b3c.tar").media_type(), "application/x-tar");
+        assert_eq!(key("kafka_1a2b3c.html").media_type(), "application/octet-stream");
+        assert_eq!(key("kafka.tar_1a2b3c.gz").content_disposition(), "attachment; filename=\"kafka.tar_1a2b3c.gz\"");
+    }
 
     fn shape(name: &StoredName) -> String {
         // Replace the random part so names can be compared.

@@ -513,7 +513,16 @@ async fn upload_through_a_url_then_register_by_reference(kind: BackendKind) {
     let read_urls = app.generate_urls("read", &[&name]).await;
     assert_eq!(read_urls.status, StatusCode::OK, "{}", read_urls.text);
     let url = read_urls.body["result"][0]["preSignedUrl"].as_str().unwrap().to_owned();
-    let downloaded = app.client.get(&url).send().await.unwrap().bytes().await.unwrap();
+    let download = app.client.get(&url).send().await.unwrap();
+    // A download of its type, never a page a browser would sniff and render on this origin.
+    let header = |name: &str| download.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(header("content-type").as_deref(), Some("application/gzip"), "{name}");
+    assert_eq!(header("content-disposition"), Some(format!("attachment; filename=\"{name}\"")));
+    if kind == BackendKind::Embedded {
+        // (S3 sends the type and disposition the URL asks for; nosniff is this server's own.)
+        assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    }
+    let downloaded = download.bytes().await.unwrap();
     assert_eq!(downloaded.as_ref(), bytes.as_slice());
 
     let missing = app.register_by_reference("nothing.tar_000000.gz").await;

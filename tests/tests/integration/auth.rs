@@ -260,6 +260,37 @@ async fn the_token_may_come_in_x_user_token_and_authorization_wins() {
         StatusCode::UNAUTHORIZED,
         "Authorization wins"
     );
+    // An Authorization header that is there but empty, not text, or there twice, is a token that
+    // fails: x-user-token never stands in for it.
+    let admin = mint(&keys().0, None, console_claims(&["admin"]));
+    let unreadable = http::HeaderValue::from_bytes(format!("Bearer {viewer}\u{ff}").as_bytes()).unwrap();
+    let refused = |request: reqwest::RequestBuilder| async move { request.send().await.unwrap().status() };
+    let list = || app.client.post(app.url("/v2/connectors/list")).body(list_body(json!({})).to_string());
+    assert_eq!(
+        refused(list().header("authorization", unreadable.clone()).header("x-user-token", &admin)).await,
+        StatusCode::UNAUTHORIZED,
+        "not text"
+    );
+    assert_eq!(
+        refused(list().header("authorization", "").header("x-user-token", &admin)).await,
+        StatusCode::UNAUTHORIZED,
+        "empty"
+    );
+    assert_eq!(
+        refused(list().header("authorization", &bearer).header("authorization", &bearer)).await,
+        StatusCode::UNAUTHORIZED,
+        "twice"
+    );
+    let bytes = Package::single_tenant("kafka-connector", "1.0.0").tar_gz();
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(bytes).file_name("k.tar.gz"));
+    let register = app
+        .client
+        .post(app.url("/v2/connector/register"))
+        .header("authorization", unreadable)
+        .header("x-user-token", &admin)
+        .multipart(form);
+    assert_eq!(register.send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "no admin behind a bad header");
     // A viewer's token in x-user-token still may not register.
     let bytes = Package::single_tenant("kafka-connector", "1.0.0").tar_gz();
     let form =

@@ -260,7 +260,16 @@ impl ArchiveStore for S3ArchiveStore {
 
     async fn presign_get(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError> {
         let config = PresigningConfig::expires_in(expiry).map_err(|e| StoreError::Other(e.into()))?;
-        let request = self.client.get_object().bucket(&self.bucket).key(self.object_key(key)).presigned(config).await;
+        // Served as a download of its type, never as a page a browser would render.
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .response_content_type(key.media_type())
+            .response_content_disposition(key.content_disposition())
+            .presigned(config)
+            .await;
         Ok(request.map_err(|e| classify("presigning a download", e))?.uri().to_owned())
     }
 }
