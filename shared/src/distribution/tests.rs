@@ -202,18 +202,62 @@ fn refuses_traversal_and_absolute_entries() {
 fn never_follows_links_or_special_files() {
     let top = "kafka-connector-1.0.0";
     let linked =
-        kafka().without("metadata.json").entry(&format!("{top}/metadata.json"), Entry::Symlink("/etc/passwd".into()));
+        kafka().without("metadata.json").entry(&format!("{top}/metadata.json"), Entry::Symlink("icon.svg".into()));
     for bytes in [linked.tar_gz(), linked.zip()] {
         let e = refusal(&bytes);
         assert!(matches!(e, DistributionError::NotARegularFile { file: "metadata.json", .. }), "{e:?}");
     }
     let hard = kafka().without("ui-config.json").entry(&format!("{top}/ui-config.json"), Entry::HardLink("x".into()));
     assert!(matches!(refusal(&hard.tar_gz()), DistributionError::NotARegularFile { file: "ui-config.json", .. }));
-    let icon = kafka().without("icon.svg").entry(&format!("{top}/icon.svg"), Entry::Fifo);
-    assert!(matches!(refusal(&icon.tar_gz()), DistributionError::NotARegularFile { file: "icon", .. }));
-    // Links elsewhere in the package are skipped, not followed.
-    let elsewhere = kafka().entry(&format!("{top}/libs/current.jar"), Entry::Symlink("../../../etc/shadow".into()));
-    assert!(read(&elsewhere.tar_gz()).is_ok());
+    // Links inside the package, elsewhere than the files the registry reads, are skipped.
+    let inside = kafka().entry(&format!("{top}/libs/current.jar"), Entry::Symlink("../icon.svg".into()));
+    assert!(read(&inside.tar_gz()).is_ok());
+}
+
+/// What a careful extractor (Python's extraction filter) refuses to make, the registry refuses
+/// to register, wherever it is in the package.
+#[test]
+fn refuses_links_out_of_the_package_and_special_files_anywhere() {
+    let top = "kafka-connector-1.0.0";
+    for (path, entry) in [
+        (format!("{top}/libs/current.jar"), Entry::Symlink("../../../etc/shadow".into())),
+        (format!("{top}/libs/current.jar"), Entry::Symlink("/etc/shadow".into())),
+        (format!("{top}/metadata.json"), Entry::Symlink("/etc/passwd".into())),
+        (format!("{top}/libs/passwd"), Entry::HardLink("/etc/passwd".into())),
+        (format!("{top}/libs/passwd"), Entry::HardLink(format!("{top}/../../etc/passwd"))),
+        (format!("{top}/icon.svg"), Entry::Fifo),
+        (format!("{top}/libs/pipe"), Entry::Fifo),
+    ] {
+        let package = if path.ends_with("metadata.json") || path.ends_with("icon.svg") {
+            kafka().without(path.rsplit('/').next().unwrap()).entry(&path, entry.clone())
+        } else {
+            kafka().entry(&path, entry.clone())
+        };
+        let e = refusal(&package.tar_gz());
+        assert!(matches!(e, DistributionError::UnsafeEntry { .. }), "{path} {entry:?}: {e:?}");
+    }
+}
+
+/// Bytes after a header that is no regular file are data to this reader, and further headers to
+/// GNU tar, Python and busybox: such an entry is refused, whatever it could hide.
+#[test]
+fn refuses_data_after_entries_that_are_not_files() {
+    let top = "kafka-connector-1.0.0";
+    let hidden = RawTar::package(&kafka()).finish();
+    for entry_type in [tar::EntryType::Directory, tar::EntryType::Symlink, tar::EntryType::Link, tar::EntryType::Fifo] {
+        let raw = RawTar::package(&kafka()).entry(entry_type, &format!("{top}/hiding"), &hidden).finish();
+        let e = refusal(&raw);
+        assert!(matches!(e, DistributionError::UnsafeEntry { .. }), "{entry_type:?}: {e:?}");
+    }
+    // An old-style regular entry named like a folder is a folder to GNU tar and Python.
+    let folder_named = RawTar::package(&kafka().without("metadata.json"))
+        .entry(
+            tar::EntryType::Regular,
+            &format!("{top}/metadata.json/"),
+            &serde_json::to_vec(&single_tenant_metadata("kafka-connector", "1.0.0")).unwrap(),
+        )
+        .finish();
+    assert!(matches!(refusal(&folder_named), DistributionError::UnsafeEntry { .. }));
 }
 
 fn assert_fast(started: Instant) {

@@ -318,10 +318,15 @@ async fn hostile_archives_are_refused_and_nothing_is_written(kind: BackendKind) 
         ("data after the end of the tar", trailing, "after the end of the tar archive"),
         ("a zip entry its directory does not list", zip_with_unlisted_last_entry(&listed), "central directory"),
         (
+            "a symbolic link out of the package",
+            package.clone().entry(&format!("{top}/out"), Entry::Symlink("/tmp".into())).tar_gz(),
+            "points outside the archive",
+        ),
+        (
             "a file under a symbolic link",
             package
                 .clone()
-                .entry(&format!("{top}/out"), Entry::Symlink("/tmp".into()))
+                .entry(&format!("{top}/out"), Entry::Symlink("libs".into()))
                 .file(&format!("{top}/out/x.sh"), b"x")
                 .tar_gz(),
             "lies under a symbolic link",

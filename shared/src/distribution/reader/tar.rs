@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
-use super::walk::{Kind, Walk, describe_io};
+use super::walk::{Kind, Walk, describe_io, normalize_path};
 use super::{ArchiveFormat, ReadError};
 use crate::distribution::DistributionError;
 
@@ -112,19 +112,20 @@ pub(super) fn walk_tar<R: Read>(source: R, format: ArchiveFormat, walk: &mut Wal
 #[derive(Default)]
 struct Extensions {
     long_name: Option<Vec<u8>>,
-    long_link: bool,
+    long_link: Option<Vec<u8>>,
     pax: Option<Pax>,
 }
 
 #[derive(Default)]
 struct Pax {
     path: Option<Vec<u8>>,
+    linkpath: Option<Vec<u8>>,
     size: Option<u64>,
 }
 
 impl Extensions {
     fn is_empty(&self) -> bool {
-        self.long_name.is_none() && !self.long_link && self.pax.is_none()
+        self.long_name.is_none() && self.long_link.is_none() && self.pax.is_none()
     }
 
     /// Takes in one extension header's content.
@@ -142,10 +143,13 @@ impl Extensions {
                 self.long_name = Some(data);
             }
             tar::EntryType::GNULongLink => {
-                if self.long_link {
+                if self.long_link.is_some() {
                     return Err(twice("GNU long link name"));
                 }
-                self.long_link = true;
+                if data.last() == Some(&0) {
+                    data.pop();
+                }
+                self.long_link = Some(data);
             }
             tar::EntryType::XHeader => {
                 if self.pax.is_some() {
@@ -162,22 +166,33 @@ impl Extensions {
         Ok(())
     }
 
-    /// The entry's path: from a PAX `path`, a GNU long name, or the header. A PAX `size` must
-    /// agree with the header's, which is what the blocks were laid out by.
-    fn path(self, header: &tar::Header, size: u64) -> Result<Vec<u8>, DistributionError> {
+    /// The entry's path and link target: from a PAX `path` / `linkpath`, a GNU long name / long
+    /// link name, or the header. A PAX `size` must agree with the header's, which is what the
+    /// blocks were laid out by.
+    fn path_and_link(self, header: &tar::Header, size: u64) -> Result<(Vec<u8>, Vec<u8>), DistributionError> {
         let pax = self.pax.unwrap_or_default();
         if pax.size.is_some_and(|declared| declared != size) {
             return Err(DistributionError::Unreadable(
                 "an entry's PAX size disagrees with the size in its header".into(),
             ));
         }
-        match (pax.path, self.long_name) {
+        let path = match (pax.path, self.long_name) {
             (Some(_), Some(_)) => {
-                Err(DistributionError::Unreadable("an entry has both a PAX path and a GNU long name".into()))
+                return Err(DistributionError::Unreadable("an entry has both a PAX path and a GNU long name".into()));
             }
-            (Some(path), None) | (None, Some(path)) => Ok(path),
-            (None, None) => Ok(header.path_bytes().into_owned()),
-        }
+            (Some(path), None) | (None, Some(path)) => path,
+            (None, None) => header.path_bytes().into_owned(),
+        };
+        let link = match (pax.linkpath, self.long_link) {
+            (Some(_), Some(_)) => {
+                return Err(DistributionError::Unreadable(
+                    "an entry has both a PAX linkpath and a GNU long link name".into(),
+                ));
+            }
+            (Some(link), None) | (None, Some(link)) => link,
+            (None, None) => header.link_name_bytes().map(|link| link.into_owned()).unwrap_or_default(),
+        };
+        Ok((path, link))
     }
 }
 
@@ -214,6 +229,11 @@ fn parse_pax(data: &[u8], global: bool) -> Result<Pax, DistributionError> {
                 let repeated = pax.path.replace(value.to_vec()).is_some();
                 if value.is_empty() || repeated {
                     return Err(malformed("an empty or repeated path"));
+                }
+            }
+            b"linkpath" => {
+                if pax.linkpath.replace(value.to_vec()).is_some() {
+                    return Err(malformed("a repeated linkpath"));
                 }
             }
             b"size" => {
@@ -262,20 +282,8 @@ fn walk_tar_entries<R: Read>(archive: &mut tar::Archive<R>, walk: &mut Walk) -> 
             pending.add(entry_type, data)?;
             continue;
         }
-        let path = std::mem::take(&mut pending).path(entry.header(), size)?;
-        let kind = match entry_type {
-            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
-            tar::EntryType::Directory => Kind::Folder,
-            tar::EntryType::Symlink => Kind::Symlink,
-            tar::EntryType::Link => Kind::Other("a hard link"),
-            tar::EntryType::Char | tar::EntryType::Block => Kind::Other("a device file"),
-            tar::EntryType::Fifo => Kind::Other("a named pipe"),
-            // Its extra sparse-map blocks would be taken for data.
-            tar::EntryType::GNUSparse => {
-                return Err(DistributionError::Unreadable("sparse files are not supported".into()).into());
-            }
-            _ => Kind::Other("an unsupported kind of entry"),
-        };
+        let (path, link) = std::mem::take(&mut pending).path_and_link(entry.header(), size)?;
+        let kind = entry_kind(entry_type, &path, &link, size)?;
         let mut read = |limit: u64| {
             let mut buf = Vec::with_capacity(size.min(limit) as usize);
             (&mut entry).take(limit + 1).read_to_end(&mut buf)?;
@@ -289,4 +297,83 @@ fn walk_tar_entries<R: Read>(archive: &mut tar::Archive<R>, walk: &mut Walk) -> 
         );
     }
     Ok(())
+}
+
+/// What an entry is, refusing what the common extractors would read otherwise than this reader,
+/// or what a careful one refuses to make:
+/// - any entry but a regular file that carries data: GNU tar gives folders and links no data,
+///   Python and busybox give none to any type but regular files, and all of them read those
+///   bytes as further headers, which could hold entries only they would see;
+/// - a regular file whose name ends in `/`, which GNU tar and Python make a folder;
+/// - device files and named pipes, which Python's extraction filter refuses and a root extractor
+///   would create;
+/// - a hard link to an absolute path or through `..`, and a symbolic link that points outside
+///   the archive.
+fn entry_kind(entry_type: tar::EntryType, path: &[u8], link: &[u8], size: u64) -> Result<Kind, ReadError> {
+    let unsafe_entry = |why: &'static str| -> ReadError {
+        DistributionError::UnsafeEntry { path: String::from_utf8_lossy(path).into_owned(), why }.into()
+    };
+    let regular = matches!(entry_type, tar::EntryType::Regular | tar::EntryType::Continuous);
+    if !regular && size > 0 {
+        return Err(unsafe_entry(
+            "an entry that is not a regular file carries data, which other extractors read as more entries",
+        ));
+    }
+    Ok(match entry_type {
+        tar::EntryType::Regular | tar::EntryType::Continuous => {
+            if path.ends_with(b"/") {
+                return Err(unsafe_entry("a regular file whose name ends in '/' is a folder to other extractors"));
+            }
+            Kind::File
+        }
+        tar::EntryType::Directory => Kind::Folder,
+        tar::EntryType::Symlink => {
+            if !link_stays_inside(path, link) {
+                return Err(unsafe_entry("a symbolic link that points outside the archive"));
+            }
+            Kind::Symlink
+        }
+        tar::EntryType::Link => {
+            if link.is_empty() || normalize_path(link).is_err() {
+                return Err(unsafe_entry("a hard link to an absolute path or through '..'"));
+            }
+            Kind::Other("a hard link")
+        }
+        tar::EntryType::Char | tar::EntryType::Block => return Err(unsafe_entry("a device file")),
+        tar::EntryType::Fifo => return Err(unsafe_entry("a named pipe")),
+        // Its extra sparse-map blocks would be taken for data.
+        tar::EntryType::GNUSparse => {
+            return Err(DistributionError::Unreadable("sparse files are not supported".into()).into());
+        }
+        _ => Kind::Other("an unsupported kind of entry"),
+    })
+}
+
+/// Whether a symbolic link at `path` to `target` resolves inside the archive (relative, and never
+/// above its root), as Python's extraction filter requires.
+fn link_stays_inside(path: &[u8], target: &[u8]) -> bool {
+    let target = String::from_utf8_lossy(target);
+    if target.is_empty() || target.starts_with('/') || target.starts_with('\\') || target.contains('\0') {
+        return false;
+    }
+    if target.len() >= 2 && target.as_bytes()[1] == b':' {
+        return false;
+    }
+    let path = String::from_utf8_lossy(path);
+    // The folder the link is in, then each part of the target.
+    let mut depth =
+        path.split(['/', '\\']).filter(|part| !part.is_empty() && *part != ".").count().saturating_sub(1) as i64;
+    for part in target.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            ".." => {
+                depth -= 1;
+                if depth < 0 {
+                    return false;
+                }
+            }
+            _ => depth += 1,
+        }
+    }
+    true
 }
