@@ -232,8 +232,9 @@ fn parse_pax(data: &[u8], global: bool) -> Result<Pax, DistributionError> {
                 }
             }
             b"linkpath" => {
-                if pax.linkpath.replace(value.to_vec()).is_some() {
-                    return Err(malformed("a repeated linkpath"));
+                let repeated = pax.linkpath.replace(value.to_vec()).is_some();
+                if value.is_empty() || repeated {
+                    return Err(malformed("an empty or repeated linkpath"));
                 }
             }
             b"size" => {
