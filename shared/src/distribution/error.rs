@@ -23,7 +23,7 @@ pub enum DistributionError {
     #[error("archive holds more than one entry at {}", quote(.path))]
     DuplicateEntry { path: String },
     #[error(
-        "archive holds an entry at {} and one at a path that differs from it only in case (one file on case-insensitive file systems)",
+        "archive holds an entry at {} and one at a path that differs from it only in case, Unicode normalization form or trailing dots and spaces (one file on macOS, Windows and case-folding Linux file systems)",
         quote(.path)
     )]
     CaseDuplicateEntry { path: String },

@@ -523,6 +523,44 @@ fn two_entries_at_one_path_are_refused() {
     // In a zip, names that differ only in spelling.
     let zip = kafka().file(&format!("{TOP}//metadata.json"), &metadata).zip();
     assert!(matches!(refusal(&zip), DistributionError::DuplicateEntry { .. }));
+    // One file elsewhere as well: another Unicode form (APFS, NTFS), a case fold beyond ASCII,
+    // trailing dots and spaces (Win32), in every format.
+    for (first, second) in [
+        (format!("{TOP}/caf\u{e9}.py"), format!("{TOP}/cafe\u{301}.py")),
+        (format!("{TOP}/setup.py"), format!("{TOP}/\u{17f}etup.py")),
+        (format!("{TOP}/lib.jar"), format!("{TOP}/lib.jar.")),
+        (format!("{TOP}/lib.jar"), format!("{TOP}/lib.jar ")),
+        (format!("{TOP}/notes.txt"), format!("{TOP}/notes.txt. .")),
+    ] {
+        let package = kafka().file(&first, b"a").file(&second, b"b");
+        for bytes in [package.tar_gz(), package.zip()] {
+            let e = refusal(&bytes);
+            assert!(
+                matches!(&e, DistributionError::CaseDuplicateEntry { .. } | DistributionError::DuplicateEntry { .. }),
+                "{second}: {e:?}"
+            );
+        }
+    }
+}
+
+/// A second metadata.json that Windows would extract over the first is refused.
+#[test]
+fn a_metadata_json_with_a_trailing_dot_is_the_metadata_json_on_windows() {
+    let package = kafka().file(&format!("{TOP}/metadata.json."), b"{}");
+    for bytes in [package.tar_gz(), package.zip()] {
+        assert!(matches!(refusal(&bytes), DistributionError::CaseDuplicateEntry { .. }));
+    }
+}
+
+/// The folder of a symbolic link, spelt in another case or Unicode form, is the link on the file
+/// systems that fold names: nothing may lie under it either.
+#[test]
+fn nothing_lies_under_a_link_spelt_otherwise() {
+    for under in [format!("{TOP}/OUT/x.sh"), format!("{TOP}/Out/x.sh"), format!("{TOP}/out./x.sh")] {
+        let package = kafka().entry(&format!("{TOP}/out"), Entry::Symlink("libs".into())).file(&under, b"#!/bin/sh");
+        let e = refusal(&package.tar_gz());
+        assert!(matches!(e, DistributionError::UnsafeEntry { .. }), "{under}: {e:?}");
+    }
 }
 
 #[test]

@@ -152,7 +152,7 @@ impl Walk {
         let depth = path.split('/').count();
         let folder = matches!(kind, Kind::Folder);
         if !self.second_pass() {
-            let folded = path.to_lowercase();
+            let folded = collision_key(&path);
             let folded_digest = digest(&folded);
             let exact = if folded == path { folded_digest } else { digest(&path) };
             match self.seen.entry(folded_digest) {
@@ -167,12 +167,14 @@ impl Walk {
                     slot.insert((exact, folder));
                 }
             }
-            if self.under_symlink(&path) {
+            // By the same key: a folder under the link's name in another case or form is the link
+            // on the file systems that fold them.
+            if self.under_symlink(&folded) {
                 let why = "it lies under a symbolic link earlier in the archive";
                 return Err(DistributionError::UnsafeEntry { path, why }.into());
             }
             if matches!(kind, Kind::Symlink) {
-                self.symlinks.insert(prefix_hash(&path));
+                self.symlinks.insert(prefix_hash(&folded));
             }
         }
         if let Some((top, _)) = path.split_once('/') {
@@ -242,6 +244,25 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 fn fnv_step(hash: u64, byte: u8) -> u64 {
     (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
+/// The key under which two paths are one file on the file systems extractors write to: Unicode
+/// NFC (APFS and NTFS compare normalized names, so do case-folding ext4 and f2fs), full Unicode
+/// case folding (`ſ` is `s`, not only ASCII), and each part without trailing dots and spaces
+/// (Win32 strips them: `metadata.json.` is `metadata.json`).
+pub(super) fn collision_key(path: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mut key = String::with_capacity(path.len());
+    for (i, part) in path.split('/').enumerate() {
+        if i > 0 {
+            key.push('/');
+        }
+        let stripped = part.trim_end_matches(['.', ' ']);
+        let part = if stripped.is_empty() { part } else { stripped };
+        let folded = caseless::default_case_fold_str(&part.nfc().collect::<String>());
+        key.extend(folded.nfc());
+    }
+    key
 }
 
 fn prefix_hash(prefix: &str) -> u64 {
@@ -317,5 +338,22 @@ pub(super) fn describe_io(e: &io::Error) -> String {
                 text
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::collision_key;
+
+    #[test]
+    fn names_that_are_one_file_elsewhere_share_a_key() {
+        let key = collision_key;
+        assert_eq!(key("top/Metadata.JSON"), key("top/metadata.json"));
+        assert_eq!(key("top/caf\u{e9}.txt"), key("top/cafe\u{301}.txt"), "NFC and NFD");
+        assert_eq!(key("top/\u{17f}etup.py"), key("top/setup.py"), "long s folds to s");
+        assert_eq!(key("top/metadata.json."), key("top/metadata.json"), "Win32 strips trailing dots");
+        assert_eq!(key("top/metadata.json .."), key("top/metadata.json"), "and spaces");
+        assert_eq!(key("TOP/libs/a.jar"), key("top/LIBS/a.jar"));
+        assert_ne!(key("top/a.jar"), key("top/b.jar"));
     }
 }
