@@ -606,6 +606,38 @@ fn the_zip_central_directory_is_capped() {
     assert_eq!(refusal(&many), DistributionError::TooManyEntries { limit: 20_000 });
 }
 
+/// The end record is where readers look for it, the only one they could take, and declares the
+/// directory that is there: otherwise the zip reader may find a directory the pre-check did not
+/// bound (memory growing with the archive), or readers may disagree on the entries.
+#[test]
+fn the_zip_end_record_is_where_readers_look_and_declares_the_real_directory() {
+    let zip = kafka().zip();
+    let not_well_formed = |bytes: &[u8], why: &str| {
+        let e = refusal(bytes);
+        assert!(e.to_string().contains(why), "{why}: {e}");
+    };
+    let mut trailing = zip.clone();
+    trailing.push(0);
+    not_well_formed(&trailing, "not at the end of the file");
+    // A second record, as a comment of the first, that a reader could take instead.
+    let (_, _, eocd) = zip_directory(&zip);
+    let mut decoy = zip.clone();
+    let record = zip[eocd..eocd + 22].to_vec();
+    decoy[eocd + 20..eocd + 22].copy_from_slice(&22u16.to_le_bytes());
+    decoy.extend_from_slice(&record);
+    not_well_formed(&decoy, "more than one end-of-central-directory record");
+    // A directory declared smaller than it is.
+    let (_, size, eocd) = zip_directory(&zip);
+    let mut understated = zip.clone();
+    understated[eocd + 12..eocd + 16].copy_from_slice(&((size - 46) as u32).to_le_bytes());
+    not_well_formed(&understated, "not the size its end record declares");
+    // Data before the archive (a self-extracting stub) moves the directory from where it says.
+    let mut prefixed = b"MZ stub".to_vec();
+    prefixed.extend_from_slice(&zip);
+    assert!(read(&prefixed).is_err());
+    assert!(read(&zip).is_ok());
+}
+
 #[test]
 fn icons_together_are_capped() {
     let package = Package::multi_tenant("jdbc-connector", "1.0.0", &["postgres-connector", "mysql-connector"]);

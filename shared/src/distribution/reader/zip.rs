@@ -49,31 +49,47 @@ pub(super) fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result
 
 /// Reads a zip's end-of-central-directory record (and its zip64 form) before the zip reader does,
 /// which would hold as many entries as the record declares, and refuses a central directory beyond
-/// the limits.
+/// the limits. The record must be where readers look for it and the only one they could find:
+/// the last bytes of the file (its comment ending the file), with no other record in reach; and
+/// the directory it declares must end exactly where the record (or the zip64 end record) begins,
+/// so that its declared size is the size the zip reader reads.
 fn check_zip_directory(file: &mut (impl Read + Seek), limits: &Limits) -> Result<(), ReadError> {
     const EOCD: &[u8] = b"PK\x05\x06";
-    const EOCD_LEN: u64 = 22;
+    const EOCD_LEN: usize = 22;
+    let refuse =
+        |why: &str| -> ReadError { DistributionError::Unreadable(format!("not a well-formed zip: {why}")).into() };
     let len = file.seek(SeekFrom::End(0)).map_err(ReadError::Io)?;
-    let window = len.min(EOCD_LEN + u64::from(u16::MAX));
+    let window = len.min(EOCD_LEN as u64 + u64::from(u16::MAX));
     file.seek(SeekFrom::Start(len - window)).map_err(ReadError::Io)?;
     let mut tail = vec![0u8; window as usize];
     file.read_exact(&mut tail).map_err(ReadError::Io)?;
-    // The last record whose comment ends exactly at the end of the file.
-    let Some(at) = (0..tail.len().saturating_sub(EOCD_LEN as usize - 1)).rev().find(|&at| {
-        tail[at..].starts_with(EOCD)
-            && at + EOCD_LEN as usize + usize::from(u16::from_le_bytes([tail[at + 20], tail[at + 21]])) == tail.len()
-    }) else {
-        // The zip reader says what is wrong.
-        return Ok(());
-    };
+    let signatures: Vec<usize> =
+        (0..tail.len().saturating_sub(EOCD_LEN - 1)).filter(|&at| tail[at..].starts_with(EOCD)).collect();
+    let ends_the_file =
+        |at: usize| at + EOCD_LEN + usize::from(u16::from_le_bytes([tail[at + 20], tail[at + 21]])) == tail.len();
+    // Readers look from the end for the last record; one whose comment does not end the file means
+    // bytes after it, and two that could end it mean readers may choose differently. (The
+    // signature may also occur by chance in compressed data: those end nothing and are skipped.)
+    let Some(&at) = signatures.last() else { return Err(refuse("it has no end-of-central-directory record")) };
+    if !ends_the_file(at) {
+        return Err(refuse("its end-of-central-directory record is not at the end of the file"));
+    }
+    if signatures.iter().filter(|&&other| ends_the_file(other)).count() > 1 {
+        return Err(refuse("it has more than one end-of-central-directory record"));
+    }
     let u16_at = |i: usize| u64::from(u16::from_le_bytes([tail[at + i], tail[at + i + 1]]));
     let u32_at = |i: usize| u64::from(u32::from_le_bytes(tail[at + i..at + i + 4].try_into().expect("4 bytes")));
-    let (mut entries, mut directory_bytes) = (u16_at(10), u32_at(12));
-    if entries == u64::from(u16::MAX) || directory_bytes == u64::from(u32::MAX) {
-        let eocd_offset = len - window + at as u64;
-        if let Some(zip64) = read_zip64_end(file, eocd_offset).map_err(ReadError::Io)? {
-            (entries, directory_bytes) = zip64;
-        }
+    let eocd_offset = len - window + at as u64;
+    let (mut entries, mut directory_bytes, mut directory_offset, mut directory_end) =
+        (u16_at(10), u32_at(12), u32_at(16), eocd_offset);
+    if entries == u64::from(u16::MAX)
+        || directory_bytes == u64::from(u32::MAX)
+        || directory_offset == u64::from(u32::MAX)
+    {
+        let Some(zip64) = read_zip64_end(file, eocd_offset).map_err(ReadError::Io)? else {
+            return Err(refuse("its zip64 end record is missing"));
+        };
+        (entries, directory_bytes, directory_offset, directory_end) = zip64;
     }
     if entries > limits.max_entries {
         return Err(DistributionError::TooManyEntries { limit: limits.max_entries }.into());
@@ -81,12 +97,15 @@ fn check_zip_directory(file: &mut (impl Read + Seek), limits: &Limits) -> Result
     if directory_bytes > limits.max_zip_directory_bytes {
         return Err(DistributionError::ZipDirectoryTooLarge { limit: limits.max_zip_directory_bytes }.into());
     }
+    if directory_offset.checked_add(directory_bytes) != Some(directory_end) {
+        return Err(refuse("its central directory is not the size its end record declares"));
+    }
     Ok(())
 }
 
-/// Entries and central directory size from the zip64 end record the locator before `eocd_offset`
-/// points at, if there is one.
-fn read_zip64_end(file: &mut (impl Read + Seek), eocd_offset: u64) -> io::Result<Option<(u64, u64)>> {
+/// Entries, size and offset of the central directory, and where the zip64 end record begins,
+/// from the record the locator before `eocd_offset` points at, if there is one.
+fn read_zip64_end(file: &mut (impl Read + Seek), eocd_offset: u64) -> io::Result<Option<(u64, u64, u64, u64)>> {
     if eocd_offset < 20 {
         return Ok(None);
     }
@@ -103,5 +122,5 @@ fn read_zip64_end(file: &mut (impl Read + Seek), eocd_offset: u64) -> io::Result
         return Ok(None);
     }
     let u64_at = |i: usize| u64::from_le_bytes(record[i..i + 8].try_into().expect("8 bytes"));
-    Ok(Some((u64_at(32), u64_at(40))))
+    Ok(Some((u64_at(32), u64_at(40), u64_at(48), record_offset)))
 }
