@@ -64,30 +64,65 @@ pub fn distribution(data: &[u8]) {
 /// byte, a length byte and that many payload bytes (a zip's operations are 3-byte patches: a
 /// 16-bit offset and a byte).
 pub fn archive_structure(data: &[u8]) {
-    let Some((&mode, mut ops)) = data.split_first() else { return };
+    if let Some(archive) = structured_archive(data) {
+        distribution(&archive);
+    }
+}
+
+/// The archive `archive_structure` builds from `data` (also the differential test's generator).
+/// Beside the valid package, operations add: entries at the names extractors fold together (case,
+/// Unicode forms, trailing dots), extension headers, entries that are not files but carry data;
+/// zips get patches, trailing bytes, a second end record or a directory declared smaller than it is.
+pub fn structured_archive(data: &[u8]) -> Option<Vec<u8>> {
+    let (&mode, mut ops) = data.split_first()?;
     let package = Package::single_tenant("kafka-connector", "1.0.0");
     if mode % 3 == 2 {
         let mut zip = package.file("kafka-connector-1.0.0/libs/run.sh", b"#!/bin/sh").zip();
         if mode & 4 != 0 {
             zip = zip_with_unlisted_last_entry(&zip);
         }
-        let (cd_offset, _, _) = zip_directory(&zip);
+        let (cd_offset, cd_size, eocd) = zip_directory(&zip);
+        match mode / 16 % 4 {
+            // Bytes after the end record, or a second record as its comment.
+            1 => zip.extend_from_slice(ops.get(..8).unwrap_or(ops)),
+            2 => {
+                let record = zip[eocd..eocd + 22].to_vec();
+                zip[eocd + 20..eocd + 22].copy_from_slice(&22u16.to_le_bytes());
+                zip.extend_from_slice(&record);
+            }
+            // A directory declared smaller than it is.
+            3 => zip[eocd + 12..eocd + 16].copy_from_slice(&(cd_size.saturating_sub(1) as u32).to_le_bytes()),
+            _ => {}
+        }
         for patch in ops.chunks_exact(3) {
             // Mostly the local headers and data, where the central directory does not look.
             let region = if mode & 8 != 0 { zip.len() } else { cd_offset };
             let at = usize::from(u16::from_le_bytes([patch[0], patch[1]])) % region.max(1);
             zip[at] = patch[2];
         }
-        distribution(&zip);
-        return;
+        return Some(zip);
     }
-    const NAMES: [&str; 6] = ["metadata.json", "ui-config.json", "icon.svg", "libs/a.jar", "../x", "./icon.svg"];
+    const NAMES: [&str; 12] = [
+        "metadata.json",
+        "ui-config.json",
+        "icon.svg",
+        "libs/a.jar",
+        "../x",
+        "./icon.svg",
+        "Metadata.JSON",
+        "metadata.json.",
+        "caf\u{e9}.py",
+        "cafe\u{301}.py",
+        "\u{17f}etup.py",
+        "libs/a.jar/",
+    ];
     let mut tar = RawTar::package(&package);
     while let [tag, len, rest @ ..] = ops {
         let (payload, rest) = rest.split_at(usize::from(*len).min(rest.len()));
         ops = rest;
-        let name = format!("kafka-connector-1.0.0/{}", NAMES[usize::from(payload.first().copied().unwrap_or(0)) % 6]);
-        tar = match tag % 11 {
+        let pick = usize::from(payload.first().copied().unwrap_or(0));
+        let name = format!("kafka-connector-1.0.0/{}", NAMES[pick % NAMES.len()]);
+        tar = match tag % 16 {
             0 => tar.file(&name, payload),
             1 => tar.pax(&[("path", payload)]),
             2 => tar.entry(tar::EntryType::XHeader, "PaxHeader", payload),
@@ -99,6 +134,16 @@ pub fn archive_structure(data: &[u8]) {
             // Around the cap on headers: up to 64 KiB and a little more.
             8 => tar.pax(&[("path", &payload.repeat(usize::from(*len) + 1))]),
             9 => tar.global(&[("comment", &payload.repeat(usize::from(*len) + 1))]),
+            // Entries that are not files, carrying data (a hidden archive, for one).
+            10 => tar.entry(tar::EntryType::Directory, &name, payload),
+            11 => tar.entry(tar::EntryType::Symlink, &name, payload),
+            12 => tar.entry(tar::EntryType::Link, &name, payload),
+            13 => tar.entry(
+                [tar::EntryType::Fifo, tar::EntryType::Char, tar::EntryType::Block][pick % 3],
+                &name,
+                &RawTar::default().file("kafka-connector-1.0.0/metadata.json", payload).finish(),
+            ),
+            14 => tar.entry(tar::EntryType::Regular, &format!("{name}/"), payload),
             _ => {
                 tar.0.extend_from_slice(payload);
                 tar
@@ -114,9 +159,9 @@ pub fn archive_structure(data: &[u8]) {
         if mode & 8 != 0 {
             gz.extend_from_slice(&gzip(b"second member"));
         }
-        distribution(&gz);
+        Some(gz)
     } else {
-        distribution(&bytes);
+        Some(bytes)
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod api;
 mod auth;
+mod differential;
 mod faults;
 mod fuzz_inputs;
 mod lambda_events;

@@ -262,6 +262,9 @@ fn walk_tar_entries<R: Read>(archive: &mut tar::Archive<R>, walk: &mut Walk) -> 
     let unreadable = |e: io::Error| ReadError::from(DistributionError::Unreadable(describe_io(&e)));
     let max_header = walk.limits.max_header_bytes;
     let mut pending = Extensions::default();
+    // Whether the last header was an extension header (a global one included, which `pending`
+    // does not keep): Python refuses an archive that ends with one.
+    let mut extension_last = false;
     for entry in archive.entries().map_err(unreadable)?.raw(true) {
         let mut entry = entry.map_err(unreadable)?;
         let entry_type = entry.header().entry_type();
@@ -281,8 +284,10 @@ fn walk_tar_entries<R: Read>(archive: &mut tar::Archive<R>, walk: &mut Walk) -> 
             let mut data = Vec::with_capacity(size as usize);
             (&mut entry).take(size).read_to_end(&mut data).map_err(unreadable)?;
             pending.add(entry_type, data)?;
+            extension_last = true;
             continue;
         }
+        extension_last = false;
         let (path, link) = std::mem::take(&mut pending).path_and_link(entry.header(), size)?;
         let kind = entry_kind(entry_type, &path, &link, size)?;
         let mut read = |limit: u64| {
@@ -292,7 +297,7 @@ fn walk_tar_entries<R: Read>(archive: &mut tar::Archive<R>, walk: &mut Walk) -> 
         };
         walk.visit(&path, kind, size, &mut read)?;
     }
-    if !pending.is_empty() {
+    if extension_last || !pending.is_empty() {
         return Err(
             DistributionError::Unreadable("the archive ends with an extension header but no entry".into()).into()
         );
@@ -354,7 +359,7 @@ fn entry_kind(entry_type: tar::EntryType, path: &[u8], link: &[u8], size: u64) -
 /// above its root), as Python's extraction filter requires.
 fn link_stays_inside(path: &[u8], target: &[u8]) -> bool {
     let target = String::from_utf8_lossy(target);
-    if target.is_empty() || target.starts_with('/') || target.starts_with('\\') || target.contains('\0') {
+    if target.is_empty() || target.starts_with('/') || target.contains('\\') || target.contains('\0') {
         return false;
     }
     if target.len() >= 2 && target.as_bytes()[1] == b':' {
@@ -362,9 +367,8 @@ fn link_stays_inside(path: &[u8], target: &[u8]) -> bool {
     }
     let path = String::from_utf8_lossy(path);
     // The folder the link is in, then each part of the target.
-    let mut depth =
-        path.split(['/', '\\']).filter(|part| !part.is_empty() && *part != ".").count().saturating_sub(1) as i64;
-    for part in target.split(['/', '\\']) {
+    let mut depth = path.split('/').filter(|part| !part.is_empty() && *part != ".").count().saturating_sub(1) as i64;
+    for part in target.split('/') {
         match part {
             "" | "." => {}
             ".." => {

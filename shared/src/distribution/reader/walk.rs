@@ -303,6 +303,10 @@ fn capture(
 
 /// Turns an entry name into `a/b/c`, refusing absolute paths and `..` anywhere. Back slashes count
 /// as separators here, so `..\x` is refused too.
+/// The longest file name and path Linux file systems store (NAME_MAX, PATH_MAX less its NUL).
+const MAX_NAME_BYTES: usize = 255;
+const MAX_PATH_BYTES: usize = 4095;
+
 pub(crate) fn normalize_path(raw: &[u8]) -> Result<String, &'static str> {
     let text = String::from_utf8_lossy(raw);
     if text.starts_with('/') || text.starts_with('\\') {
@@ -314,15 +318,26 @@ pub(crate) fn normalize_path(raw: &[u8]) -> Result<String, &'static str> {
     if text.contains('\0') {
         return Err("NUL in a path is not allowed");
     }
+    // A separator on Windows, a plain character to Linux extractors: they would not agree on
+    // the path (nor with this reader) either way.
+    if text.contains('\\') {
+        return Err("a backslash in a path is read as a separator by some extractors and not by others");
+    }
     let mut parts = Vec::new();
-    for part in text.split(['/', '\\']) {
+    for part in text.split('/') {
         match part {
             "" | "." => {}
             ".." => return Err("'..' in a path is not allowed"),
+            // What no file system an extractor writes to can store (NAME_MAX, PATH_MAX).
+            _ if part.len() > MAX_NAME_BYTES => return Err("a part of the path is longer than 255 bytes"),
             _ => parts.push(part),
         }
     }
-    Ok(parts.join("/"))
+    let path = parts.join("/");
+    if path.len() > MAX_PATH_BYTES {
+        return Err("the path is longer than 4095 bytes");
+    }
+    Ok(path)
 }
 
 pub(super) fn describe_io(e: &io::Error) -> String {

@@ -7,6 +7,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use super::walk::{Kind, Walk};
 use super::{ReadError, read_up_to};
 use crate::distribution::{DistributionError, Limits};
+use crate::quoting::quote;
 
 pub(super) fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result<(), ReadError> {
     let unreadable = |e: zip::result::ZipError| ReadError::from(DistributionError::Unreadable(e.to_string()));
@@ -36,6 +37,19 @@ pub(super) fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result
             (entry.name_raw().to_vec(), kind, entry.size())
         };
         walk.count(size)?;
+        // Every file is inflated once and its CRC-32 checked (the zip reader checks it at the
+        // end of the entry), as extractors do: a corrupt entry is a corrupt archive, whatever the
+        // registry itself reads of it.
+        if matches!(kind, Kind::File) && !walk.second_pass() {
+            let mut entry = archive.by_index(index).map_err(unreadable)?;
+            io::copy(&mut entry, &mut io::sink()).map_err(|e| {
+                let name = String::from_utf8_lossy(&path).into_owned();
+                ReadError::from(DistributionError::Unreadable(format!(
+                    "the zip entry {} is corrupt: {e}",
+                    quote(&name)
+                )))
+            })?;
+        }
         let mut read = |limit: u64| {
             let entry = archive.by_index(index).map_err(io::Error::other)?;
             let mut buf = Vec::with_capacity(size.min(limit) as usize);
