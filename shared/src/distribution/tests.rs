@@ -203,10 +203,11 @@ fn never_follows_links_or_special_files() {
     let top = "kafka-connector-1.0.0";
     let linked =
         kafka().without("metadata.json").entry(&format!("{top}/metadata.json"), Entry::Symlink("icon.svg".into()));
-    for bytes in [linked.tar_gz(), linked.zip()] {
-        let e = refusal(&bytes);
-        assert!(matches!(e, DistributionError::NotARegularFile { file: "metadata.json", .. }), "{e:?}");
-    }
+    let e = refusal(&linked.tar_gz());
+    assert!(matches!(e, DistributionError::NotARegularFile { file: "metadata.json", .. }), "{e:?}");
+    // In a zip, extractors disagree on what a link is (unzip: a link; Python: a file).
+    let e = refusal(&linked.zip());
+    assert!(matches!(e, DistributionError::UnsafeEntry { .. }), "{e:?}");
     let hard = kafka().without("ui-config.json").entry(&format!("{top}/ui-config.json"), Entry::HardLink("x".into()));
     assert!(matches!(refusal(&hard.tar_gz()), DistributionError::NotARegularFile { file: "ui-config.json", .. }));
     // Links inside the package, elsewhere than the files the registry reads, are skipped.

@@ -25,12 +25,17 @@ pub(super) fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result
     for index in 0..archive.len() {
         let (path, kind, size) = {
             let entry = archive.by_index_raw(index).map_err(unreadable)?;
+            let unsafe_entry = |why: &'static str| {
+                let path = String::from_utf8_lossy(entry.name_raw()).into_owned();
+                ReadError::from(DistributionError::UnsafeEntry { path, why })
+            };
             let kind = if entry.is_dir() {
                 Kind::Folder
             } else if entry.is_symlink() {
-                Kind::Symlink
+                // unzip makes a link, Python's zipfile a file holding the link's target.
+                return Err(unsafe_entry("a symbolic link in a zip, which extractors make a link or a file"));
             } else if entry.unix_mode().is_some_and(|m| m & 0o170000 != 0 && m & 0o170000 != 0o100000) {
-                Kind::Other("a special file")
+                return Err(unsafe_entry("a device file or named pipe"));
             } else {
                 Kind::File
             };
