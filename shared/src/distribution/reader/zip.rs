@@ -44,16 +44,22 @@ pub(super) fn walk_zip(file: &mut (impl Read + Seek), walk: &mut Walk) -> Result
         walk.count(size)?;
         // Every file is inflated once and its CRC-32 checked (the zip reader checks it at the
         // end of the entry), as extractors do: a corrupt entry is a corrupt archive, whatever the
-        // registry itself reads of it.
+        // registry itself reads of it. Inflation stops a byte past the declared size (which the
+        // limits counted), so that a stream that inflates further cannot make this pass run long.
         if matches!(kind, Kind::File) && !walk.second_pass() {
-            let mut entry = archive.by_index(index).map_err(unreadable)?;
-            io::copy(&mut entry, &mut io::sink()).map_err(|e| {
+            let corrupt = |why: String| {
                 let name = String::from_utf8_lossy(&path).into_owned();
                 ReadError::from(DistributionError::Unreadable(format!(
-                    "the zip entry {} is corrupt: {e}",
+                    "the zip entry {} is corrupt: {why}",
                     quote(&name)
                 )))
-            })?;
+            };
+            let mut entry = archive.by_index(index).map_err(unreadable)?;
+            let inflated =
+                io::copy(&mut (&mut entry).take(size + 1), &mut io::sink()).map_err(|e| corrupt(e.to_string()))?;
+            if inflated != size {
+                return Err(corrupt(format!("it inflates to {inflated} bytes, not the {size} it declares")));
+            }
         }
         let mut read = |limit: u64| {
             let entry = archive.by_index(index).map_err(io::Error::other)?;
