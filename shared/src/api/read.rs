@@ -28,6 +28,8 @@ pub(super) fn row_id_of(request: &lambda_http::Request) -> Option<String> {
     }
     let path = request.uri().path();
     let raw = &path[path.find(READ_PATH)? + READ_PATH.len()..];
+    // Repeated slashes, as the router tolerates them.
+    let raw = raw.trim_start_matches('/');
     let raw = raw.strip_suffix('/').unwrap_or(raw);
     if raw.is_empty() || raw.contains('/') {
         return None;

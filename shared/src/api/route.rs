@@ -98,8 +98,17 @@ impl Route {
     }
 }
 
-/// The route a method and path lead to, if any. A trailing slash is tolerated, as Express does.
+/// The route a method and path lead to, if any. A trailing slash is tolerated, as Express does,
+/// and so are repeated slashes: Obsrv's Spark runtime joins its API address and
+/// `/v2/files/url-access` with one more slash.
 pub fn route_of(method: &Method, path: &str) -> Option<Route> {
+    let collapsed;
+    let path = if path.contains("//") {
+        collapsed = path.split('/').filter(|part| !part.is_empty()).fold(String::new(), |path, part| path + "/" + part);
+        collapsed.as_str()
+    } else {
+        path
+    };
     let path = if path.len() > 1 { path.strip_suffix('/').unwrap_or(path) } else { path };
     Route::ALL.iter().copied().find(|route| route.method() == method && route.matches_path(path))
 }
@@ -141,6 +150,9 @@ mod tests {
         assert_eq!(route_of(&Method::GET, "/v2/connectors/read/a/b"), None);
         assert_eq!(route_of(&Method::POST, "/v2/connectors/register"), None);
         assert_eq!(route_of(&Method::GET, "/"), None);
+        assert_eq!(route_of(&Method::POST, "//v2/files/url-access"), Some(Route::UrlAccess));
+        assert_eq!(route_of(&Method::GET, "/v2//connectors/read//kafka-connector-1.0.0"), Some(Route::Read));
+        assert_eq!(route_of(&Method::GET, "//"), None);
     }
 
     #[test]

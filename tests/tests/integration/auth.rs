@@ -379,9 +379,12 @@ async fn runtime_pods_get_read_urls_of_registered_archives_on_url_access() {
     // Obsrv's runtime (connector.py) posts the request alone: no id, ver, ts or params. The
     // original's schema requires only request.files, and names generate-url's id when one is sent.
     let bare = json!({"request": {"files": [&source_url], "access": "read", "type": "connector"}});
-    let runtime = app.post_json("/v2/files/url-access", bare).await;
+    let runtime = app.post_json("/v2/files/url-access", bare.clone()).await;
     assert_eq!(runtime.status, StatusCode::OK, "{}", runtime.text);
     assert_eq!(runtime.body["result"][0]["fileName"], source_url);
+    // Obsrv's Spark runtime joins its API address and "/v2/files/url-access" with a slash more.
+    let spark = app.post_json("//v2/files/url-access", bare).await;
+    assert_eq!(spark.status, StatusCode::OK, "{}", spark.text);
     assert!(runtime.body["params"].get("msgid").is_none(), "{}", runtime.text);
     let original_id =
         url_access_body(&[&source_url], "read").to_string().replace("api.files.generate.url", "api.files.generate-url");
