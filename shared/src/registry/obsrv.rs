@@ -21,6 +21,7 @@ use crate::domain::{
     CONNECTOR_TYPE, Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version,
 };
 use crate::error::{StoreError, error_chain};
+use crate::quoting::quote;
 
 /// One row of `connector_registry`, column by column, in the values Obsrv's command-service
 /// writes: `type` `source`, `source` the JSON of `{source, main_class, main_program}`, the dates
@@ -186,12 +187,7 @@ pub trait ObsrvTable: Send + Sync {
 async fn current_rows(rows: &dyn RowStore, ids: &BTreeSet<String>) -> Result<Vec<ConnectorRow>, StoreError> {
     let mut found = Vec::with_capacity(ids.len());
     for id in ids {
-        for status in Status::ALL {
-            if let Some(row) = rows.get(id, status).await? {
-                found.push(row);
-                break;
-            }
-        }
+        found.extend(rows.get_any(id).await?);
     }
     Ok(found)
 }
@@ -354,13 +350,15 @@ pub fn runtime_warnings<'a>(distribution: &Distribution, previous: impl IntoIter
     if distribution.format == ArchiveFormat::Zip && !folder.ends_with(".zip") {
         warnings.push(format!(
             "Obsrv's connector runtimes will not unpack this package: they choose the extractor by the \
-             extension of {folder:?}, not of the archive, and open a zip as a tar. Register it as a .tar.gz."
+             extension of {}, not of the archive, and open a zip as a tar. Register it as a .tar.gz.",
+            quote(&folder)
         ));
     }
     if previous.into_iter().any(|sha256| sha256 != distribution.sha256) {
         warnings.push(format!(
             "This version was registered before with other bytes: Obsrv's connector runtimes that unpacked \
-             {folder:?} already keep the earlier package. Register a new version to reach them."
+             {} already keep the earlier package. Register a new version to reach them.",
+            quote(&folder)
         ));
     }
     warnings
@@ -461,10 +459,8 @@ async fn import_one(
     limits: &Limits,
     dry_run: bool,
 ) -> Result<Result<Imported, String>, StoreError> {
-    for status in Status::ALL {
-        if rows.get(&obsrv_row.id, status).await?.is_some() {
-            return Ok(Ok(Imported::Present));
-        }
+    if rows.get_any(&obsrv_row.id).await?.is_some() {
+        return Ok(Ok(Imported::Present));
     }
     let Some(name) = StoredName::parse(&obsrv_row.source_url) else {
         return Ok(Err(format!("source_url {:?} is not an archive's file name", obsrv_row.source_url)));

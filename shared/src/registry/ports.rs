@@ -46,6 +46,16 @@ pub trait RowStore: Send + Sync {
     /// The row with this id, if it has this status.
     async fn get(&self, id: &str, status: Status) -> Result<Option<ConnectorRow>, StoreError>;
 
+    /// The row with this id, whatever its status.
+    async fn get_any(&self, id: &str) -> Result<Option<ConnectorRow>, StoreError> {
+        for status in Status::ALL {
+            if let Some(row) = self.get(id, status).await? {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
+    }
+
     /// What read answers with: the row's read view rendered to JSON, if the row has this status.
     /// A store that keeps rendered rows answers from memory; others render `get`'s row.
     async fn read_view(&self, id: &str, status: Status) -> Result<Option<Arc<RawValue>>, StoreError> {

@@ -123,13 +123,7 @@ impl Registrar {
         let declared = declared_row_ids(&distribution);
         let mut unchanged = true;
         for id in &declared {
-            let mut found = None;
-            for status in Status::ALL {
-                if let Some(stored) = self.rows.get(id.as_str(), status).await? {
-                    found = Some(stored);
-                    break;
-                }
-            }
+            let found = self.rows.get_any(id.as_str()).await?;
             unchanged &= found.is_some_and(|stored| stored.archive_sha256 == distribution.sha256);
         }
         if unchanged {
@@ -262,11 +256,8 @@ impl Registrar {
         }
         let mut previous = Vec::new();
         for id in declared_row_ids(distribution) {
-            for status in Status::ALL {
-                if let Some(stored) = self.rows.get(id.as_str(), status).await? {
-                    previous.push(stored.archive_sha256);
-                    break;
-                }
+            if let Some(stored) = self.rows.get_any(id.as_str()).await? {
+                previous.push(stored.archive_sha256);
             }
         }
         Ok(super::obsrv::runtime_warnings(distribution, previous.iter().map(String::as_str)))
