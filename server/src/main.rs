@@ -429,32 +429,26 @@ async fn import_obsrv(
     Ok(report.refused.is_empty())
 }
 
+/// Runs a one-shot command on a runtime of its own; its failure, with its causes, on stderr.
+fn block_on<T>(name: &str, command: impl std::future::Future<Output = anyhow::Result<T>>) -> Option<T> {
+    init_logging(LogFormat::Human);
+    let done = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(command));
+    done.map_err(|e| eprintln!("{name}: {e:#}")).ok()
+}
+
 /// A one-shot command whose outcome is its exit code: 1 when it found what it was asked to look
 /// for (`Ok(false)`), 2 on failure.
 fn run_outcome(name: &str, command: impl std::future::Future<Output = anyhow::Result<bool>>) -> ExitCode {
-    init_logging(LogFormat::Human);
-    let done = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(command));
-    match done {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("{name}: {e:#}");
-            ExitCode::from(2)
-        }
+    match block_on(name, command) {
+        Some(true) => ExitCode::SUCCESS,
+        Some(false) => ExitCode::from(1),
+        None => ExitCode::from(2),
     }
 }
 
-/// A one-shot command on a runtime of its own; its failure, with its causes, on stderr.
+/// A one-shot command: 1 on failure.
 fn run_once(name: &str, command: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
-    init_logging(LogFormat::Human);
-    let done = tokio::runtime::Runtime::new().map_err(anyhow::Error::from).and_then(|rt| rt.block_on(command));
-    match done {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{name}: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    block_on(name, command).map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
 }
 
 async fn migrate_table(from: String, to: String) -> anyhow::Result<()> {
