@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::registry::obsrv::ObsrvArchives;
-use crate::registry::{ArchiveStore, StoredName};
+use crate::registry::{ARCHIVE_PREFIX, ArchiveStore, StoredName, staged_copy};
 
 pub struct ObsrvFolder {
     root: PathBuf,
@@ -37,27 +37,13 @@ impl ObsrvArchives for ObsrvFolder {
         if path.exists() {
             return Ok(());
         }
-        let Some(mut source) = from.open(&name.key()).await? else {
+        let Some(source) = from.open(&name.key()).await? else {
             return Err(StoreError::Other(anyhow::anyhow!("the registry has no archive {name}")));
         };
-        let failed = |e: std::io::Error| {
-            StoreError::Other(anyhow::Error::new(e).context(format!("copying into {}", path.display())))
-        };
-        let folder = path.parent().expect("a key has a folder").to_owned();
-        let target = path.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&folder)?;
-            // Whole or not at all: written beside, then renamed into place.
-            let mut staged = tempfile::NamedTempFile::new_in(&folder)?;
-            // A store may hand the file over where its download ended.
-            std::io::Seek::seek(&mut source, std::io::SeekFrom::Start(0))?;
-            std::io::copy(&mut source, staged.as_file_mut())?;
-            staged.as_file().sync_all()?;
-            staged.persist(&target).map_err(|e| e.error)?;
-            Ok(())
+        // Whole or not at all: written beside, then renamed into place.
+        let staged = staged_copy(source, &self.root.join(ARCHIVE_PREFIX)).await?;
+        staged.persist(&path).map(drop).map_err(|e| {
+            StoreError::Other(anyhow::Error::new(e.error).context(format!("copying into {}", path.display())))
         })
-        .await
-        .map_err(|e| StoreError::Other(e.into()))?
-        .map_err(failed)
     }
 }

@@ -475,7 +475,7 @@ async fn import_one(
     })
     .await
     .map_err(|e| StoreError::Other(e.into()))?;
-    let (distribution, mut file) = match read {
+    let (distribution, file) = match read {
         Ok(read) => read,
         Err(error) => return Ok(Err(format!("its archive is refused: {error}"))),
     };
@@ -491,18 +491,7 @@ async fn import_one(
     }
     let key = name.key();
     if !archives.exists(&key).await? {
-        let staged =
-            tempfile::NamedTempFile::new_in(archives.staging_dir()).map_err(|e| StoreError::Other(e.into()))?;
-        let path = staged.path().to_owned();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            use std::io::{Seek, SeekFrom};
-            file.seek(SeekFrom::Start(0))?;
-            std::io::copy(&mut file, &mut std::fs::File::create(&path)?)?;
-            Ok(())
-        })
-        .await
-        .map_err(|e| StoreError::Other(e.into()))?
-        .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("staging an archive")))?;
+        let staged = super::staged_copy(file, archives.staging_dir()).await?;
         archives.put(&key, staged.path()).await?;
     }
     Ok(Ok(rows.import_row(&row).await?))

@@ -40,6 +40,25 @@ pub trait ArchiveStore: Send + Sync {
     async fn presign_get(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError>;
 }
 
+/// A copy of `file`, from its start, in a new temporary file in `folder`, written whole and
+/// synced: what a store takes in (`ArchiveStore::put`) or renames into place. Stores may hand a
+/// file over positioned where their download ended.
+pub async fn staged_copy(mut file: std::fs::File, folder: &Path) -> Result<tempfile::NamedTempFile, StoreError> {
+    let folder = folder.to_owned();
+    tokio::task::spawn_blocking(move || -> std::io::Result<tempfile::NamedTempFile> {
+        use std::io::{Seek, SeekFrom};
+        std::fs::create_dir_all(&folder)?;
+        let mut staged = tempfile::NamedTempFile::new_in(&folder)?;
+        file.seek(SeekFrom::Start(0))?;
+        std::io::copy(&mut file, staged.as_file_mut())?;
+        staged.as_file().sync_all()?;
+        Ok(staged)
+    })
+    .await
+    .map_err(|e| StoreError::Other(e.into()))?
+    .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("staging a copy of an archive")))
+}
+
 /// Where registry rows are kept.
 #[async_trait]
 pub trait RowStore: Send + Sync {

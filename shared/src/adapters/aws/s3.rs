@@ -316,19 +316,10 @@ impl crate::registry::obsrv::ObsrvArchives for S3ArchiveStore {
         if self.exists(&key).await? {
             return Ok(());
         }
-        let Some(mut source) = from.open(&key).await? else {
+        let Some(source) = from.open(&key).await? else {
             return Err(StoreError::Other(anyhow::anyhow!("the registry has no archive {name}")));
         };
-        let staged = tempfile::NamedTempFile::new_in(&self.staging).map_err(|e| StoreError::Other(e.into()))?;
-        let mut target = staged.reopen().map_err(|e| StoreError::Other(e.into()))?;
-        tokio::task::spawn_blocking(move || {
-            // A store may hand the file over where its download ended.
-            std::io::Seek::seek(&mut source, std::io::SeekFrom::Start(0))?;
-            std::io::copy(&mut source, &mut target)
-        })
-        .await
-        .map_err(|e| StoreError::Other(e.into()))?
-        .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("staging an archive for Obsrv's bucket")))?;
+        let staged = crate::registry::staged_copy(source, &self.staging).await?;
         self.put(&key, staged.path()).await
     }
 }
