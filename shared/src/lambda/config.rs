@@ -49,8 +49,8 @@ pub struct Settings {
     jwt: JwtSettings,
 }
 
-/// Read only by the authorizer (the `jwt` feature); parsed everywhere, so that every function
-/// reads the same environment the same way.
+/// Where the obsrv-mirror function writes; parsed everywhere, so that every function reads the
+/// same environment the same way.
 #[derive(Clone, Default)]
 #[cfg_attr(not(feature = "lambda-obsrv-mirror"), allow(dead_code))]
 struct ObsrvPostgres {
@@ -72,6 +72,7 @@ impl std::fmt::Debug for ObsrvPostgres {
     }
 }
 
+/// Read only by the authorizer (the `jwt` feature); parsed everywhere, for the same reason.
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(not(feature = "jwt"), allow(dead_code))]
 struct JwtSettings {
