@@ -132,24 +132,20 @@ impl Extensions {
     fn add(&mut self, entry_type: tar::EntryType, mut data: Vec<u8>) -> Result<(), DistributionError> {
         let twice = |what: &str| DistributionError::Unreadable(format!("two {what}s describe one entry"));
         match entry_type {
-            tar::EntryType::GNULongName => {
-                if self.long_name.is_some() {
-                    return Err(twice("GNU long name"));
+            tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {
+                let (slot, what) = if entry_type == tar::EntryType::GNULongName {
+                    (&mut self.long_name, "GNU long name")
+                } else {
+                    (&mut self.long_link, "GNU long link name")
+                };
+                if slot.is_some() {
+                    return Err(twice(what));
                 }
                 // GNU tar ends the name with one NUL; any other NUL is refused with the path.
                 if data.last() == Some(&0) {
                     data.pop();
                 }
-                self.long_name = Some(data);
-            }
-            tar::EntryType::GNULongLink => {
-                if self.long_link.is_some() {
-                    return Err(twice("GNU long link name"));
-                }
-                if data.last() == Some(&0) {
-                    data.pop();
-                }
-                self.long_link = Some(data);
+                *slot = Some(data);
             }
             tar::EntryType::XHeader => {
                 if self.pax.is_some() {
@@ -176,23 +172,20 @@ impl Extensions {
                 "an entry's PAX size disagrees with the size in its header".into(),
             ));
         }
-        let path = match (pax.path, self.long_name) {
-            (Some(_), Some(_)) => {
-                return Err(DistributionError::Unreadable("an entry has both a PAX path and a GNU long name".into()));
-            }
-            (Some(path), None) | (None, Some(path)) => path,
-            (None, None) => header.path_bytes().into_owned(),
-        };
-        let link = match (pax.linkpath, self.long_link) {
-            (Some(_), Some(_)) => {
-                return Err(DistributionError::Unreadable(
-                    "an entry has both a PAX linkpath and a GNU long link name".into(),
-                ));
-            }
-            (Some(link), None) | (None, Some(link)) => link,
-            (None, None) => header.link_name_bytes().map(|link| link.into_owned()).unwrap_or_default(),
-        };
+        let path = either(pax.path, self.long_name, "a PAX path and a GNU long name")?
+            .unwrap_or_else(|| header.path_bytes().into_owned());
+        let link = either(pax.linkpath, self.long_link, "a PAX linkpath and a GNU long link name")?
+            .unwrap_or_else(|| header.link_name_bytes().map(|link| link.into_owned()).unwrap_or_default());
         Ok((path, link))
+    }
+}
+
+/// The one of a PAX value and a GNU extension that is given; both is refused (extractors differ on
+/// which wins).
+fn either(pax: Option<Vec<u8>>, gnu: Option<Vec<u8>>, both: &str) -> Result<Option<Vec<u8>>, DistributionError> {
+    match (pax, gnu) {
+        (Some(_), Some(_)) => Err(DistributionError::Unreadable(format!("an entry has both {both}"))),
+        (value, None) | (None, value) => Ok(value),
     }
 }
 
