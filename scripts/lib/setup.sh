@@ -48,6 +48,46 @@ PYTHON
   done
 }
 
+# The policy checkers of scripts/sam/policy-check, as policy/requirements.txt and
+# policy/package-lock.json pin them: checkov in a virtual environment of its own (it pins a boto3
+# the SAM CLI cannot share), and cfn-guard with Control Tower's rules as the npm package
+# @cdklabs/cdk-validator-cfnguard ships them (installed with its integrity checked, no install
+# scripts run, its peer aws-cdk-lib left out: only the binary and the rules are used). Kept in the
+# user's cache, one folder per pinned set; sets policy_checkov, policy_guard and policy_rules.
+policy_checkov=
+policy_guard=
+policy_rules=
+ensure_policy_tools() {
+  local pins dir arch
+  pins=$(cat "$setup_root/policy/requirements.txt" "$setup_root/policy/package-lock.json" | sha256sum | cut -c1-16)
+  dir="${XDG_CACHE_HOME:-$HOME/.cache}/connector-registry/policy-tools-$pins"
+  case "$(uname -m)" in
+    x86_64 | amd64) arch=x86_64 ;;
+    aarch64 | arm64) arch=aarch64 ;;
+    *) echo "cfn-guard ships no binary for $(uname -m)" >&2; return 1 ;;
+  esac
+  policy_checkov="$dir/venv/bin/checkov"
+  policy_guard="$dir/node_modules/@cdklabs/cdk-validator-cfnguard/bin/ubuntu/$arch/cfn-guard"
+  policy_rules="$dir/node_modules/@cdklabs/cdk-validator-cfnguard/rules/control-tower/cfn-guard"
+  if [ -f "$dir/installed" ]; then
+    return 0
+  fi
+  echo "== policy tools: installing checkov and cfn-guard (policy/) into $dir"
+  if ! command -v npm >/dev/null 2>&1; then
+    $setup_sudo apt-get update -qq
+    $setup_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  python3 -m venv "$dir/venv"
+  "$dir/venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$setup_root/policy/requirements.txt"
+  cp "$setup_root/policy/package.json" "$setup_root/policy/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --legacy-peer-deps --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=error)
+  "$policy_checkov" --version >/dev/null
+  "$policy_guard" --version >/dev/null
+  touch "$dir/installed"
+}
+
 docker_answers() { $setup_sudo docker info >/dev/null 2>&1; }
 
 # A docker daemon for the `sam local` tests, and debootstrap for scripts/sam/base-image. Where no
