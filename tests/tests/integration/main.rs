@@ -13,3 +13,4 @@ mod limits;
 mod obsrv;
 mod openapi;
 mod template;
+mod template_storage;

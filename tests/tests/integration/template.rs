@@ -1,7 +1,7 @@
-//! `template.yaml` against the code: the table the code creates, the routes it serves, and the
-//! binaries it builds are the ones the deployment declares.
+//! `template.yaml` against the code: the table and bucket the code creates, the routes it serves,
+//! and the binaries it builds are the ones the deployment declares.
 
-use registry_shared::adapters::aws::TableSchema;
+use registry_shared::adapters::aws::{BucketSchema, LifecycleRule, TableSchema};
 use registry_shared::api::{Route, route_of};
 use serde_norway::Value;
 
@@ -22,7 +22,34 @@ fn list(value: &Value) -> &Vec<Value> {
 fn the_table_in_the_template_is_the_table_the_code_creates() {
     let template = template();
     let table = &template["Resources"]["RegistryTable"]["Properties"];
-    assert_eq!(text(&table["BillingMode"]), "PAY_PER_REQUEST", "the code creates on-demand tables");
+    let known = [
+        "BillingMode",
+        "AttributeDefinitions",
+        "KeySchema",
+        "StreamSpecification",
+        "SSESpecification",
+        "PointInTimeRecoverySpecification",
+    ];
+    for (name, _) in table.as_mapping().unwrap() {
+        assert!(known.contains(&text(name)), "RegistryTable.{}: compare it with what the code creates", text(name));
+    }
+    assert_eq!(text(&table["BillingMode"]), TableSchema::BILLING_MODE);
+    assert_eq!(text(&table["StreamSpecification"]["StreamViewType"]), TableSchema::STREAM_VIEW_TYPE);
+    let sse = &table["SSESpecification"];
+    assert_eq!(sse["SSEEnabled"].as_bool(), Some(true));
+    assert_eq!(text(&sse["SSEType"]), TableSchema::SSE_TYPE);
+    // Which KMS key is the deployment's choice (TableKmsKeyArn); the code's tables use the AWS
+    // managed one, as the template does without it.
+    let Value::Tagged(key) = &sse["KMSMasterKeyId"] else { panic!("KMSMasterKeyId is an !If") };
+    assert_eq!(key.tag, "!If");
+    assert_eq!(text(&list(&key.value)[0]), "TableKeyGiven");
+    assert_eq!(intrinsic(&list(&key.value)[2], "!Ref"), "AWS::NoValue");
+    assert_eq!(TableSchema::TIME_TO_LIVE_ATTRIBUTE, None);
+    assert!(table["TimeToLiveSpecification"].is_null(), "no item expires: the code sets no TTL attribute");
+    assert!(table["LocalSecondaryIndexes"].is_null());
+    // Point-in-time recovery is the deployment's backup (docs/operations.md, Recovering the
+    // table): tables the code creates for a local server or the tests do without it.
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
 
     let mut attributes: Vec<(&str, &str)> = list(&table["AttributeDefinitions"])
         .iter()
@@ -44,6 +71,85 @@ fn the_table_in_the_template_is_the_table_the_code_creates() {
     let resource = &template["Resources"]["RegistryTable"];
     assert_eq!(text(&resource["DeletionPolicy"]), "Retain");
     assert_eq!(text(&resource["UpdateReplacePolicy"]), "Retain");
+}
+
+/// A number, or a parameter's default through `!Ref`.
+fn days(template: &Value, value: &Value) -> i32 {
+    let value = match value {
+        Value::Tagged(_) => &template["Parameters"][intrinsic(value, "!Ref")]["Default"],
+        plain => plain,
+    };
+    value.as_i64().and_then(|days| i32::try_from(days).ok()).unwrap_or_else(|| panic!("a number of days, not {value:?}"))
+}
+
+#[test]
+fn the_bucket_in_the_template_is_the_bucket_the_code_creates() {
+    let template = template();
+    let resource = &template["Resources"]["ArchiveBucket"];
+    assert_eq!(text(&resource["DeletionPolicy"]), "Retain");
+    let bucket = &resource["Properties"];
+    let versioned = text(&bucket["VersioningConfiguration"]["Status"]) == "Enabled";
+    assert_eq!(versioned, BucketSchema::VERSIONED);
+
+    // SSE-S3 as the code sets it, unless the deployment gives its own key (ArchiveKmsKeyArn).
+    let rules = list(&bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]);
+    assert_eq!(rules.len(), 1);
+    let Value::Tagged(by_default) = &rules[0]["ServerSideEncryptionByDefault"] else { panic!("an !If") };
+    let branches = list(&by_default.value);
+    assert_eq!(text(&branches[0]), "ArchiveKeyGiven");
+    assert_eq!(text(&branches[1]["SSEAlgorithm"]), "aws:kms");
+    assert_eq!(text(&branches[2]["SSEAlgorithm"]), BucketSchema::ENCRYPTION);
+
+    let public = &bucket["PublicAccessBlockConfiguration"];
+    for setting in ["BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"] {
+        assert_eq!(public[setting].as_bool(), Some(BucketSchema::BLOCK_PUBLIC_ACCESS), "{setting}");
+    }
+    // S3 makes every new bucket BucketOwnerEnforced (ACLs off); the template says it outright.
+    assert_eq!(text(&bucket["OwnershipControls"]["Rules"][0]["ObjectOwnership"]), "BucketOwnerEnforced");
+
+    let lifecycle: Vec<LifecycleRule> = list(&bucket["LifecycleConfiguration"]["Rules"])
+        .iter()
+        .map(|rule| {
+            let rule = rule.as_mapping().unwrap();
+            let id = text(&rule["Id"]);
+            let mut parsed = LifecycleRule {
+                id: BucketSchema::lifecycle_rules("")
+                    .into_iter()
+                    .map(|r| r.id)
+                    .find(|known| *known == id)
+                    .unwrap_or_else(|| panic!("the code makes no lifecycle rule {id}")),
+                prefix: None,
+                expiration_days: None,
+                noncurrent_days: None,
+                abort_incomplete_upload_days: None,
+                expired_object_delete_marker: false,
+            };
+            for (name, value) in rule {
+                match text(name) {
+                    "Id" => {}
+                    "Status" => assert_eq!(text(value), "Enabled", "{id}"),
+                    "Prefix" => parsed.prefix = Some(text(value).to_owned()),
+                    "ExpirationInDays" => parsed.expiration_days = Some(days(&template, value)),
+                    "NoncurrentVersionExpiration" => {
+                        parsed.noncurrent_days = Some(days(&template, &value["NoncurrentDays"]));
+                    }
+                    "AbortIncompleteMultipartUpload" => {
+                        parsed.abort_incomplete_upload_days = Some(days(&template, &value["DaysAfterInitiation"]));
+                    }
+                    "ExpiredObjectDeleteMarker" => parsed.expired_object_delete_marker = value.as_bool().unwrap(),
+                    other => panic!("{id}.{other}: compare it with the code's lifecycle rules"),
+                }
+            }
+            parsed
+        })
+        .collect();
+    assert_eq!(lifecycle, BucketSchema::lifecycle_rules(""), "the functions store archives with no key prefix");
+
+    // The uploads the S3 events register are where the lifecycle expects them.
+    let upload = &template["Resources"]["RegisterUploadFunction"]["Properties"];
+    assert_eq!(text(&upload["Environment"]["Variables"]["REGISTRY_INCOMING_PREFIX"]), BucketSchema::INCOMING_PREFIX);
+    let rule = &list(&upload["Events"]["Upload"]["Properties"]["Filter"]["S3Key"]["Rules"])[0];
+    assert_eq!(text(&rule["Value"]), BucketSchema::INCOMING_PREFIX);
 }
 
 /// The string inside a short-form intrinsic (`!Sub "..."`, `!GetAtt X.Arn`).

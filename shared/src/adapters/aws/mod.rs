@@ -1,5 +1,7 @@
 //! The AWS backend: archives in S3, rows in DynamoDB, audit events to EventBridge.
 
+#[cfg(feature = "aws-s3")]
+mod bucket;
 #[cfg(feature = "aws-dynamodb")]
 mod dynamodb;
 #[cfg(feature = "aws-eventbridge")]
@@ -25,6 +27,8 @@ pub use dynamodb::stream_images::audit_event_of;
 pub use dynamodb::{DynamoRowStore, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, TableSchema};
 #[cfg(feature = "aws-eventbridge")]
 pub use eventbridge::EventBridgeSink;
+#[cfg(feature = "aws-s3")]
+pub use bucket::{BucketSchema, LifecycleRule};
 #[cfg(feature = "aws-s3")]
 pub use s3::S3ArchiveStore;
 

@@ -11,7 +11,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
 
-use super::classify;
+use super::{BucketSchema, classify};
 use crate::error::StoreError;
 use crate::registry::{ArchiveKey, ArchiveStore, IncomingStore};
 
@@ -53,13 +53,81 @@ impl S3ArchiveStore {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
                 match self.client.create_bucket().bucket(&self.bucket).send().await {
-                    Ok(_) => Ok(()),
+                    Ok(_) => self.configure_new_bucket().await,
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => Ok(()),
                     Err(e) => Err(classify("creating the bucket", e)),
                 }
             }
             Err(e) => Err(classify("checking the bucket", e)),
         }
+    }
+
+    /// Gives a bucket this store created the settings of [`BucketSchema`] (a bucket it finds is
+    /// left as it is: its settings are its owner's).
+    async fn configure_new_bucket(&self) -> Result<(), StoreError> {
+        use aws_sdk_s3::types::{
+            AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus, ExpirationStatus,
+            LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration,
+            PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+            ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
+        };
+        let invalid = |e: aws_sdk_s3::error::BuildError| StoreError::Other(e.into());
+        if BucketSchema::VERSIONED {
+            let versioning = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
+            let put = self.client.put_bucket_versioning().bucket(&self.bucket).versioning_configuration(versioning);
+            put.send().await.map_err(|e| classify("versioning the bucket", e))?;
+        }
+        let by_default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::from(BucketSchema::ENCRYPTION))
+            .build()
+            .map_err(invalid)?;
+        let encryption = ServerSideEncryptionConfiguration::builder()
+            .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
+            .build()
+            .map_err(invalid)?;
+        let put = self.client.put_bucket_encryption().bucket(&self.bucket).server_side_encryption_configuration(encryption);
+        put.send().await.map_err(|e| classify("encrypting the bucket", e))?;
+        let block = BucketSchema::BLOCK_PUBLIC_ACCESS;
+        let public_access = PublicAccessBlockConfiguration::builder()
+            .block_public_acls(block)
+            .ignore_public_acls(block)
+            .block_public_policy(block)
+            .restrict_public_buckets(block)
+            .build();
+        let put =
+            self.client.put_public_access_block().bucket(&self.bucket).public_access_block_configuration(public_access);
+        put.send().await.map_err(|e| classify("blocking public access to the bucket", e))?;
+        let mut lifecycle = BucketLifecycleConfiguration::builder();
+        for rule in BucketSchema::lifecycle_rules(&self.key_prefix) {
+            let expiration = (rule.expiration_days.is_some() || rule.expired_object_delete_marker).then(|| {
+                LifecycleExpiration::builder()
+                    .set_days(rule.expiration_days)
+                    .set_expired_object_delete_marker(rule.expired_object_delete_marker.then_some(true))
+                    .build()
+            });
+            let built = LifecycleRule::builder()
+                .id(rule.id)
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix(rule.prefix.unwrap_or_default()).build())
+                .set_expiration(expiration)
+                .set_noncurrent_version_expiration(
+                    rule.noncurrent_days.map(|days| NoncurrentVersionExpiration::builder().noncurrent_days(days).build()),
+                )
+                .set_abort_incomplete_multipart_upload(
+                    rule.abort_incomplete_upload_days
+                        .map(|days| AbortIncompleteMultipartUpload::builder().days_after_initiation(days).build()),
+                )
+                .build()
+                .map_err(invalid)?;
+            lifecycle = lifecycle.rules(built);
+        }
+        let put = self
+            .client
+            .put_bucket_lifecycle_configuration()
+            .bucket(&self.bucket)
+            .lifecycle_configuration(lifecycle.build().map_err(invalid)?);
+        put.send().await.map_err(|e| classify("setting the bucket's lifecycle", e))?;
+        Ok(())
     }
 
     async fn exists_object(&self, object_key: &str) -> Result<bool, StoreError> {

@@ -51,8 +51,9 @@ pub const MAX_TRANSACTION_BYTES: usize = 4_000_000;
 /// An item holds at most 400 KB.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 
-/// The table's keys: the single source of truth for the code that creates the table and for the
-/// deployment template (a test compares the two). There is no secondary index.
+/// The table's keys and settings: the single source of truth for the code that creates the table
+/// and for the deployment template (a test compares the two, and the store conformance suite runs
+/// on a table made from the template's own definition). There is no secondary index.
 pub struct TableSchema;
 
 impl TableSchema {
@@ -67,6 +68,16 @@ impl TableSchema {
     pub fn key_attributes() -> Vec<&'static str> {
         vec![Self::PARTITION_KEY, Self::SORT_KEY]
     }
+
+    /// On-demand capacity.
+    pub const BILLING_MODE: &'static str = "PAY_PER_REQUEST";
+    /// The stream's view: the audit-events and obsrv-mirror functions read the outbox items' new
+    /// images.
+    pub const STREAM_VIEW_TYPE: &'static str = "NEW_IMAGE";
+    /// Encrypted with a KMS key (the AWS managed one, unless the template is given another).
+    pub const SSE_TYPE: &'static str = "KMS";
+    /// No item expires by itself: outbox items are removed once delivered, rows never.
+    pub const TIME_TO_LIVE_ATTRIBUTE: Option<&'static str> = None;
 }
 
 #[derive(Clone)]

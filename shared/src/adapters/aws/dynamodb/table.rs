@@ -1,11 +1,12 @@
-//! Creating the table: its key schema from [`TableSchema`], on-demand billing, and the wait until
-//! it is active. Apart from the store's reads and writes, since only the local server (at start-up
+//! Creating the table: its key schema and settings from [`TableSchema`] (on-demand billing, the
+//! stream, encryption), and the wait until it is active. Apart from the store's reads and writes, since only the local server (at start-up
 //! and for `migrate-table`) and the tests create tables; a deployed table comes from the template.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, SseSpecification, SseType,
+    StreamSpecification, StreamViewType, TableStatus,
 };
 
 use super::layout::other;
@@ -13,8 +14,9 @@ use super::{DynamoRowStore, TableSchema, classify};
 use crate::error::StoreError;
 
 impl DynamoRowStore {
-    /// Creates the table (on-demand) when it does not exist, and waits until it is active. A table
-    /// with other keys (the layout before this one) is refused: it needs `migrate-table`.
+    /// Creates the table as [`TableSchema`] describes it when it does not exist, and waits until it
+    /// is active. A table with other keys (the layout before this one) is refused: it needs
+    /// `migrate-table`. Point-in-time recovery is the deployment's to turn on (the template does).
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
         match self.client.describe_table().table_name(&self.table).send().await {
             Ok(described) => {
@@ -41,7 +43,20 @@ impl DynamoRowStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => {}
             Err(e) => return Err(classify("describing the table", e)),
         }
-        let mut request = self.client.create_table().table_name(&self.table).billing_mode(BillingMode::PayPerRequest);
+        let stream = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::from(TableSchema::STREAM_VIEW_TYPE))
+            .build()
+            .map_err(other)?;
+        let mut request = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::from(TableSchema::BILLING_MODE))
+            .stream_specification(stream)
+            .sse_specification(
+                SseSpecification::builder().enabled(true).sse_type(SseType::from(TableSchema::SSE_TYPE)).build(),
+            );
         for (name, kind) in [(TableSchema::PARTITION_KEY, KeyType::Hash), (TableSchema::SORT_KEY, KeyType::Range)] {
             request = request
                 .key_schema(KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(other)?)
