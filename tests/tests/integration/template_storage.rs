@@ -277,3 +277,48 @@ async fn the_archive_store_conforms_on_the_template_s_bucket_and_a_deleted_archi
     file.read_to_end(&mut restored).unwrap();
     assert_eq!(restored, b"the archive");
 }
+
+/// What docs/operations.md says to do after a point-in-time restore: the restored table's items
+/// copied into the stack's table (`scripts/ops/restore-table`), which then reads, lists and
+/// takes rows as it did at that time, on instances that had listed it since too.
+#[tokio::test]
+async fn the_stack_s_table_goes_back_to_a_point_in_time_restored_table() {
+    use registry_shared::domain::Status;
+    use registry_shared::registry::{Imported, ListQuery};
+    let Some(definitions) = definitions() else { return };
+    let Some(sdk) = stand_in().await else { return };
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let stack = unique_name("template-stack");
+    create_table(&client, &definitions["RegistryTable"], &stack).await;
+    let store = DynamoRowStore::with_client(client.clone(), &stack);
+    let kafka = conformance::row("kafka", "1.0.0", "stream", conformance::at(0));
+    assert_eq!(store.import_row(&kafka).await.unwrap(), Imported::Written);
+
+    // The point in time (the stand-in restores the table as it is when asked).
+    let restored = unique_name("template-restored");
+    let restore = client.restore_table_to_point_in_time().source_table_name(&stack).target_table_name(&restored);
+    restore.use_latest_restorable_time(true).send().await.expect("restored");
+    DynamoRowStore::with_client(client.clone(), &restored).create_table_if_missing().await.expect("active");
+
+    // What the restore undoes, listed by an instance that keeps its lists.
+    let pg = conformance::row("pg", "1.0.0", "batch", conformance::at(1));
+    assert_eq!(store.import_row(&pg).await.unwrap(), Imported::Written);
+    assert_eq!(store.list(&ListQuery::default()).await.unwrap().rows.len(), 2);
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/ops/restore-table");
+    let copied = std::process::Command::new(script).args(["--from", &restored, "--to", &stack]).output().unwrap();
+    assert!(copied.status.success(), "{}", String::from_utf8_lossy(&copied.stderr));
+
+    for instance in [store, DynamoRowStore::with_client(client.clone(), &stack)] {
+        let listed: Vec<String> =
+            instance.list(&ListQuery::default()).await.unwrap().rows.iter().map(|r| r.id.as_str().to_owned()).collect();
+        assert_eq!(listed, ["kafka-1.0.0"]);
+        assert_eq!(instance.get("kafka-1.0.0", Status::Live).await.unwrap(), Some(kafka.clone()));
+        assert!(instance.get("pg-1.0.0", Status::Live).await.unwrap().is_none());
+    }
+    // The heads are the restored ones: pg takes a first Live version again, kafka keeps its one.
+    let again = DynamoRowStore::with_client(client, &stack);
+    assert_eq!(again.import_row(&pg).await.unwrap(), Imported::Written);
+    let second = conformance::row("kafka", "1.1.0", "stream", conformance::at(2));
+    assert!(matches!(again.import_row(&second).await.unwrap(), Imported::Refused(_)), "one Live version");
+}
