@@ -44,6 +44,16 @@ async fn s3_archive_store_conforms() {
     conformance::archive_store_suite(&store).await;
 }
 
+/// Listing pages through `ListObjectsV2` (two keys a page here) and gives keys without the
+/// store's own key prefix.
+#[tokio::test]
+async fn s3_archive_store_lists_page_by_page_under_its_key_prefix() {
+    let Some(sdk) = stand_in().await else { return };
+    let store = S3ArchiveStore::new(&sdk, unique_name("archives"), "tenant-a/").unwrap().with_list_page(2);
+    store.create_bucket_if_missing().await.unwrap();
+    conformance::archive_listing_case(&store).await;
+}
+
 #[tokio::test]
 async fn s3_archive_store_uploads_large_archives_in_parts() {
     let Some(sdk) = stand_in().await else { return };

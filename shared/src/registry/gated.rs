@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
-use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, RowStore};
+use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, RowStore, StoredObject};
 use crate::domain::{ConnectorRow, Status, Timestamp};
 use crate::error::StoreError;
 
@@ -113,5 +113,9 @@ impl<G: Gate> ArchiveStore for GatedArchives<G> {
 
     async fn presign_get(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError> {
         self.gate.pass(self.inner.presign_get(key, expiry)).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
+        self.gate.pass(self.inner.list(prefix)).await
     }
 }

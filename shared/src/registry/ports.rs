@@ -38,6 +38,19 @@ pub trait ArchiveStore: Send + Sync {
 
     /// A URL its holder may `GET` the archive at `key` from, until `expiry` has passed.
     async fn presign_get(&self, key: &ArchiveKey, expiry: Duration) -> Result<String, StoreError>;
+
+    /// Every object whose key starts with `prefix` (e.g. `connector-registry/`), in no particular
+    /// order: what the store holds there, whoever wrote it. For collecting what no row references.
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError>;
+}
+
+/// An object `ArchiveStore::list` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    pub key: ArchiveKey,
+    /// When it was last written.
+    pub modified: Timestamp,
+    pub bytes: u64,
 }
 
 /// A copy of `file`, from its start, in a new temporary file in `folder`, written whole and

@@ -74,6 +74,12 @@ impl fmt::Display for StoredName {
 pub struct ArchiveKey(String);
 
 impl ArchiveKey {
+    /// A key a store listed (`ArchiveStore::list`): whatever it holds under the prefix asked for,
+    /// not only what registration wrote there.
+    pub(crate) fn listed(key: String) -> Self {
+        Self(key)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

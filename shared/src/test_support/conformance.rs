@@ -9,8 +9,8 @@ use serde_json::value::RawValue;
 use crate::domain::{Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version};
 use crate::error::StoreError;
 use crate::registry::{
-    ArchiveStore, AuditDraft, AuditOutbox, AuditRecord, AuditSink, Imported, ListQuery, ListedRow, Origin, RowStore,
-    StoredName, render_read_view,
+    ARCHIVE_PREFIX, ArchiveStore, AuditDraft, AuditOutbox, AuditRecord, AuditSink, Imported, ListQuery, ListedRow,
+    Origin, RowStore, StoredName, StoredObject, UPLOAD_PREFIX, render_read_view,
 };
 
 /// A Live row as a registration would build it, at `now`.
@@ -513,6 +513,58 @@ pub async fn archive_store_suite(store: &dyn ArchiveStore) {
     store.delete(&key).await.unwrap();
     assert!(!store.exists(&key).await.unwrap());
     store.delete(&key).await.expect("deleting a missing archive is fine");
+    archive_listing_case(store).await;
+}
+
+/// `list` finds every object under a prefix, with its size and a last-modified time of when it
+/// was written, whatever the store's own key prefix, and nothing else: not what is under a prefix
+/// that merely starts alike (`connector-registry-uploads/` beside `connector-registry/`). A listed
+/// key removes its object.
+pub async fn archive_listing_case(store: &dyn ArchiveStore) {
+    let keys = |objects: &[StoredObject]| {
+        let mut keys: Vec<String> = objects.iter().map(|o| o.key.as_str().to_owned()).collect();
+        keys.sort();
+        keys
+    };
+    let archives = format!("{ARCHIVE_PREFIX}/");
+    let uploads = format!("{UPLOAD_PREFIX}/");
+    let before = keys(&store.list(&archives).await.unwrap());
+    let before_uploads = keys(&store.list(&uploads).await.unwrap());
+    let staged = tempfile::NamedTempFile::new_in(store.staging_dir()).expect("staging file");
+    std::fs::write(staged.path(), b"listed bytes").expect("write");
+    // S3 keeps last-modified times to the second.
+    let written_from = Timestamp::from(Timestamp::now().as_datetime() - Duration::seconds(2));
+    let names: Vec<StoredName> = (0..5).map(|_| StoredName::generate("listed.tar.gz")).collect();
+    for name in &names {
+        store.put(&name.key(), staged.path()).await.unwrap();
+    }
+    let upload = StoredName::generate("listed.zip");
+    store.put(&upload.upload_key(), staged.path()).await.unwrap();
+    let written_until = Timestamp::from(Timestamp::now().as_datetime() + Duration::seconds(2));
+
+    let listed = store.list(&archives).await.unwrap();
+    let mut expected: Vec<String> = names.iter().map(|n| n.key().as_str().to_owned()).chain(before.clone()).collect();
+    expected.sort();
+    assert_eq!(keys(&listed), expected, "every archive once, and no upload");
+    for object in listed.iter().filter(|o| names.iter().any(|n| n.key() == o.key)) {
+        assert_eq!(object.bytes, 12, "{object:?}");
+        assert!(written_from <= object.modified && object.modified <= written_until, "{object:?}");
+    }
+    let mut expected_uploads = before_uploads.clone();
+    expected_uploads.push(upload.upload_key().as_str().to_owned());
+    expected_uploads.sort();
+    assert_eq!(keys(&store.list(&uploads).await.unwrap()), expected_uploads);
+    assert!(store.list("nothing-here/").await.unwrap().is_empty());
+
+    let first = listed.iter().find(|o| o.key == names[0].key()).expect("listed");
+    store.delete(&first.key).await.unwrap();
+    assert!(!store.exists(&names[0].key()).await.unwrap(), "a listed key names its object");
+    for name in &names[1..] {
+        store.delete(&name.key()).await.unwrap();
+    }
+    store.delete(&upload.upload_key()).await.unwrap();
+    assert_eq!(keys(&store.list(&archives).await.unwrap()), before);
+    assert_eq!(keys(&store.list(&uploads).await.unwrap()), before_uploads);
 }
 
 /// An archive larger than one upload part is stored whole.

@@ -12,12 +12,15 @@ use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Tag, Tagging};
 
 use super::{BucketSchema, classify};
+use crate::domain::Timestamp;
 use crate::error::StoreError;
-use crate::registry::{ArchiveKey, ArchiveStore, IncomingStore};
+use crate::registry::{ArchiveKey, ArchiveStore, IncomingStore, StoredObject};
 
 /// Above this size an archive goes up in parts, read from the staged file one part at a time.
 const MULTIPART_THRESHOLD: u64 = 16 * 1024 * 1024;
 const PART_SIZE: u64 = 16 * 1024 * 1024;
+/// Keys per `ListObjectsV2` page: S3's most.
+const LIST_PAGE: i32 = 1000;
 /// `x-amz-copy-source` is `<bucket>/<key>`, URL-encoded except for the separators.
 const COPY_SOURCE: &percent_encoding::AsciiSet =
     &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
@@ -28,6 +31,7 @@ pub struct S3ArchiveStore {
     bucket: String,
     key_prefix: String,
     staging: PathBuf,
+    list_page: i32,
 }
 
 impl S3ArchiveStore {
@@ -45,7 +49,20 @@ impl S3ArchiveStore {
             .build();
         let staging = std::env::temp_dir().join("connector-registry-staging");
         std::fs::create_dir_all(&staging)?;
-        Ok(Self { client: Client::from_conf(config), bucket: bucket.into(), key_prefix: key_prefix.into(), staging })
+        Ok(Self {
+            client: Client::from_conf(config),
+            bucket: bucket.into(),
+            key_prefix: key_prefix.into(),
+            staging,
+            list_page: LIST_PAGE,
+        })
+    }
+
+    /// Lists in pages of at most `keys` keys (S3's default and most: 1000), so that paging is
+    /// tested without a thousand objects.
+    pub fn with_list_page(mut self, keys: i32) -> Self {
+        self.list_page = keys.clamp(1, LIST_PAGE);
+        self
     }
 
     pub async fn create_bucket_if_missing(&self) -> Result<(), StoreError> {
@@ -85,7 +102,8 @@ impl S3ArchiveStore {
             .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(by_default).build())
             .build()
             .map_err(invalid)?;
-        let put = self.client.put_bucket_encryption().bucket(&self.bucket).server_side_encryption_configuration(encryption);
+        let put =
+            self.client.put_bucket_encryption().bucket(&self.bucket).server_side_encryption_configuration(encryption);
         put.send().await.map_err(|e| classify("encrypting the bucket", e))?;
         let block = BucketSchema::BLOCK_PUBLIC_ACCESS;
         let public_access = PublicAccessBlockConfiguration::builder()
@@ -111,7 +129,8 @@ impl S3ArchiveStore {
                 .filter(LifecycleRuleFilter::builder().prefix(rule.prefix.unwrap_or_default()).build())
                 .set_expiration(expiration)
                 .set_noncurrent_version_expiration(
-                    rule.noncurrent_days.map(|days| NoncurrentVersionExpiration::builder().noncurrent_days(days).build()),
+                    rule.noncurrent_days
+                        .map(|days| NoncurrentVersionExpiration::builder().noncurrent_days(days).build()),
                 )
                 .set_abort_incomplete_multipart_upload(
                     rule.abort_incomplete_upload_days
@@ -339,6 +358,42 @@ impl ArchiveStore for S3ArchiveStore {
             .presigned(config)
             .await;
         Ok(request.map_err(|e| classify("presigning a download", e))?.uri().to_owned())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
+        let mut found = Vec::new();
+        let mut continuation = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(format!("{}{prefix}", self.key_prefix))
+                .max_keys(self.list_page)
+                .set_continuation_token(continuation)
+                .send()
+                .await
+                .map_err(|e| classify("listing archives", e))?;
+            for object in page.contents() {
+                let Some(key) = object.key().and_then(|key| key.strip_prefix(&self.key_prefix)) else { continue };
+                let modified = object.last_modified().and_then(|t| chrono::DateTime::from_timestamp(t.secs(), 0));
+                // S3 dates every object; one it did not would never count as old enough to remove.
+                let Some(modified) = modified else {
+                    tracing::warn!(key, "a listed object has no last-modified time; left out");
+                    continue;
+                };
+                let bytes = object.size().and_then(|size| u64::try_from(size).ok()).unwrap_or_default();
+                found.push(StoredObject {
+                    key: ArchiveKey::listed(key.to_owned()),
+                    modified: Timestamp::from(modified),
+                    bytes,
+                });
+            }
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => continuation = Some(next.to_owned()),
+                _ => return Ok(found),
+            }
+        }
     }
 }
 

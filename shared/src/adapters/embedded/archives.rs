@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use crate::domain::Timestamp;
 use crate::error::StoreError;
-use crate::registry::{ArchiveKey, ArchiveStore};
+use crate::registry::{ArchiveKey, ArchiveStore, StoredObject};
 
 /// Archives as files. Uploads are staged on the same file system, so storing one is a hard link:
 /// atomic, and never over an existing archive. Presigned URLs point at the server that serves
@@ -110,6 +111,51 @@ impl ArchiveStore for FileArchiveStore {
         })
         .await
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<StoredObject>, StoreError> {
+        let (root, prefix) = (self.root.clone(), prefix.to_owned());
+        blocking(move || files_under(&root, &prefix)).await
+    }
+}
+
+/// The files whose key (their path below `root`, `/`-separated) starts with `prefix`. Only the
+/// folder the prefix names is walked; a file removed while it is walked is left out.
+fn files_under(root: &Path, prefix: &str) -> io::Result<Vec<StoredObject>> {
+    let start = match prefix.rfind('/') {
+        Some(end) => root.join(&prefix[..end]),
+        None => root.to_owned(),
+    };
+    let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
+    let mut found = Vec::new();
+    let mut folders = vec![start];
+    while let Some(folder) = folders.pop() {
+        let entries = match fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let metadata = match entry.metadata() {
+                Ok(metadata) => metadata,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            if metadata.is_dir() {
+                folders.push(entry.path());
+                continue;
+            }
+            let path = entry.path();
+            // Names that are not UTF-8 are no keys this store wrote, nor any it could be asked for.
+            let Some(key) = path.strip_prefix(root).ok().and_then(Path::to_str) else { continue };
+            let key = key.replace(std::path::MAIN_SEPARATOR, "/");
+            if metadata.is_file() && key.starts_with(prefix) {
+                let modified = Timestamp::from(chrono::DateTime::<chrono::Utc>::from(metadata.modified()?));
+                found.push(StoredObject { key: ArchiveKey::listed(key), modified, bytes: metadata.len() });
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Signs and checks the URLs of the embedded store: HMAC-SHA256 over method, key and expiry, with
