@@ -24,6 +24,7 @@ use registry_shared::api::{
 };
 use registry_shared::auth::Authenticator;
 use registry_shared::distribution::Limits;
+use registry_shared::domain::Versions;
 use registry_shared::error::RegistryError;
 use registry_shared::registry::audit::deliver_pending;
 use registry_shared::registry::obsrv::{
@@ -75,6 +76,8 @@ pub struct ServerConfig {
     /// row's archive is copied into its `connector-registry/` before the row is written, so
     /// that Obsrv's own url-access serves it.
     pub obsrv_archives: Option<String>,
+    /// Whether a registered version may be registered again with other bytes.
+    pub versions: Versions,
 }
 
 /// Where the registry keeps archives and rows.
@@ -214,8 +217,12 @@ pub async fn open_state(config: &ServerConfig, addr: SocketAddr) -> anyhow::Resu
     let state = AppState {
         register: RegisterState {
             registrar: {
-                let registrar = Registrar::new(archives.clone(), rows.clone(), config.limits);
-                if mirror.is_some() { registrar.feeding_obsrv() } else { registrar }
+                let registrar =
+                    Registrar::new(archives.clone(), rows.clone(), config.limits).with_versions(config.versions);
+                match &mirror {
+                    Some(mirror) => registrar.feeding_obsrv().guarding_obsrv_instances(mirror.obsrv.table.clone()),
+                    None => registrar,
+                }
             },
             max_body_bytes: config.max_upload_bytes,
         },
@@ -397,7 +404,9 @@ async fn answer(served: Served, request: Request) -> Response {
     };
     let limit = match route {
         Route::Register => state.register.max_body_bytes,
-        Route::Read | Route::List | Route::GenerateUrl | Route::UrlAccess => MAX_JSON_BODY_BYTES,
+        Route::Read | Route::List | Route::GenerateUrl | Route::UrlAccess | Route::StatusTransition => {
+            MAX_JSON_BODY_BYTES
+        }
     };
     let declared =
         request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -425,7 +434,12 @@ async fn answer(served: Served, request: Request) -> Response {
             return into_axum(error_response(route, None, &api::body_error(&*e)));
         }
     };
-    let request = http::Request::from_parts(parts, lambda_http::Body::Binary(Vec::from(bytes)));
+    let mut request = http::Request::from_parts(parts, lambda_http::Body::Binary(Vec::from(bytes)));
+    // The handlers that record who called (status transitions) find the caller where the Lambda
+    // entry puts it.
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(caller);
+    }
     into_axum(api::handle(&state, request).await)
 }
 

@@ -33,6 +33,18 @@ pub enum RegistryError {
     /// race that kept losing).
     #[error("{0}")]
     Conflict(String),
+    /// A version registered before from other bytes (versions are immutable).
+    #[error("{0}")]
+    VersionExists(String),
+    /// A status-transition request that breaks its schema.
+    #[error("{0}")]
+    TransitionInputInvalid(String),
+    /// A transition the rule refuses (deleting the Live version).
+    #[error("{0}")]
+    TransitionRefused(String),
+    /// A version an Obsrv connector instance uses cannot be deleted.
+    #[error("{0}")]
+    InUse(String),
     /// No valid token (401 `UNAUTHORIZED ACCESS`).
     #[error("{0}")]
     Unauthorized(String),
@@ -66,6 +78,11 @@ pub enum StoreError {
     Unavailable(#[source] anyhow::Error),
     #[error("{0}")]
     Conflict(String),
+    /// A version registered before from other bytes.
+    #[error("{0}")]
+    VersionExists(String),
+    #[error(transparent)]
+    TransitionRefused(#[from] crate::domain::TransitionRefused),
     /// The key is taken (archives are never overwritten).
     #[error("already exists")]
     AlreadyExists,
@@ -80,6 +97,8 @@ impl From<StoreError> for RegistryError {
         match error {
             StoreError::Unavailable(e) => RegistryError::Unavailable(e),
             StoreError::Conflict(message) => RegistryError::Conflict(message),
+            StoreError::VersionExists(message) => RegistryError::VersionExists(message),
+            StoreError::TransitionRefused(refused) => RegistryError::TransitionRefused(refused.to_string()),
             StoreError::TooLarge(message) => RegistryError::PayloadTooLarge(message),
             StoreError::AlreadyExists => {
                 RegistryError::Internal(anyhow::anyhow!("unexpected AlreadyExists from a store"))
@@ -101,8 +120,11 @@ pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-impl From<crate::domain::IdTaken> for StoreError {
-    fn from(taken: crate::domain::IdTaken) -> Self {
-        StoreError::Conflict(taken.to_string())
+impl From<crate::domain::PlacementRefused> for StoreError {
+    fn from(refused: crate::domain::PlacementRefused) -> Self {
+        match refused {
+            crate::domain::PlacementRefused::IdTaken(taken) => StoreError::Conflict(taken.to_string()),
+            crate::domain::PlacementRefused::VersionExists(exists) => StoreError::VersionExists(exists.to_string()),
+        }
     }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
+use registry_shared::domain::Versions;
 use registry_shared::registry::RowStore;
 use registry_shared::test_support::aws::{stand_in, unique_name};
 use registry_shared::test_support::conformance;
@@ -72,7 +73,7 @@ async fn a_row_too_big_for_a_dynamodb_item_is_refused_clearly() {
     let now = conformance::at(0);
     let mut big = conformance::row("huge", "1.0.0", "batch", now);
     big.ui_spec = RawValue::from_string(format!(r#"{{"padding":"{}"}}"#, "x".repeat(420 * 1024))).unwrap();
-    let error = store.commit_registration(&[big], now, &conformance::draft()).await.unwrap_err();
+    let error = store.commit_registration(&[big], now, &conformance::draft(), Versions::Immutable).await.unwrap_err();
     let StoreError::TooLarge(message) = error else { panic!("{error:?}") };
     assert!(message.contains("huge-1.0.0") && message.contains("DynamoDB"), "{message}");
     assert!(store.get("huge-1.0.0", registry_shared::domain::Status::Live).await.unwrap().is_none());
@@ -98,7 +99,12 @@ async fn dynamodb_lists_on_another_instance_see_every_registration() {
     for (i, version) in ["1.0.0", "2.0.0", "3.0.0"].iter().enumerate() {
         let now = conformance::at(i as i64);
         writer
-            .commit_registration(&[conformance::row("kafka", version, "stream", now)], now, &conformance::draft())
+            .commit_registration(
+                &[conformance::row("kafka", version, "stream", now)],
+                now,
+                &conformance::draft(),
+                Versions::Immutable,
+            )
             .await
             .unwrap();
         for query in [ListQuery::default(), live.clone(), ListQuery { limit: Some(1), ..live.clone() }] {
@@ -123,7 +129,7 @@ async fn dynamodb_refuses_commits_over_the_transaction_limits_and_writes_nothing
     let store = table_store(&sdk, &unique_name("rows")).await;
     let now = conformance::at(0);
     let many: Vec<_> = (0..40).map(|i| conformance::row(&format!("c{i:02}"), "1.0.0", "batch", now)).collect();
-    let error = store.commit_registration(&many, now, &conformance::draft()).await.unwrap_err();
+    let error = store.commit_registration(&many, now, &conformance::draft(), Versions::Immutable).await.unwrap_err();
     let StoreError::TooLarge(message) = error else { panic!("{error:?}") };
     assert!(message.contains(&MAX_TRANSACTION_ACTIONS.to_string()), "{message}");
 
@@ -134,7 +140,7 @@ async fn dynamodb_refuses_commits_over_the_transaction_limits_and_writes_nothing
             row
         })
         .collect();
-    let error = store.commit_registration(&big, now, &conformance::draft()).await.unwrap_err();
+    let error = store.commit_registration(&big, now, &conformance::draft(), Versions::Immutable).await.unwrap_err();
     let StoreError::TooLarge(message) = error else { panic!("{error:?}") };
     assert!(message.contains(&MAX_TRANSACTION_BYTES.to_string()), "{message}");
     assert!(store.list(&ListQuery::default()).await.unwrap().rows.is_empty(), "nothing was written");
@@ -160,7 +166,7 @@ async fn dynamodb_lists_cost_about_what_they_answer() {
         let now = conformance::at(i);
         let mut row = conformance::row(&format!("c{:02}", i % 15), &format!("{}.0.0", i / 15), "batch", now);
         row.ui_spec = RawValue::from_string(format!(r#"{{"schema":"{}"}}"#, "x".repeat(8 * 1024))).unwrap();
-        store.commit_registration(&[row], now, &conformance::draft()).await.unwrap();
+        store.commit_registration(&[row], now, &conformance::draft(), Versions::Immutable).await.unwrap();
     }
     let cold = DynamoRowStore::new(&sdk, &table);
     for query in [ListQuery::default(), ListQuery { statuses: vec![Status::Live], ..Default::default() }] {
@@ -186,7 +192,12 @@ async fn dynamodb_lists_cost_about_what_they_answer() {
     // After a registration the page is read again, and shows it.
     let now = conformance::at(100);
     store
-        .commit_registration(&[conformance::row("a-first", "1.0.0", "batch", now)], now, &conformance::draft())
+        .commit_registration(
+            &[conformance::row("a-first", "1.0.0", "batch", now)],
+            now,
+            &conformance::draft(),
+            Versions::Immutable,
+        )
         .await
         .unwrap();
     let page = paging.list(&first).await.unwrap();
@@ -235,7 +246,12 @@ async fn dynamodb_first_layout_tables_copy_into_the_new_layout() {
     // Registration goes on from the copied heads: one Live version.
     let now = conformance::at(10);
     store
-        .commit_registration(&[conformance::row("kafka", "3.0.0", "stream", now)], now, &conformance::draft())
+        .commit_registration(
+            &[conformance::row("kafka", "3.0.0", "stream", now)],
+            now,
+            &conformance::draft(),
+            Versions::Immutable,
+        )
         .await
         .unwrap();
     assert_eq!(store.get("kafka-2.0.0", Status::Retired).await.unwrap().unwrap().updated_date, now);
@@ -295,7 +311,12 @@ async fn a_commit_whose_answer_was_lost_is_committed_once() {
         let now = conformance::at(i as i64);
         lose.lose_next();
         store
-            .commit_registration(&[conformance::row("kafka", version, "stream", now)], now, &conformance::draft())
+            .commit_registration(
+                &[conformance::row("kafka", version, "stream", now)],
+                now,
+                &conformance::draft(),
+                Versions::Immutable,
+            )
             .await
             .expect("committed, though its first answer was lost");
         assert_eq!(lose.lost(), i + 1, "the answer of version {version}'s commit was lost");

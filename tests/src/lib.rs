@@ -58,6 +58,13 @@ macro_rules! on_both_backends {
     };
 }
 
+/// An HTTP client for the tests. The workspace's reqwest is built with rustls and no crypto
+/// provider of its own (the server's clients pick ring), so the process's default is installed first.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// Whether the S3/DynamoDB stand-in is configured (see `test_support::aws::stand_in`).
 pub async fn aws_available() -> bool {
     registry_shared::test_support::aws::stand_in().await.is_some()
@@ -111,12 +118,13 @@ impl TestApp {
             audit_events: None,
             obsrv_postgres: None,
             obsrv_archives: None,
+            versions: registry_shared::domain::Versions::Immutable,
         };
         adjust(&mut config);
         let server = RunningServer::start(config.clone()).await.expect("server starts");
         Self {
             base_url: format!("http://{}", server.addr),
-            client: reqwest::Client::new(),
+            client: http_client(),
             config,
             server: Some(server),
             data,
@@ -231,6 +239,11 @@ impl TestApp {
         self.post_json("/v2/connector/register", body).await
     }
 
+    /// A status transition of the row `id` to `status` (`Live`, `Retire`, `Delete`).
+    pub async fn transition(&self, id: &str, status: &str, reason: Option<&str>) -> Answer {
+        self.post_json("/v2/connectors/status-transition", transition_body(id, status, reason)).await
+    }
+
     /// Lists with a well-formed envelope around `request`.
     pub async fn list(&self, request: Value) -> Answer {
         self.list_raw(list_body(request).to_string()).await
@@ -269,6 +282,16 @@ impl TestApp {
 }
 
 pub const MSGID: &str = "4a7f14c3-d61e-4d4f-be78-181834eeff6d";
+
+/// A status-transition request in its envelope.
+pub fn transition_body(id: &str, status: &str, reason: Option<&str>) -> Value {
+    let mut request = json!({"id": id, "status": status});
+    if let Some(reason) = reason {
+        request["reason"] = json!(reason);
+    }
+    json!({"id": "api.connectors.status-transition", "ver": "v2", "ts": "2026-12-05T10:00:00+00:00",
+        "params": {"msgid": MSGID}, "request": request})
+}
 
 pub fn list_body(request: Value) -> Value {
     json!({"id": "api.connectors.list", "ver": "v2", "ts": "2024-04-10T16:10:50+05:30", "params": {"msgid": MSGID}, "request": request})

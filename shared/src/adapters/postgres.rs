@@ -195,6 +195,17 @@ impl ObsrvTable for PostgresObsrvTable {
         }
     }
 
+    async fn instances_of(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let query = "SELECT id FROM connector_instances WHERE connector_id = $1 ORDER BY id";
+        match client.query(query, &[&id]).await {
+            Ok(rows) => rows.iter().map(|row| row.try_get(0).map_err(failed)).collect(),
+            // An installation without connector instances has none that use the row.
+            Err(error) if error.code() == Some(&SqlState::UNDEFINED_TABLE) => Ok(Vec::new()),
+            Err(error) => Err(failed(error)),
+        }
+    }
+
     async fn summaries(&self) -> Result<BTreeMap<String, ObsrvSummary>, StoreError> {
         let client = self.client().await?;
         let rows =

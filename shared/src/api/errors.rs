@@ -35,6 +35,12 @@ pub fn failure(route: Route, error: &RegistryError) -> Failure {
         E::UnsupportedMediaType(message) => {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", message.clone())
         }
+        E::VersionExists(message) => (StatusCode::CONFLICT, "CONNECTOR_VERSION_EXISTS", message.clone()),
+        E::TransitionInputInvalid(message) => {
+            (StatusCode::BAD_REQUEST, "CONNECTOR_STATUS_TRANSITION_INVALID_INPUT", message.clone())
+        }
+        E::TransitionRefused(message) => (StatusCode::CONFLICT, "CONNECTOR_DELETE_FAILURE", message.clone()),
+        E::InUse(message) => (StatusCode::CONFLICT, "CONNECTOR_IN_USE", message.clone()),
         E::Unauthorized(message) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED ACCESS", message.clone()),
         E::Forbidden(message) => (StatusCode::FORBIDDEN, "FORBIDDEN ACCESS", message.clone()),
         E::Conflict(message) => (StatusCode::CONFLICT, by_route(route, REGISTER_FAILED, "CONFLICT"), message.clone()),

@@ -11,6 +11,7 @@ mod read;
 mod register;
 mod route;
 mod schema;
+mod status_transition;
 
 pub use envelope::{error_response, route_not_found, success_response, success_response_sized};
 pub use errors::{Failure, failure};
@@ -21,6 +22,7 @@ pub use list::{LAMBDA_RESPONSE_BYTES, handle as list, handle_within as list_with
 pub use read::handle as read;
 pub use register::{SlowBody, body_error, handle as register, handle_stream as register_stream, is_slow_body};
 pub use route::{Route, handle, route_of};
+pub use status_transition::{TransitionRequest, handle as status_transition, parse_transition_request};
 
 use lambda_http::Body;
 

@@ -4,7 +4,7 @@
 
 use http::Method;
 
-use super::{AppState, Response, list, read, register, route_not_found};
+use super::{AppState, Response, list, read, register, route_not_found, status_transition};
 use crate::auth::{READER_ROLES, WRITER_ROLES};
 
 /// What a route is, beside its handler.
@@ -55,6 +55,8 @@ routes! {
     // read access gives; a reader's token is enough where the deployment's own guard (IAM,
     // loopback) does not already admit the caller.
     UrlAccess => "api.files.generate.url", POST "/v2/files/url-access", READER_ROLES;
+    // Promotion, rollback, retirement and deletion: changes as weighty as a registration.
+    StatusTransition => "api.connectors.status-transition", POST "/v2/connectors/status-transition", WRITER_ROLES;
 }
 
 impl Route {
@@ -122,6 +124,7 @@ pub async fn handle(state: &AppState, request: lambda_http::Request) -> Response
         Some(Route::GenerateUrl) => super::generate_url(&state.files, &state.auth, request).await,
         // The caller passed the route's guard before (see `Authenticator::admit`).
         Some(Route::UrlAccess) => super::url_access(&state.files, request).await,
+        Some(Route::StatusTransition) => status_transition(&state.register.registrar, request).await,
         None => route_not_found(),
     }
 }
@@ -156,7 +159,7 @@ mod tests {
     }
 
     #[test]
-    fn the_api_ids_of_the_original() {
+    fn the_api_ids_of_the_original_and_the_status_transition_in_obsrv_s_style() {
         let ids: Vec<&str> = Route::ALL.iter().map(|r| r.api_id()).collect();
         assert_eq!(
             ids,
@@ -165,7 +168,8 @@ mod tests {
                 "api.connectors.read",
                 "api.connectors.list",
                 "api.files.generate-url",
-                "api.files.generate.url"
+                "api.files.generate.url",
+                "api.connectors.status-transition"
             ]
         );
     }

@@ -138,6 +138,7 @@ fn declared_rows(distribution: &Distribution, source_url: &str, now: Timestamp) 
                 created_date: now,
                 updated_date: now,
                 live_date: Some(now),
+                status_reason: None,
             }
         })
         .collect()

@@ -9,13 +9,17 @@ mod registration;
 mod row;
 mod status;
 mod timestamp;
+mod transition;
 
 pub use category::Category;
 pub use ids::{ConnectorId, RowId, Version};
-pub use registration::{IdTaken, ImportAdmission, Placement, admit_import, place};
+pub use registration::{
+    IdTaken, ImportAdmission, Placement, PlacementRefused, VersionExists, Versions, admit_import, place,
+};
 pub use row::{CONNECTOR_TYPE, ConnectorRow, ListView, ReadView, SourceInfo};
 pub use status::Status;
 pub use timestamp::Timestamp;
+pub use transition::{StatusReason, Transition, TransitionPlan, TransitionRefused, plan_transition};
 
 /// Why a raw value was refused by a newtype constructor. The message names the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

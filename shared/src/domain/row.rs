@@ -37,6 +37,10 @@ pub struct ConnectorRow {
     pub created_date: Timestamp,
     pub updated_date: Timestamp,
     pub live_date: Option<Timestamp>,
+    /// Why the row last changed status through a status transition (a field the original does
+    /// not have); a registration clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
 }
 
 /// The connector type the registry serves; the original hard-codes it too.
@@ -63,6 +67,9 @@ pub struct ListView<'a> {
     created_date: Timestamp,
     updated_date: Timestamp,
     live_date: Option<Timestamp>,
+    /// Not in the original; clients ignore fields they do not know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_reason: &'a Option<String>,
 }
 
 /// The fields of a row in `GET /v2/connectors/read/{id}`, in the original's order.
@@ -85,6 +92,9 @@ pub struct ReadView<'a> {
     created_date: Timestamp,
     updated_date: Timestamp,
     live_date: Option<Timestamp>,
+    /// Not in the original; clients ignore fields they do not know.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status_reason: &'a Option<String>,
 }
 
 impl ConnectorRow {
@@ -108,6 +118,7 @@ impl ConnectorRow {
             created_date: self.created_date,
             updated_date: self.updated_date,
             live_date: self.live_date,
+            status_reason: &self.status_reason,
         }
     }
 
@@ -130,6 +141,7 @@ impl ConnectorRow {
             created_date: self.created_date,
             updated_date: self.updated_date,
             live_date: self.live_date,
+            status_reason: &self.status_reason,
         }
     }
 }

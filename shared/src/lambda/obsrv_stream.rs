@@ -1,5 +1,5 @@
 //! The table's stream to Obsrv's PostgreSQL table: each new outbox item names the rows its
-//! registration wrote and retired, and their current state is copied into the table (the
+//! registration or status transition wrote, retired and deleted, and their current state is copied into the table (the
 //! registry's store is the truth; the table keeps the newer of two states of a row).
 
 use std::collections::BTreeSet;
@@ -19,13 +19,7 @@ use crate::registry::obsrv::{Obsrv, mirror_rows};
 /// response (`outbox_stream`).
 pub async fn handle_stream(rows: &dyn RowStore, obsrv: &Obsrv, event: &Event) -> DynamoDbEventResponse {
     each_audit_event(event, "the Obsrv table is behind", |audit| async move {
-        let ids: BTreeSet<String> = audit
-            .detail
-            .rows
-            .iter()
-            .map(|row| row.id.clone())
-            .chain(audit.detail.retired_ids.iter().cloned())
-            .collect();
+        let ids: BTreeSet<String> = audit.detail.touched_ids().map(str::to_owned).collect();
         let mirrored = mirror_rows(rows, obsrv, &ids).await;
         if mirrored.is_err() {
             crate::metrics::obsrv_mirror_failed();

@@ -11,13 +11,15 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{ConnectorRow, RowId, Timestamp};
+use crate::domain::{ConnectorRow, RowId, StatusReason, Timestamp, Transition};
 use crate::error::{StoreError, error_chain};
 
 /// The `source` of every audit event.
 pub const AUDIT_SOURCE: &str = "connector-registry";
 /// The `detail-type` of the event of a committed registration.
 pub const REGISTERED: &str = "Connector registered";
+/// The `detail-type` of the event of a committed status transition.
+pub const STATUS_CHANGED: &str = "Connector status changed";
 /// A subject longer than this is cut, so that an outbox record stays small beside the rows.
 const MAX_SUBJECT_CHARS: usize = 256;
 
@@ -64,28 +66,62 @@ impl AuditDraft {
         }
     }
 
+    /// The draft of a status transition's event: the archive is the row's, known at commit.
+    pub fn for_transition(origin: Origin) -> Self {
+        Self::new(origin, "", "")
+    }
+
     pub fn event_id(&self) -> &str {
         &self.event_id
     }
 
+    /// Who makes the change.
+    pub fn subject(&self) -> &str {
+        &self.origin.subject
+    }
+
+    /// The outbox record of the transition of `row` (as it was) to `to` at `now`, which retired
+    /// `retired` (the connector's Live row, or the row itself when it is retired).
+    pub fn transition_record(
+        &self,
+        row: &ConnectorRow,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        retired: &[RowId],
+        now: Timestamp,
+    ) -> AuditRecord {
+        let deleted = to == Transition::Delete;
+        let named = AuditRow::of(row);
+        let detail = AuditDetail {
+            event_id: self.event_id.clone(),
+            registered_at: now.to_string(),
+            subject: self.origin.subject.clone(),
+            route: self.origin.route.clone(),
+            sha256: row.archive_sha256.clone(),
+            source_url: row.source_url.clone(),
+            rows: if deleted { Vec::new() } else { vec![named] },
+            retired_ids: retired.iter().map(|id| id.as_str().to_owned()).collect(),
+            status: Some(to.as_str().to_owned()),
+            reason: reason.map(|r| r.as_str().to_owned()),
+            deleted_ids: if deleted { vec![row.id.as_str().to_owned()] } else { Vec::new() },
+        };
+        AuditRecord { detail_type: STATUS_CHANGED.to_owned(), detail }
+    }
+
     /// The outbox record of the commit that writes `rows` at `now` and retires `retired`.
     pub fn record(&self, rows: &[ConnectorRow], retired: &[RowId], now: Timestamp) -> AuditRecord {
-        let detail = RegisteredDetail {
+        let detail = AuditDetail {
             event_id: self.event_id.clone(),
             registered_at: now.to_string(),
             subject: self.origin.subject.clone(),
             route: self.origin.route.clone(),
             sha256: self.sha256.clone(),
             source_url: self.source_url.clone(),
-            rows: rows
-                .iter()
-                .map(|row| RegisteredRow {
-                    id: row.id.as_str().to_owned(),
-                    connector_id: row.connector_id.as_str().to_owned(),
-                    version: row.version.as_str().to_owned(),
-                })
-                .collect(),
+            rows: rows.iter().map(AuditRow::of).collect(),
             retired_ids: retired.iter().map(|id| id.as_str().to_owned()).collect(),
+            status: None,
+            reason: None,
+            deleted_ids: Vec::new(),
         };
         AuditRecord { detail_type: REGISTERED.to_owned(), detail }
     }
@@ -95,27 +131,58 @@ impl AuditDraft {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditRecord {
     pub detail_type: String,
-    pub detail: RegisteredDetail,
+    pub detail: AuditDetail,
 }
 
-/// The detail of a `Connector registered` event.
+/// The detail of a `Connector registered` or `Connector status changed` event. A status change
+/// names the row it changed in `rows` (or `deleted_ids`), with its archive, and adds `status` and
+/// `reason`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegisteredDetail {
+pub struct AuditDetail {
     pub event_id: String,
+    /// When the change committed (the name is the first event type's, kept for its consumers).
     pub registered_at: String,
     pub subject: String,
     pub route: String,
     pub sha256: String,
     pub source_url: String,
-    pub rows: Vec<RegisteredRow>,
+    pub rows: Vec<AuditRow>,
     pub retired_ids: Vec<String>,
+    /// The status a transition asked for: `Live`, `Retire` or `Delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_ids: Vec<String>,
+}
+
+impl AuditDetail {
+    /// Every row id the change touched: written, retired or deleted.
+    pub fn touched_ids(&self) -> impl Iterator<Item = &str> {
+        self.rows
+            .iter()
+            .map(|row| row.id.as_str())
+            .chain(self.retired_ids.iter().map(String::as_str))
+            .chain(self.deleted_ids.iter().map(String::as_str))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegisteredRow {
+pub struct AuditRow {
     pub id: String,
     pub connector_id: String,
     pub version: String,
+}
+
+impl AuditRow {
+    fn of(row: &ConnectorRow) -> Self {
+        Self {
+            id: row.id.as_str().to_owned(),
+            connector_id: row.connector_id.as_str().to_owned(),
+            version: row.version.as_str().to_owned(),
+        }
+    }
 }
 
 impl AuditRecord {

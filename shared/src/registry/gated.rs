@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use tokio::sync::Semaphore;
 
 use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, RowStore, StoredObject};
-use crate::domain::{ConnectorRow, Status, Timestamp};
+use crate::domain::{ConnectorRow, Status, StatusReason, Timestamp, Transition, Versions};
 use crate::error::StoreError;
 
 pub type StoreCall<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -67,8 +67,20 @@ impl<G: Gate> RowStore for GatedRows<G> {
         rows: &[ConnectorRow],
         now: Timestamp,
         audit: &AuditDraft,
+        versions: Versions,
     ) -> Result<(), StoreError> {
-        self.gate.pass(self.inner.commit_registration(rows, now, audit)).await
+        self.gate.pass(self.inner.commit_registration(rows, now, audit, versions)).await
+    }
+
+    async fn commit_transition(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<Option<super::Transitioned>, StoreError> {
+        self.gate.pass(self.inner.commit_transition(id, to, reason, now, audit)).await
     }
 
     async fn import_row(&self, row: &ConnectorRow) -> Result<super::Imported, StoreError> {

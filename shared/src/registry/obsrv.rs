@@ -18,7 +18,8 @@ use tokio::sync::Notify;
 use super::{ArchiveStore, AuditDraft, Imported, ListPage, ListQuery, RowStore, StoredName};
 use crate::distribution::{ArchiveFormat, Distribution, Limits, declared_row_ids, read_distribution};
 use crate::domain::{
-    CONNECTOR_TYPE, Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version,
+    CONNECTOR_TYPE, Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, StatusReason, Timestamp,
+    Transition, Version, Versions,
 };
 use crate::error::{StoreError, error_chain};
 use crate::quoting::quote;
@@ -177,6 +178,8 @@ pub trait ObsrvTable: Send + Sync {
     async fn upsert(&self, rows: &[ObsrvRow], replace: Replace) -> Result<(), StoreError>;
     /// Removes a row unless a connector instance references it.
     async fn remove(&self, id: &str) -> Result<Removal, StoreError>;
+    /// The ids of the connector instances that use the row `id`.
+    async fn instances_of(&self, id: &str) -> Result<Vec<String>, StoreError>;
     /// Every row's status and last update, by id.
     async fn summaries(&self) -> Result<BTreeMap<String, ObsrvSummary>, StoreError>;
     /// Every row, by id.
@@ -211,11 +214,17 @@ async fn registry_summaries(rows: &dyn RowStore) -> Result<BTreeMap<String, Obsr
     Ok(summaries)
 }
 
-/// Copies the registry's current state of `ids` into the table (the rows a commit wrote and
-/// retired), each row's archive first when Obsrv's container takes them. Repeating it changes
-/// nothing.
+/// Copies the registry's current state of `ids` into the table (the rows a commit wrote, retired
+/// or deleted), each row's archive first when Obsrv's container takes them; a row the registry no
+/// longer has leaves the table too, unless a connector instance references it. Repeating it
+/// changes nothing.
 pub async fn mirror_rows(rows: &dyn RowStore, obsrv: &Obsrv, ids: &BTreeSet<String>) -> Result<usize, StoreError> {
     let current = current_rows(rows, ids).await?;
+    for gone in ids.iter().filter(|id| !current.iter().any(|row| row.id.as_str() == id.as_str())) {
+        if obsrv.table.remove(gone).await? == Removal::Referenced {
+            tracing::warn!(id = %gone, "a deleted version stays in Obsrv's table: a connector instance references it");
+        }
+    }
     if let Some(copy) = &obsrv.archives {
         let names: BTreeSet<&str> = current.iter().map(|row| row.source_url.as_str()).collect();
         for name in names {
@@ -417,6 +426,7 @@ pub fn row_of_obsrv(obsrv: &ObsrvRow, archive_sha256: &str) -> Result<ConnectorR
         created_date: at(obsrv.created_date),
         updated_date: at(obsrv.updated_date),
         live_date: obsrv.live_date.map(at),
+        status_reason: None,
     })
 }
 
@@ -522,9 +532,23 @@ impl RowStore for SignallingRows {
         rows: &[ConnectorRow],
         now: Timestamp,
         audit: &AuditDraft,
+        versions: Versions,
     ) -> Result<(), StoreError> {
-        let committed = self.inner.commit_registration(rows, now, audit).await;
+        let committed = self.inner.commit_registration(rows, now, audit, versions).await;
         // Also after a failure: a commit whose answer was lost may have landed.
+        self.committed.notify_one();
+        committed
+    }
+
+    async fn commit_transition(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<Option<super::Transitioned>, StoreError> {
+        let committed = self.inner.commit_transition(id, to, reason, now, audit).await;
         self.committed.notify_one();
         committed
     }

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use async_trait::async_trait;
 
 use super::{ArchiveKey, AuditDraft};
-use crate::domain::{Category, ConnectorRow, RowId, Status, Timestamp};
+use crate::domain::{Category, ConnectorRow, RowId, Status, StatusReason, Timestamp, Transition, Versions};
 use crate::error::StoreError;
 
 /// Where connector archives are kept.
@@ -97,6 +97,22 @@ pub trait RowStore: Send + Sync {
     /// Rows matching the query, in `id` order.
     async fn list(&self, query: &ListQuery) -> Result<ListPage, StoreError>;
 
+    /// Every archive name (`source_url`) a row references, whatever its status.
+    async fn source_urls(&self) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut names = std::collections::BTreeSet::new();
+        let mut query = ListQuery { limit: Some(1000), ..ListQuery::default() };
+        loop {
+            let page = self.list(&query).await?;
+            for listed in &page.rows {
+                names.extend(self.get_any(listed.id.as_str()).await?.map(|row| row.source_url));
+            }
+            match page.next_after {
+                Some(after) => query.after = Some(after),
+                None => return Ok(names),
+            }
+        }
+    }
+
     /// Commits one package's rows in one atomic step. For each row:
     /// - a stored row with the same id but another connector is a `StoreError::Conflict`;
     /// - every other `Live` row of the same connector becomes `Retired` (with `updated_date = now`);
@@ -106,19 +122,86 @@ pub trait RowStore: Send + Sync {
     /// - the audit event, `audit.record(rows, retired ids, now)`, goes to the store's outbox.
     ///
     /// Either all of it happens or none; concurrent commits for one connector leave exactly one
-    /// `Live` version.
+    /// `Live` version. Under `Versions::Immutable`, a stored row of the same id from another
+    /// archive is a `StoreError::VersionExists`.
     async fn commit_registration(
         &self,
         rows: &[ConnectorRow],
         now: Timestamp,
         audit: &AuditDraft,
+        versions: Versions,
     ) -> Result<(), StoreError>;
+
+    /// Moves the row `id` to `to` in one atomic step, as `domain::plan_transition` decides (by
+    /// the audit draft's subject): the row in its new state, or gone; the connector's Live row of
+    /// another version retired when `to` is Live; and, when anything changed, the audit event
+    /// (`AuditDraft::transition_record`) in the outbox. `None`: there is no such row. Transitions
+    /// racing each other and registrations leave at most one Live version per connector.
+    async fn commit_transition(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<Option<Transitioned>, StoreError>;
 
     /// Writes a row brought in from another registry as it is: status, dates and all, in one
     /// atomic step, as `domain::admit_import` decides (a stored row of the same id stays as it
     /// is; a second Live version of a connector is refused). No audit event: nothing was
     /// registered.
     async fn import_row(&self, row: &ConnectorRow) -> Result<Imported, StoreError>;
+}
+
+/// What a status transition did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transitioned {
+    /// The row as it was.
+    pub before: ConnectorRow,
+    /// The row as it is now; `None` when it was deleted.
+    pub after: Option<ConnectorRow>,
+    /// The connector's Live row of another version that the transition retired.
+    pub retired: Option<RowId>,
+    /// The connector's Live row after it, if it has one.
+    pub live: Option<String>,
+}
+
+impl Transitioned {
+    /// What a transition of `before` to `after` (`None`: deleted) does, which retired `retired`,
+    /// where the connector's head pointed at `live_before` (as the store read it).
+    pub fn new(
+        before: ConnectorRow,
+        after: Option<ConnectorRow>,
+        retired: Option<RowId>,
+        live_before: Option<String>,
+    ) -> Self {
+        let live = match &after {
+            Some(after) if after.status == Status::Live => Some(after.id.as_str().to_owned()),
+            _ => live_before.filter(|live| live != before.id.as_str()),
+        };
+        Self { before, after, retired, live }
+    }
+
+    /// Nothing written: the row has the state asked for already.
+    pub fn unchanged(row: ConnectorRow, live_before: Option<String>) -> Self {
+        Self { after: Some(row.clone()), before: row, retired: None, live: live_before }
+    }
+
+    /// Whether anything was written (a transition to the state the row has writes nothing).
+    pub fn changed(&self) -> bool {
+        self.after.as_ref() != Some(&self.before)
+    }
+
+    /// What the audit event names as retired: the connector's Live row, or the row itself.
+    pub fn retired_ids(&self) -> Vec<RowId> {
+        match (&self.retired, &self.after) {
+            (Some(retired), _) => vec![retired.clone()],
+            (None, Some(after)) if after.status == Status::Retired && self.before.status != Status::Retired => {
+                vec![after.id.clone()]
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// What importing a row did.

@@ -5,10 +5,11 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 use tempfile::NamedTempFile;
 
-use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, Origin, RowStore, StoredName};
+use super::obsrv::{ObsrvTable, Removal};
+use super::{ArchiveKey, ArchiveStore, AuditDraft, ListPage, ListQuery, Origin, RowStore, StoredName, Transitioned};
 use crate::distribution::reader::ReadError;
 use crate::distribution::{Distribution, Limits, build_rows, declared_row_ids, read_distribution};
-use crate::domain::{ConnectorRow, RowId, Status, Timestamp};
+use crate::domain::{ConnectorRow, RowId, Status, StatusReason, Timestamp, Transition, VersionExists, Versions};
 use crate::error::{RegistryError, StoreError, error_chain};
 
 /// How many fresh stored names are tried before a taken-name collision is reported.
@@ -22,6 +23,10 @@ pub struct Registrar {
     limits: Limits,
     /// Whether registrations feed an Obsrv installation's runtimes (`feeding_obsrv`).
     obsrv_runtimes: bool,
+    /// Whether a registered version may be registered again with other bytes.
+    versions: Versions,
+    /// Obsrv's table, whose connector instances keep the versions they use from being deleted.
+    obsrv_table: Option<Arc<dyn ObsrvTable>>,
 }
 
 /// Reading and listing rows; needs only the row store, so a read-only deployment links no
@@ -86,7 +91,21 @@ impl ReadMode {
 
 impl Registrar {
     pub fn new(archives: Arc<dyn ArchiveStore>, rows: Arc<dyn RowStore>, limits: Limits) -> Self {
-        Self { archives, rows, limits, obsrv_runtimes: false }
+        Self { archives, rows, limits, obsrv_runtimes: false, versions: Versions::Immutable, obsrv_table: None }
+    }
+
+    /// Whether a registered version may be registered again with other bytes (the operator's
+    /// setting; immutable by default).
+    pub fn with_versions(mut self, versions: Versions) -> Self {
+        self.versions = versions;
+        self
+    }
+
+    /// Refuses to delete a version that a connector instance in Obsrv's table references, and
+    /// removes deleted versions from the table at once.
+    pub fn guarding_obsrv_instances(mut self, table: Arc<dyn ObsrvTable>) -> Self {
+        self.obsrv_table = Some(table);
+        self
     }
 
     /// The registrar of a registry that feeds an Obsrv installation: registrations say what
@@ -176,6 +195,12 @@ impl Registrar {
                 return Err(error);
             }
         };
+        if let Err(error) = self.check_versions(&distribution).await {
+            if is_refusal(&error) {
+                self.discard(&upload_key).await;
+            }
+            return Err(error);
+        }
         let new_archive = match self.archives.copy(&upload_key, &key).await {
             Ok(()) => Some(&key),
             // A retry after a fault past the copy finds this very archive there; a second upload
@@ -243,10 +268,111 @@ impl Registrar {
         file_name: &str,
         origin: &Origin,
     ) -> Result<Registered, RegistryError> {
+        self.check_versions(distribution).await?;
         let now = Timestamp::now();
         let (stored_name, rows) = self.store_archive(distribution, staged, file_name, now).await?;
         let key = stored_name.key();
         self.commit_rows(distribution, stored_name, rows, now, Some(&key), origin).await
+    }
+
+    /// Refuses, before anything is stored, a package that would register a version again from
+    /// other bytes while versions are immutable, naming every such row. The commit checks again,
+    /// atomically, for a registration racing this one.
+    async fn check_versions(&self, distribution: &Distribution) -> Result<(), RegistryError> {
+        if self.versions == Versions::Overwritable {
+            return Ok(());
+        }
+        let mut exists: Option<VersionExists> = None;
+        for id in declared_row_ids(distribution) {
+            if let Some(stored) = self.rows.get_any(id.as_str()).await?
+                && stored.archive_sha256 != distribution.sha256
+            {
+                let exists = exists.get_or_insert_with(|| VersionExists {
+                    ids: Vec::new(),
+                    stored_sha256: stored.archive_sha256.clone(),
+                });
+                exists.ids.push(id.as_str().to_owned());
+            }
+        }
+        match exists {
+            Some(exists) => Err(RegistryError::VersionExists(exists.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Moves a row to another status (`RowStore::commit_transition`): Live (promotion and
+    /// rollback), Retire, or Delete. A deleted version's archive goes too when no other row
+    /// references it; a version an Obsrv connector instance uses is not deleted.
+    pub async fn transition(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        origin: &Origin,
+    ) -> Result<Transitioned, RegistryError> {
+        if to == Transition::Delete
+            && let Some(table) = &self.obsrv_table
+        {
+            let instances = table.instances_of(id).await?;
+            if !instances.is_empty() {
+                return Err(RegistryError::InUse(format!(
+                    "Failed to delete connector {id} as it is in use by the connector instances {}. Delete those \
+                     instances, or retire the version instead",
+                    instances.join(", ")
+                )));
+            }
+        }
+        let audit = AuditDraft::for_transition(origin.clone());
+        let transitioned = self
+            .rows
+            .commit_transition(id, to, reason, Timestamp::now(), &audit)
+            .await?
+            .ok_or_else(|| not_found(id))?;
+        if transitioned.changed() {
+            tracing::info!(
+                id,
+                status = %to,
+                reason = reason.map(StatusReason::as_str),
+                retired = transitioned.retired.as_ref().map(RowId::as_str),
+                event_id = audit.event_id(),
+                route = %origin.route,
+                "connector status changed"
+            );
+            crate::metrics::transitioned(&origin.route, to.as_str());
+        }
+        if to == Transition::Delete && transitioned.changed() {
+            self.after_delete(&transitioned.before).await;
+        }
+        Ok(transitioned)
+    }
+
+    /// After a version is deleted: its row leaves Obsrv's table (the mirror would too), and its
+    /// archive leaves the store when no row references it any more. Failures are only logged:
+    /// the row is gone, and `gc-archives` and the mirror finish what is left.
+    async fn after_delete(&self, row: &ConnectorRow) {
+        if let Some(table) = &self.obsrv_table {
+            match table.remove(row.id.as_str()).await {
+                Ok(Removal::Referenced) => {
+                    tracing::warn!(id = %row.id, "a deleted version stays in Obsrv's table: an instance references it");
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(id = %row.id, error = %error_chain(&error), "could not remove a deleted version from Obsrv's table")
+                }
+            }
+        }
+        let Some(name) = StoredName::parse(&row.source_url) else { return };
+        match self.rows.source_urls().await {
+            Ok(referenced) if !referenced.contains(name.as_str()) => {
+                if let Err(error) = self.archives.delete(&name.key()).await {
+                    tracing::warn!(key = %name.key(), error = %error_chain(&error), "could not remove a deleted version's archive");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(error = %error_chain(&error), "could not tell whether a deleted version's archive is still used")
+            }
+        }
     }
 
     /// What Obsrv's runtimes cannot do with the package, when the registry feeds an installation.
@@ -276,7 +402,7 @@ impl Registrar {
     ) -> Result<Registered, RegistryError> {
         let warnings = self.runtime_warnings(distribution).await?;
         let audit = AuditDraft::new(origin.clone(), &distribution.sha256, stored_name.as_str());
-        if let Err(error) = self.rows.commit_registration(&rows, now, &audit).await {
+        if let Err(error) = self.rows.commit_registration(&rows, now, &audit, self.versions).await {
             // When the store refused the rows, take the archive back out. When the outcome is
             // unknown (a timeout may hide a commit), keep it: an unreferenced archive is harmless,
             // a row pointing at a deleted one is not.
@@ -375,7 +501,10 @@ fn measured(
 pub(crate) fn is_refusal(error: &RegistryError) -> bool {
     matches!(
         error,
-        RegistryError::InvalidDistribution(_) | RegistryError::Conflict(_) | RegistryError::PayloadTooLarge(_)
+        RegistryError::InvalidDistribution(_)
+            | RegistryError::Conflict(_)
+            | RegistryError::VersionExists(_)
+            | RegistryError::PayloadTooLarge(_)
     )
 }
 

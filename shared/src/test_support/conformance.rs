@@ -6,7 +6,10 @@ use std::sync::Arc;
 use chrono::Duration;
 use serde_json::value::RawValue;
 
-use crate::domain::{Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, Timestamp, Version};
+use crate::domain::{
+    Category, ConnectorId, ConnectorRow, RowId, SourceInfo, Status, StatusReason, Timestamp, Transition, Version,
+    Versions,
+};
 use crate::error::StoreError;
 use crate::registry::{
     ARCHIVE_PREFIX, ArchiveStore, AuditDraft, AuditOutbox, AuditRecord, AuditSink, Imported, ListQuery, ListedRow,
@@ -43,6 +46,7 @@ pub fn row(connector: &str, version: &str, category: &str, now: Timestamp) -> Co
         created_date: now,
         updated_date: now,
         live_date: Some(now),
+        status_reason: None,
     }
 }
 
@@ -95,6 +99,186 @@ where
     a_list_over_a_megabyte_returns_every_row_once(&*make().await).await;
     racing_registrations_leave_one_live(make().await).await;
     imported_rows_are_kept_as_they_are(&*make().await).await;
+    a_version_s_bytes_never_change(&*make().await).await;
+    transitions_promote_roll_back_retire_and_delete(&*make().await).await;
+    every_read_and_list_follows_every_transition(&*make().await).await;
+    racing_transitions_and_registrations_leave_at_most_one_live(make().await).await;
+}
+
+/// Another archive under a registered version is refused, and nothing changes; the same archive
+/// again is the original's re-registration; the operator's setting lets other bytes through.
+async fn a_version_s_bytes_never_change(store: &dyn RowStore) {
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    let mut other = row("kafka", "1.0.0", "stream", at(5));
+    other.archive_sha256 = "f".repeat(64);
+    let error = store
+        .commit_registration(std::slice::from_ref(&other), at(5), &draft(), Versions::Immutable)
+        .await
+        .unwrap_err();
+    assert!(matches!(&error, StoreError::VersionExists(message) if message.contains("kafka-1.0.0")), "{error:?}");
+    let stored = store.get("kafka-1.0.0", Status::Live).await.unwrap().unwrap();
+    assert_eq!((stored.archive_sha256, stored.updated_date), ("0".repeat(64), at(0)));
+    let same = row("kafka", "1.0.0", "stream", at(6));
+    store.commit_registration(&[same], at(6), &draft(), Versions::Immutable).await.unwrap();
+    store.commit_registration(&[other], at(7), &draft(), Versions::Overwritable).await.unwrap();
+    assert_eq!(store.get("kafka-1.0.0", Status::Live).await.unwrap().unwrap().archive_sha256, "f".repeat(64));
+}
+
+fn reason(text: &str) -> StatusReason {
+    StatusReason::parse(text).unwrap().unwrap()
+}
+
+fn transition_draft() -> AuditDraft {
+    AuditDraft::for_transition(Origin::new("operator", "POST /v2/connectors/status-transition"))
+}
+
+/// Live makes an older version Live again and retires the Live one; Retire leaves the connector
+/// without one; Delete removes a version that is not Live and refuses the Live one; a repeat
+/// changes nothing; an unknown id is `None`. Reasons are kept with the rows.
+async fn transitions_promote_roll_back_retire_and_delete(store: &dyn RowStore) {
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    let draft = transition_draft();
+    let rollback = reason("2.0.0 loses events");
+    let done = store
+        .commit_transition("kafka-1.0.0", Transition::Live, Some(&rollback), at(10), &draft)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(done.changed());
+    assert_eq!(
+        (done.before.status, done.retired.as_ref().map(|id| id.as_str())),
+        (Status::Retired, Some("kafka-2.0.0"))
+    );
+    assert_eq!(done.live.as_deref(), Some("kafka-1.0.0"));
+    let live = store.get("kafka-1.0.0", Status::Live).await.unwrap().expect("rolled back");
+    assert_eq!(
+        (live.status_reason.as_deref(), live.updated_by.as_str(), live.live_date),
+        (Some("2.0.0 loses events"), "operator", Some(at(10)))
+    );
+    assert_eq!(live.created_date, at(0), "history is kept");
+    let retired = store.get("kafka-2.0.0", Status::Retired).await.unwrap().expect("retired");
+    assert_eq!(retired.status_reason.as_deref(), Some("kafka-1.0.0 was made Live"));
+    let view: serde_json::Value =
+        serde_json::from_str(store.read_view("kafka-1.0.0", Status::Live).await.unwrap().unwrap().get()).unwrap();
+    assert_eq!(view["status_reason"], "2.0.0 loses events");
+
+    let again = store.commit_transition("kafka-1.0.0", Transition::Live, None, at(11), &draft).await.unwrap().unwrap();
+    assert!(!again.changed(), "a repeat is idempotent");
+
+    let error = store.commit_transition("kafka-1.0.0", Transition::Delete, None, at(12), &draft).await.unwrap_err();
+    assert!(matches!(error, StoreError::TransitionRefused(_)), "{error:?}");
+    let retire = store
+        .commit_transition("kafka-1.0.0", Transition::Retire, Some(&reason("end of life")), at(13), &draft)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retire.live, retire.after.map(|row| row.status)), (None, Some(Status::Retired)));
+    let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
+    assert!(store.list(&live).await.unwrap().rows.is_empty(), "no Live version left");
+
+    let deleted =
+        store.commit_transition("kafka-2.0.0", Transition::Delete, None, at(14), &draft).await.unwrap().unwrap();
+    assert!(deleted.after.is_none() && deleted.changed());
+    assert_eq!(status_of(store, "kafka-2.0.0").await, None);
+    assert_eq!(store.commit_transition("kafka-2.0.0", Transition::Delete, None, at(15), &draft).await.unwrap(), None);
+    assert_eq!(store.commit_transition("nothing-1", Transition::Live, None, at(15), &draft).await.unwrap(), None);
+    // A new registration of the connector retires nothing it should not, and a deleted version
+    // can be registered again.
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(20))], at(20), &self::draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
+    assert_eq!(all(store).await.len(), 2);
+}
+
+/// Reads and lists (and the caches behind them) never answer with a row's state from before a
+/// transition.
+async fn every_read_and_list_follows_every_transition(store: &dyn RowStore) {
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    let retired = ListQuery { statuses: vec![Status::Retired], ..Default::default() };
+    // Warm every cache first.
+    assert!(store.read_view("kafka-2.0.0", Status::Live).await.unwrap().is_some());
+    assert_eq!(store.list(&retired).await.unwrap().rows.len(), 1);
+    let draft = transition_draft();
+    store.commit_transition("kafka-1.0.0", Transition::Live, None, at(5), &draft).await.unwrap();
+    assert!(store.read_view("kafka-2.0.0", Status::Live).await.unwrap().is_none());
+    assert!(store.read_view("kafka-1.0.0", Status::Live).await.unwrap().is_some());
+    let listed: Vec<String> =
+        store.list(&retired).await.unwrap().rows.iter().map(|r| r.id.as_str().to_owned()).collect();
+    assert_eq!(listed, ["kafka-2.0.0"]);
+    store.commit_transition("kafka-2.0.0", Transition::Delete, None, at(6), &draft).await.unwrap();
+    assert!(store.list(&retired).await.unwrap().rows.is_empty());
+    assert_eq!(all(store).await.len(), 1);
+}
+
+/// Promotions of every version and registrations of new ones, all at once, leave at most one
+/// Live version, and the connector's head where its Live row is.
+async fn racing_transitions_and_registrations_leave_at_most_one_live(store: Arc<dyn RowStore>) {
+    for i in 0..4 {
+        let now = at(i);
+        store
+            .commit_registration(&[row("race", &format!("{i}.0"), "batch", now)], now, &draft(), Versions::Immutable)
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let now = at(10 + i);
+            if i % 2 == 0 {
+                let to = if i % 4 == 0 { Transition::Live } else { Transition::Retire };
+                store
+                    .commit_transition(&format!("race-{}.0", i / 2), to, None, now, &transition_draft())
+                    .await
+                    .map(|_| ())
+            } else {
+                store
+                    .commit_registration(
+                        &[row("race", &format!("{}.0", 10 + i), "batch", now)],
+                        now,
+                        &draft(),
+                        Versions::Immutable,
+                    )
+                    .await
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("commit");
+    }
+    let live = ListQuery { statuses: vec![Status::Live], ..Default::default() };
+    let live_rows = store.list(&live).await.unwrap().rows;
+    assert!(
+        live_rows.len() <= 1,
+        "at most one Live version: {:?}",
+        live_rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()
+    );
+    // A registration after the race finds the head where the Live row is: it ends with one.
+    store
+        .commit_registration(&[row("race", "99.0", "batch", at(99))], at(99), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    let live_rows = store.list(&live).await.unwrap().rows;
+    assert_eq!(live_rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["race-99.0"]);
 }
 
 /// Rows brought in from an Obsrv installation keep their status and dates; a row the registry
@@ -119,7 +303,10 @@ async fn imported_rows_are_kept_as_they_are(store: &dyn RowStore) {
     let view = store.read_view("kafka-1.0.0", Status::Retired).await.unwrap().expect("a read view");
     assert_eq!(view.get(), render_read_view(&retired).unwrap().get());
     // A registration after the import retires the imported Live version.
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     assert_eq!(status_of(store, "kafka-1.1.0").await, Some(Status::Retired));
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
 }
@@ -133,7 +320,7 @@ async fn empty_store_has_nothing(store: &dyn RowStore) {
 async fn a_committed_row_reads_back_whole(store: &dyn RowStore) {
     let now = at(0);
     let row = row("kafka", "1.0.0", "stream", now);
-    store.commit_registration(std::slice::from_ref(&row), now, &draft()).await.unwrap();
+    store.commit_registration(std::slice::from_ref(&row), now, &draft(), Versions::Immutable).await.unwrap();
     let stored = store.get("kafka-1.0.0", Status::Live).await.unwrap().expect("stored");
     assert_eq!(stored, row);
     assert_eq!(stored.ui_spec.get(), r#"{"b":1,"a":{"z":[1,2]}}"#, "ui_spec keeps its text and key order");
@@ -146,26 +333,41 @@ async fn a_committed_row_reads_back_whole(store: &dyn RowStore) {
 }
 
 async fn a_new_version_retires_the_live_one(store: &dyn RowStore) {
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
-    store.commit_registration(&[row("other", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    store
+        .commit_registration(&[row("other", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     let old = store.get("kafka-1.0.0", Status::Retired).await.unwrap().expect("retired");
     assert_eq!(old.updated_date, at(10));
     assert_eq!(old.live_date, Some(at(0)));
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "other-1.0.0").await, Some(Status::Live), "other connectors are untouched");
     // Any version retires the others, older ones included (no semver ordering, as in the original).
-    store.commit_registration(&[row("kafka", "0.9.0", "stream", at(20))], at(20), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "0.9.0", "stream", at(20))], at(20), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Retired));
     assert_eq!(status_of(store, "kafka-0.9.0").await, Some(Status::Live));
 }
 
 async fn re_registering_keeps_creation_fields(store: &dyn RowStore) {
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     let mut again = row("kafka", "1.0.0", "batch", at(30));
     again.name = "renamed".into();
     again.created_by = "someone-else".into();
-    store.commit_registration(std::slice::from_ref(&again), at(30), &draft()).await.unwrap();
+    store.commit_registration(std::slice::from_ref(&again), at(30), &draft(), Versions::Immutable).await.unwrap();
     let stored = store.get("kafka-1.0.0", Status::Live).await.unwrap().expect("live");
     assert_eq!(stored.name, "renamed");
     assert_eq!(stored.category.as_str(), "batch");
@@ -177,26 +379,38 @@ async fn re_registering_keeps_creation_fields(store: &dyn RowStore) {
 }
 
 async fn a_retired_version_can_come_back(store: &dyn RowStore) {
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft()).await.unwrap();
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(2))], at(2), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(2))], at(2), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     assert_eq!(status_of(store, "kafka-1.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Retired));
 }
 
 async fn a_package_commits_all_or_nothing(store: &dyn RowStore) {
     // `a-b` version `1` and `a` version `b-1` share the row id `a-b-1`.
-    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0), &draft()).await.unwrap();
-    store.commit_registration(&[row("pg", "1.0.0", "batch", at(0))], at(0), &draft()).await.unwrap();
+    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0), &draft(), Versions::Immutable).await.unwrap();
+    store
+        .commit_registration(&[row("pg", "1.0.0", "batch", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     let package = [row("pg", "2.0.0", "batch", at(5)), row("a", "b-1", "batch", at(5))];
-    let error = store.commit_registration(&package, at(5), &draft()).await.unwrap_err();
+    let error = store.commit_registration(&package, at(5), &draft(), Versions::Immutable).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
     assert_eq!(status_of(store, "pg-1.0.0").await, Some(Status::Live), "nothing of the failed package landed");
     assert_eq!(status_of(store, "pg-2.0.0").await, None);
     assert_eq!(store.get("a-b-1", Status::Live).await.unwrap().unwrap().connector_id.as_str(), "a-b");
 
     let package = [row("mysql", "1.0.0", "batch", at(6)), row("pg", "2.0.0", "batch", at(6))];
-    store.commit_registration(&package, at(6), &draft()).await.unwrap();
+    store.commit_registration(&package, at(6), &draft(), Versions::Immutable).await.unwrap();
     assert_eq!(status_of(store, "mysql-1.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "pg-2.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "pg-1.0.0").await, Some(Status::Retired));
@@ -206,7 +420,10 @@ async fn list_filters_orders_and_pages(store: &dyn RowStore) {
     for (connector, version, category) in
         [("zeta", "1", "batch"), ("alpha", "1", "stream"), ("alpha", "2", "stream"), ("mid", "1", "Database")]
     {
-        store.commit_registration(&[row(connector, version, category, at(0))], at(0), &draft()).await.unwrap();
+        store
+            .commit_registration(&[row(connector, version, category, at(0))], at(0), &draft(), Versions::Immutable)
+            .await
+            .unwrap();
     }
     let ids = |rows: &[Arc<ListedRow>]| rows.iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
     assert_eq!(ids(&all(store).await), ["alpha-1", "alpha-2", "mid-1", "zeta-1"], "id order");
@@ -245,7 +462,10 @@ async fn every_list_follows_every_commit(store: &dyn RowStore) {
     let versions = ["1.0.0", "2.0.0", "3.0.0"];
     for (i, version) in versions.iter().enumerate() {
         let now = at(i as i64);
-        store.commit_registration(&[row("kafka", version, "stream", now)], now, &draft()).await.unwrap();
+        store
+            .commit_registration(&[row("kafka", version, "stream", now)], now, &draft(), Versions::Immutable)
+            .await
+            .unwrap();
         for _ in 0..2 {
             assert_eq!(ids(&store.list(&live).await.unwrap().rows), [format!("kafka-{version}")]);
             let expected: Vec<String> = versions[..i].iter().map(|v| format!("kafka-{v}")).collect();
@@ -270,19 +490,25 @@ async fn every_read_follows_every_commit(store: &dyn RowStore) {
         view
     }
     assert!(read(store, "kafka-1.0.0", Status::Live).await.is_none());
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     for _ in 0..2 {
         let view = read(store, "kafka-1.0.0", Status::Live).await.expect("read");
         assert!(view.contains(r#""ui_spec":{"b":1,"a":{"z":[1,2]}}"#), "{view}");
         assert!(read(store, "kafka-1.0.0", Status::Draft).await.is_none(), "read filters on status");
     }
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     assert!(read(store, "kafka-1.0.0", Status::Live).await.is_none(), "retired");
     let retired = read(store, "kafka-1.0.0", Status::Retired).await.expect("retired");
     assert!(retired.contains(r#""status":"Retired""#), "{retired}");
     let mut renamed = row("kafka", "2.0.0", "stream", at(20));
     renamed.name = "renamed".into();
-    store.commit_registration(&[renamed], at(20), &draft()).await.unwrap();
+    store.commit_registration(&[renamed], at(20), &draft(), Versions::Immutable).await.unwrap();
     assert!(read(store, "kafka-2.0.0", Status::Live).await.expect("live").contains(r#""name":"renamed""#));
 }
 
@@ -304,11 +530,14 @@ async fn reads_racing_commits_never_keep_an_old_answer(store: Arc<dyn RowStore>)
     for round in 0..20_i64 {
         let mut live = row("kafka", "1.0.0", "stream", at(round));
         live.name = format!("round {round}");
-        store.commit_registration(&[live], at(round), &draft()).await.unwrap();
+        store.commit_registration(&[live], at(round), &draft(), Versions::Immutable).await.unwrap();
         let view = store.read_view("kafka-1.0.0", Status::Live).await.unwrap().expect("live");
         assert!(view.get().contains(&format!(r#""name":"round {round}""#)), "round {round}: {}", view.get());
     }
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(99))], at(99), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(99))], at(99), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     assert!(store.read_view("kafka-1.0.0", Status::Live).await.unwrap().is_none(), "retired");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {
@@ -321,7 +550,10 @@ async fn reads_racing_commits_never_keep_an_old_answer(store: Arc<dyn RowStore>)
 async fn list_pages_through_many_rows(store: &dyn RowStore) {
     let count = 120;
     for i in 0..count {
-        store.commit_registration(&[row(&format!("c{i:03}"), "1", "batch", at(0))], at(0), &draft()).await.unwrap();
+        store
+            .commit_registration(&[row(&format!("c{i:03}"), "1", "batch", at(0))], at(0), &draft(), Versions::Immutable)
+            .await
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut after = None;
@@ -344,7 +576,7 @@ async fn a_list_over_a_megabyte_returns_every_row_once(store: &dyn RowStore) {
     for i in 0..count {
         let mut big = row(&format!("big{i:03}"), "1", "batch", at(0));
         big.ui_spec = RawValue::from_string(spec.clone()).expect("raw");
-        store.commit_registration(&[big], at(0), &draft()).await.unwrap();
+        store.commit_registration(&[big], at(0), &draft(), Versions::Immutable).await.unwrap();
     }
     let expected: Vec<String> = (0..count).map(|i| format!("big{i:03}-1")).collect();
     let ids = |rows: Vec<Arc<ListedRow>>| rows.into_iter().map(|r| r.id.as_str().to_owned()).collect::<Vec<_>>();
@@ -368,7 +600,14 @@ async fn racing_registrations_leave_one_live(store: Arc<dyn RowStore>) {
             let store = store.clone();
             tokio::spawn(async move {
                 let now = at(i);
-                store.commit_registration(&[row("race", &format!("{i}.0"), "batch", now)], now, &draft()).await
+                store
+                    .commit_registration(
+                        &[row("race", &format!("{i}.0"), "batch", now)],
+                        now,
+                        &draft(),
+                        Versions::Immutable,
+                    )
+                    .await
             })
         })
         .collect();
@@ -393,12 +632,41 @@ where
     a_refused_commit_leaves_none(&*make().await).await;
     records_stay_until_delivered(&*make().await).await;
     racing_commits_leave_one_record_each(make().await).await;
+    a_transition_leaves_one_record_and_a_repeat_none(&*make().await).await;
+}
+
+async fn a_transition_leaves_one_record_and_a_repeat_none<S: RowStore + AuditOutbox>(store: &S) {
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    let before = store.pending(10).await.unwrap().len();
+    let audit = transition_draft();
+    store.commit_transition("kafka-1.0.0", Transition::Live, Some(&reason("rollback")), at(5), &audit).await.unwrap();
+    store.commit_transition("kafka-1.0.0", Transition::Live, None, at(6), &transition_draft()).await.unwrap();
+    let pending = store.pending(10).await.unwrap();
+    assert_eq!(pending.len(), before + 1, "one event for the change, none for the repeat");
+    let record = pending.iter().find(|r| r.detail.event_id == audit.event_id()).expect("the transition's event");
+    assert_eq!(record.detail_type, "Connector status changed");
+    assert_eq!((record.detail.status.as_deref(), record.detail.reason.as_deref()), (Some("Live"), Some("rollback")));
+    assert_eq!(record.detail.retired_ids, ["kafka-2.0.0"]);
+    assert_eq!(record.detail.subject, "operator");
+    store.commit_transition("kafka-2.0.0", Transition::Delete, None, at(7), &transition_draft()).await.unwrap();
+    let deleted = store.pending(10).await.unwrap();
+    assert!(deleted.iter().any(|r| r.detail.deleted_ids == ["kafka-2.0.0"] && r.detail.rows.is_empty()));
 }
 
 async fn a_commit_leaves_exactly_one_record<S: RowStore + AuditOutbox>(store: &S) {
     assert!(store.pending(10).await.unwrap().is_empty());
     let first = draft();
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &first).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &first, Versions::Immutable)
+        .await
+        .unwrap();
     let pending = store.pending(10).await.unwrap();
     assert_eq!(pending.len(), 1, "{pending:?}");
     let record = &pending[0];
@@ -410,7 +678,7 @@ async fn a_commit_leaves_exactly_one_record<S: RowStore + AuditOutbox>(store: &S
 
     let package = [row("kafka", "2.0.0", "stream", at(10)), row("jdbc", "1.0.0", "batch", at(10))];
     let second = draft();
-    store.commit_registration(&package, at(10), &second).await.unwrap();
+    store.commit_registration(&package, at(10), &second, Versions::Immutable).await.unwrap();
     let pending = store.pending(10).await.unwrap();
     assert_eq!(pending.len(), 2, "one record per commit: {pending:?}");
     assert_eq!(pending[0].detail.event_id, first.event_id(), "oldest first");
@@ -423,11 +691,11 @@ async fn a_commit_leaves_exactly_one_record<S: RowStore + AuditOutbox>(store: &S
 }
 
 async fn a_refused_commit_leaves_none<S: RowStore + AuditOutbox>(store: &S) {
-    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0), &draft()).await.unwrap();
+    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0), &draft(), Versions::Immutable).await.unwrap();
     let before = store.pending(10).await.unwrap();
     // `a` version `b-1` has the row id `a-b-1` of another connector: the store refuses it.
     let package = [row("pg", "1.0.0", "batch", at(5)), row("a", "b-1", "batch", at(5))];
-    let error = store.commit_registration(&package, at(5), &draft()).await.unwrap_err();
+    let error = store.commit_registration(&package, at(5), &draft(), Versions::Immutable).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
     assert_eq!(store.pending(10).await.unwrap(), before, "no event for a registration that did not commit");
 }
@@ -453,8 +721,14 @@ impl AuditSink for KeptEvents {
 async fn records_stay_until_delivered<S: RowStore + AuditOutbox>(store: &S) {
     use crate::registry::audit::deliver_pending;
     let sink = KeptEvents::default();
-    store.commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft()).await.unwrap();
-    store.commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft()).await.unwrap();
+    store
+        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+    store
+        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
+        .await
+        .unwrap();
     sink.failing.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(deliver_pending(store, &sink).await.is_err());
     assert_eq!(store.pending(10).await.unwrap().len(), 2, "an undelivered record stays");
@@ -475,7 +749,14 @@ async fn racing_commits_leave_one_record_each<S: RowStore + AuditOutbox + 'stati
             tokio::spawn(async move {
                 let now = at(i);
                 let audit = draft();
-                store.commit_registration(&[row("race", &format!("{i}.0"), "batch", now)], now, &audit).await?;
+                store
+                    .commit_registration(
+                        &[row("race", &format!("{i}.0"), "batch", now)],
+                        now,
+                        &audit,
+                        Versions::Immutable,
+                    )
+                    .await?;
                 Ok::<_, StoreError>(audit.event_id().to_owned())
             })
         })

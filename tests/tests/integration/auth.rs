@@ -472,3 +472,53 @@ async fn committed_registrations_yield_one_audit_event_each_naming_the_caller() 
     }
     assert_ne!(lines[0]["id"], lines[1]["id"], "each event has its own id");
 }
+
+/// Status transitions take the roles of register, and their audit event names the caller, the
+/// route, the transition and its reason.
+#[tokio::test]
+async fn status_transitions_are_for_writers_and_their_events_name_the_caller() {
+    let app = secured_app().await;
+    let mut manager_claims = claims(&["dataset_manager"]);
+    manager_claims["sub"] = json!("alice@example.org");
+    let manager = mint(&keys().0, None, manager_claims);
+    assert_eq!(register_as(&app, &manager).await.status, StatusCode::OK);
+    let transition = |token: String, status: &str| {
+        let body = transition_body("kafka-connector-1.0.0", status, Some("end of support"));
+        let request = app.client.post(app.url("/v2/connectors/status-transition")).bearer_auth(token).json(&body);
+        async move { TestApp::answer(request.send().await.unwrap()).await }
+    };
+    let viewer = mint(&keys().0, None, claims(&["viewer", "dataset_creator"]));
+    let refused = transition(viewer, "Retire").await;
+    assert_refused(
+        &refused,
+        "api.connectors.status-transition",
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN ACCESS",
+        WRITERS_ONLY,
+    );
+    assert_eq!(app.all_rows_unchecked().await.len(), 1);
+    let retired = transition(manager, "Retire").await;
+    assert_eq!(retired.status, StatusCode::OK, "{}", retired.text);
+
+    let events = app.data_dir().unwrap().join("audit-events.jsonl");
+    let mut changed = None;
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(&events).unwrap_or_default();
+        changed = text
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|line| line["detail-type"] == "Connector status changed");
+        if changed.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let changed = changed.expect("the transition's audit event");
+    let detail = &changed["detail"];
+    assert_eq!(
+        (&detail["subject"], &detail["route"]),
+        (&json!("alice@example.org"), &json!("POST /v2/connectors/status-transition"))
+    );
+    assert_eq!((&detail["status"], &detail["reason"]), (&json!("Retire"), &json!("end of support")));
+    assert_eq!(detail["retired_ids"], json!(["kafka-connector-1.0.0"]));
+}

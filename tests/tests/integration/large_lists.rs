@@ -11,6 +11,7 @@ use registry_shared::adapters::embedded::open_stores;
 use registry_shared::api::{self, LAMBDA_RESPONSE_BYTES, Route};
 use registry_shared::auth::Authenticator;
 use registry_shared::domain::Status;
+use registry_shared::domain::Versions;
 use registry_shared::lambda;
 use registry_shared::registry::{Catalog, RowStore};
 use registry_shared::test_support::conformance::{self, at, row};
@@ -38,7 +39,7 @@ async fn ten_thousand_rows(rows: &dyn RowStore) {
             })
             .collect();
         for package in all.chunks(12) {
-            rows.commit_registration(package, now, &conformance::draft()).await.unwrap();
+            rows.commit_registration(package, now, &conformance::draft(), Versions::Immutable).await.unwrap();
         }
     }
 }

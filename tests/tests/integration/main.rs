@@ -14,3 +14,4 @@ mod obsrv;
 mod openapi;
 mod template;
 mod template_storage;
+mod versions;

@@ -30,7 +30,42 @@ on_both_backends!(
     an_obsrv_installation_s_registrations_are_imported_as_they_are,
     archives_reach_obsrv_s_container_before_their_rows,
     registrations_say_what_obsrv_s_runtimes_cannot_do,
+    transitions_reach_obsrv_s_table_and_a_version_in_use_is_never_deleted,
 );
+
+async fn transitions_reach_obsrv_s_table_and_a_version_in_use_is_never_deleted(kind: BackendKind) {
+    let Some(database) = ObsrvDatabase::fresh().await else { return };
+    let app = mirrored_app(kind, &database).await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "1.0.0")).await;
+    registered(&app, "kafka.tar.gz", &Package::single_tenant("kafka-connector", "2.0.0")).await;
+    wait_for_statuses(&database, &[("kafka-connector-1.0.0", "Retired"), ("kafka-connector-2.0.0", "Live")]).await;
+
+    let rollback = app.transition("kafka-connector-1.0.0", "Live", Some("2.0.0 drops events")).await;
+    assert_eq!(rollback.status, StatusCode::OK, "{}", rollback.text);
+    wait_for_statuses(&database, &[("kafka-connector-1.0.0", "Live"), ("kafka-connector-2.0.0", "Retired")]).await;
+
+    // A dataset's connector instance uses 2.0.0, as Obsrv's command-service writes it.
+    let client = database.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO datasets (id, type, status, updated_date) VALUES ('orders', 'event', 'Live', now());
+             INSERT INTO connector_instances (id, dataset_id, connector_id, connector_config, operations_config, status, \
+               created_by, updated_by, created_date, updated_date, published_date) VALUES ('orders_kafka', 'orders', \
+               'kafka-connector-2.0.0', '{}', '{}', 'Live', 'SYSTEM', 'SYSTEM', now(), now(), now());",
+        )
+        .await
+        .unwrap();
+    let refused = app.transition("kafka-connector-2.0.0", "Delete", None).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text);
+    assert_eq!(refused.body["error"]["code"], "CONNECTOR_IN_USE");
+    assert!(refused.body["error"]["message"].as_str().unwrap().contains("orders_kafka"), "{}", refused.text);
+    assert_eq!(app.all_rows().await.len(), 2, "nothing was deleted");
+
+    client.batch_execute("DELETE FROM connector_instances WHERE id = 'orders_kafka'").await.unwrap();
+    let deleted = app.transition("kafka-connector-2.0.0", "Delete", None).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    wait_for_statuses(&database, &[("kafka-connector-1.0.0", "Live")]).await;
+}
 
 async fn mirrored_app(kind: BackendKind, database: &ObsrvDatabase) -> TestApp {
     let url = database.url.clone();
@@ -453,6 +488,27 @@ async fn the_mirror_function_copies_the_stream_s_registrations() {
             table.iter().map(|(id, row)| (id.as_str(), row["status"].as_str().unwrap())).collect();
         assert_eq!(statuses, [("kafka-connector-1.0.0", "Retired"), ("kafka-connector-2.0.0", "Live")]);
     }
+
+    // A deletion's event removes the row from the table too (this server writes no table itself).
+    let deleted = app.transition("kafka-connector-1.0.0", "Delete", Some("never used")).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text);
+    let records = outbox.pending(10).await.unwrap();
+    let record =
+        records.iter().find(|r| r.detail.deleted_ids == ["kafka-connector-1.0.0"]).expect("the deletion's event");
+    let event = serde_json::from_value(json!({"Records": [{
+        "eventID": "event-delete", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"pk": {"S": "audit"}, "sk": {"S": record.outbox_key()}},
+            "NewImage": {"pk": {"S": "audit"}, "sk": {"S": record.outbox_key()}, "event": {"S": record.to_json().unwrap()}},
+            "SequenceNumber": "200000000000000000000", "SizeBytes": 512, "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/registry/stream/2026-11-28T00:00:00.000"
+    }]}))
+    .unwrap();
+    let answer = serde_json::to_value(handle_stream(&*rows, &obsrv, &event).await).unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    assert_eq!(table_rows(&database).await.keys().collect::<Vec<_>>(), ["kafka-connector-2.0.0"]);
 }
 
 /// Inserts a row as Obsrv's command-service writes it (connector_registry.py): `SYSTEM`,

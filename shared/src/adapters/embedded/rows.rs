@@ -10,10 +10,14 @@ use serde_json::value::RawValue;
 
 use super::cached_reads::CachedReads;
 
-use crate::domain::{ConnectorRow, ImportAdmission, RowId, Status, Timestamp, admit_import, place};
+use crate::domain::{
+    ConnectorRow, ImportAdmission, RowId, Status, StatusReason, Timestamp, Transition, TransitionPlan, Versions,
+    admit_import, place, plan_transition,
+};
 use crate::error::StoreError;
 use crate::registry::{
-    AuditDraft, AuditOutbox, AuditRecord, Imported, ListPage, ListQuery, ListedRow, RowStore, render_read_view,
+    AuditDraft, AuditOutbox, AuditRecord, Imported, ListPage, ListQuery, ListedRow, RowStore, Transitioned,
+    render_read_view,
 };
 
 /// Rows by id, as JSON.
@@ -61,6 +65,12 @@ impl CachedRows {
     fn insert(&mut self, row: Arc<ListedRow>) {
         self.bytes += row.view.get().len();
         if let Some(old) = self.by_id.insert(row.id.as_str().to_owned(), row) {
+            self.bytes -= old.view.get().len();
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(old) = self.by_id.remove(id) {
             self.bytes -= old.view.get().len();
         }
     }
@@ -193,7 +203,13 @@ impl RedbRowStore {
         self.committed.clone()
     }
 
-    fn commit_blocking(&self, rows: &[ConnectorRow], now: Timestamp, audit: &AuditDraft) -> Result<(), StoreError> {
+    fn commit_blocking(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+        versions: Versions,
+    ) -> Result<(), StoreError> {
         let _one_at_a_time = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
         // Every row this commit writes (new ones and retired ones), rendered before the commit,
         // so that once it has happened nothing can fail.
@@ -217,7 +233,7 @@ impl RedbRowStore {
                         .map_err(other)?,
                     None => None,
                 };
-                let placement = place(row, stored.as_ref(), live_row.as_ref(), now)?;
+                let placement = place(row, stored.as_ref(), live_row.as_ref(), now, versions)?;
                 if let Some(stored) = &stored {
                     by_status.remove((stored.status.as_str(), row.id.as_str())).map_err(other)?;
                 }
@@ -242,13 +258,25 @@ impl RedbRowStore {
                 .insert(record.outbox_key().as_str(), record.to_json()?.as_str())
                 .map_err(other)?;
         }
-        // Dropping an uncommitted transaction (the early returns above) aborts it. Whatever the
-        // commit's outcome, the read answers of its rows are not trusted after it.
+        // Dropping an uncommitted transaction (the early returns above) aborts it.
+        self.finish(txn, written, &[])
+    }
+
+    /// Commits `txn`, which wrote the rows `written` and removed `removed`, and brings the cached
+    /// rows in step. Whatever the commit's outcome, the read answers of its rows are not trusted
+    /// after it.
+    fn finish(
+        &self,
+        txn: redb::WriteTransaction,
+        written: Vec<Arc<ListedRow>>,
+        removed: &[&str],
+    ) -> Result<(), StoreError> {
         let committed = txn.commit().map_err(other);
-        self.cached_reads.forget(written.iter().map(|row| row.id.as_str()));
+        self.cached_reads.forget(written.iter().map(|row| row.id.as_str()).chain(removed.iter().copied()));
         committed?;
         let mut kept = self.cached.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(rows) = kept.as_mut() {
+            removed.iter().for_each(|id| rows.remove(id));
             written.into_iter().for_each(|row| rows.insert(row));
             if rows.bytes > self.cache_budget {
                 *kept = None;
@@ -256,6 +284,71 @@ impl RedbRowStore {
         }
         self.committed.notify_one();
         Ok(())
+    }
+
+    fn transition_blocking(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<Option<Transitioned>, StoreError> {
+        let _one_at_a_time = self.commits.lock().unwrap_or_else(PoisonError::into_inner);
+        let txn = self.db.begin_write().map_err(other)?;
+        let mut written: Vec<Arc<ListedRow>> = Vec::new();
+        let transitioned;
+        {
+            let mut table = txn.open_table(ROWS).map_err(other)?;
+            let mut live = txn.open_table(LIVE).map_err(other)?;
+            let mut by_status = txn.open_table(BY_STATUS).map_err(other)?;
+            let Some(row) = table.get(id).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)? else {
+                return Ok(None);
+            };
+            let connector = row.connector_id.as_str();
+            let live_id = live.get(connector).map_err(other)?.map(|v| v.value().to_owned());
+            let live_row = match live_id.as_deref() {
+                Some(live_id) => {
+                    table.get(live_id).map_err(other)?.map(|v| decode(v.value())).transpose().map_err(other)?
+                }
+                None => None,
+            };
+            let (after, retired) = match plan_transition(&row, live_row.as_ref(), to, reason, audit.subject(), now)? {
+                TransitionPlan::Unchanged => return Ok(Some(Transitioned::unchanged(row, live_id))),
+                TransitionPlan::Delete => {
+                    table.remove(id).map_err(other)?;
+                    by_status.remove((row.status.as_str(), id)).map_err(other)?;
+                    (None, None)
+                }
+                TransitionPlan::Write { row: changed, retired } => {
+                    if let Some(retired) = &retired {
+                        table.insert(retired.id.as_str(), encode(retired)?.as_slice()).map_err(other)?;
+                        by_status.remove((Status::Live.as_str(), retired.id.as_str())).map_err(other)?;
+                        by_status.insert((Status::Retired.as_str(), retired.id.as_str()), ()).map_err(other)?;
+                        written.push(Arc::new(ListedRow::of(retired)?));
+                    }
+                    table.insert(id, encode(&changed)?.as_slice()).map_err(other)?;
+                    by_status.remove((row.status.as_str(), id)).map_err(other)?;
+                    by_status.insert((changed.status.as_str(), id), ()).map_err(other)?;
+                    written.push(Arc::new(ListedRow::of(&changed)?));
+                    if changed.status == Status::Live {
+                        live.insert(connector, id).map_err(other)?;
+                    } else if live_id.as_deref() == Some(id) {
+                        live.remove(connector).map_err(other)?;
+                    }
+                    (Some(*changed), retired.map(|retired| retired.id))
+                }
+            };
+            transitioned = Transitioned::new(row, after, retired, live_id);
+            let record = audit.transition_record(&transitioned.before, to, reason, &transitioned.retired_ids(), now);
+            txn.open_table(OUTBOX)
+                .map_err(other)?
+                .insert(record.outbox_key().as_str(), record.to_json()?.as_str())
+                .map_err(other)?;
+        }
+        let removed: Vec<&str> = if transitioned.after.is_none() { vec![id] } else { Vec::new() };
+        self.finish(txn, written, &removed)?;
+        Ok(Some(transitioned))
     }
 
     fn import_blocking(&self, row: &ConnectorRow) -> Result<Imported, StoreError> {
@@ -365,9 +458,24 @@ impl RowStore for RedbRowStore {
         rows: &[ConnectorRow],
         now: Timestamp,
         audit: &AuditDraft,
+        versions: Versions,
     ) -> Result<(), StoreError> {
         let (store, rows, audit) = (self.clone(), rows.to_vec(), audit.clone());
-        tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now, &audit)).await.map_err(other)?
+        tokio::task::spawn_blocking(move || store.commit_blocking(&rows, now, &audit, versions)).await.map_err(other)?
+    }
+
+    async fn commit_transition(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<Option<Transitioned>, StoreError> {
+        let (store, id, reason, audit) = (self.clone(), id.to_owned(), reason.cloned(), audit.clone());
+        tokio::task::spawn_blocking(move || store.transition_blocking(&id, to, reason.as_ref(), now, &audit))
+            .await
+            .map_err(other)?
     }
 
     async fn import_row(&self, row: &ConnectorRow) -> Result<Imported, StoreError> {

@@ -11,9 +11,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Up
 
 use super::layout::{self, Item, Partition, item_size, other, s, text};
 use super::{DynamoRowStore, MAX_ITEM_BYTES, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTES, classify};
-use crate::domain::{ConnectorRow, ImportAdmission, RowId, Status, Timestamp, admit_import, place};
+use crate::domain::{
+    ConnectorRow, ImportAdmission, RowId, Status, StatusReason, Timestamp, Transition, TransitionPlan, Versions,
+    admit_import, place, plan_transition,
+};
 use crate::error::StoreError;
-use crate::registry::{AuditDraft, Imported};
+use crate::registry::{AuditDraft, Imported, Transitioned};
 
 /// Every round of a race has a winner, so with N racers the last one wins by round N; the bound is
 /// well above any realistic number of simultaneous registrations of one connector.
@@ -41,16 +44,13 @@ impl DynamoRowStore {
         rows: &[ConnectorRow],
         now: Timestamp,
         audit: &AuditDraft,
+        versions: Versions,
     ) -> Result<(), StoreError> {
         for attempt in 0..COMMIT_ATTEMPTS {
-            match self.try_commit(rows, now, audit).await {
+            match self.try_commit(rows, now, audit, versions).await {
                 Ok(()) | Err(Attempt::AlreadyCommitted) => return Ok(()),
                 Err(Attempt::Failed(error)) => return Err(error),
-                Err(Attempt::Lost) => {
-                    // Back off with jitter so racing registrations spread out.
-                    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 50;
-                    tokio::time::sleep(Duration::from_millis((10 << attempt.min(4)) + jitter)).await;
-                }
+                Err(Attempt::Lost) => back_off(attempt).await,
             }
         }
         Err(StoreError::Conflict(
@@ -58,7 +58,13 @@ impl DynamoRowStore {
         ))
     }
 
-    async fn try_commit(&self, rows: &[ConnectorRow], now: Timestamp, audit: &AuditDraft) -> Result<(), Attempt> {
+    async fn try_commit(
+        &self,
+        rows: &[ConnectorRow],
+        now: Timestamp,
+        audit: &AuditDraft,
+        versions: Versions,
+    ) -> Result<(), Attempt> {
         let mut transaction = Transaction::default();
         let mut touched: Vec<Partition> = Vec::new();
         let mut retired_ids: Vec<RowId> = Vec::new();
@@ -69,8 +75,8 @@ impl DynamoRowStore {
                 Some(previous) => self.get_row(previous).await?.map(|(row, _)| row),
                 None => None,
             };
-            let placement =
-                place(row, stored.as_ref().map(|(row, _)| row), live.as_ref(), now).map_err(StoreError::from)?;
+            let placement = place(row, stored.as_ref().map(|(row, _)| row), live.as_ref(), now, versions)
+                .map_err(StoreError::from)?;
             let new = placement.row;
             let row_condition = match &stored {
                 Some((existing, item)) => {
@@ -96,11 +102,13 @@ impl DynamoRowStore {
                 transaction.update(
                     &self.table,
                     layout::row_key(retired.id.as_str()),
-                    Expression::new("SET #status = :retired, #updated = :now")
+                    Expression::new("SET #status = :retired, #updated = :now, #reason = :reason")
                         .name("#status", "status")
                         .name("#updated", "updated_date")
+                        .name("#reason", layout::STATUS_REASON)
                         .value(":retired", Status::Retired.as_str())
-                        .value(":now", &retired.updated_date.to_string()),
+                        .value(":now", &retired.updated_date.to_string())
+                        .value(":reason", retired.status_reason.as_deref().unwrap_or_default()),
                     Some(Expression::new("#status = :live").name("#status", "status").value(":live", "Live")),
                 )?;
                 // Its list entry moves from the Live partition to the Retired one.
@@ -121,6 +129,12 @@ impl DynamoRowStore {
             layout::audit_item(&record)?,
             Some(Expression::new("attribute_not_exists(pk)")),
         )?;
+        self.outcome(transaction, audit_action, "committing a registration").await
+    }
+
+    /// Sends a transaction whose action `audit_action` puts its audit event, and says what became
+    /// of it.
+    async fn outcome(&self, transaction: Transaction, audit_action: usize, doing: &'static str) -> Result<(), Attempt> {
         let sent = self.send(transaction).await?;
         match sent {
             Ok(_) => Ok(()),
@@ -131,11 +145,11 @@ impl DynamoRowStore {
                         Cancelled::AlreadyCommitted => Err(Attempt::AlreadyCommitted),
                         Cancelled::Lost => Err(Attempt::Lost),
                         // The exception itself is no transient code; its reasons say it is.
-                        Cancelled::Throttled => match classify("committing a registration", e) {
+                        Cancelled::Throttled => match classify(doing, e) {
                             StoreError::Other(error) => Err(Attempt::Failed(StoreError::Unavailable(error))),
                             other => Err(Attempt::Failed(other)),
                         },
-                        Cancelled::Refused => Err(Attempt::Failed(classify("committing a registration", e))),
+                        Cancelled::Refused => Err(Attempt::Failed(classify(doing, e))),
                     }
                 }
                 // Another transaction on these items, or this one's token still in flight (its
@@ -149,10 +163,115 @@ impl DynamoRowStore {
                 {
                     Err(Attempt::Lost)
                 }
-                _ => Err(Attempt::Failed(classify("committing a registration", e))),
+                _ => Err(Attempt::Failed(classify(doing, e))),
             },
         }
     }
+
+    /// What `RowStore::commit_transition` does: attempts until one lands, as registrations do.
+    pub(super) async fn transition(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<Option<Transitioned>, StoreError> {
+        // The outcome of the attempt that landed, known before it was sent.
+        let mut planned = None;
+        for attempt in 0..COMMIT_ATTEMPTS {
+            match self.try_transition(id, to, reason, now, audit, &mut planned).await {
+                Ok(done) => return Ok(done),
+                Err(Attempt::AlreadyCommitted) => return Ok(planned),
+                Err(Attempt::Failed(error)) => return Err(error),
+                Err(Attempt::Lost) => back_off(attempt).await,
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "the transition of {id} kept losing to concurrent changes of the same connector; please retry"
+        )))
+    }
+
+    /// One attempt: the row and the connector's Live row as read, changed as the rule says, on
+    /// condition that neither changed since (their `updated_date`) and that the connector's head
+    /// still points where it did.
+    async fn try_transition(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        now: Timestamp,
+        audit: &AuditDraft,
+        planned: &mut Option<Transitioned>,
+    ) -> Result<Option<Transitioned>, Attempt> {
+        let Some((row, item)) = self.get_row(id).await? else { return Ok(None) };
+        let live_id = self.live_id(row.connector_id.as_str()).await?;
+        let live = match live_id.as_deref().filter(|live| *live != id) {
+            Some(live) => self.get_row(live).await?,
+            None => None,
+        };
+        let unchanged_since_read = |item: &Item| {
+            let seen = text(item, "updated_date").unwrap_or_default();
+            Expression::new("#updated = :seen").name("#updated", "updated_date").value(":seen", seen)
+        };
+        let plan = plan_transition(&row, live.as_ref().map(|(row, _)| row), to, reason, audit.subject(), now)
+            .map_err(StoreError::from)?;
+        let mut transaction = Transaction::default();
+        let mut touched = vec![Partition::of(&row)];
+        let (after, retired) = match plan {
+            TransitionPlan::Unchanged => return Ok(Some(Transitioned::unchanged(row, live_id))),
+            TransitionPlan::Delete => {
+                transaction.delete_if(&self.table, layout::row_key(id), Some(unchanged_since_read(&item)))?;
+                transaction.delete(&self.table, layout::list_key(&Partition::of(&row), id))?;
+                (None, None)
+            }
+            TransitionPlan::Write { row: changed, retired } => {
+                transaction.put(&self.table, layout::row_item(&changed)?, Some(unchanged_since_read(&item)))?;
+                if Partition::of(&changed) != Partition::of(&row) {
+                    transaction.delete(&self.table, layout::list_key(&Partition::of(&row), id))?;
+                }
+                transaction.put(&self.table, layout::list_item(&changed)?, None)?;
+                touched.push(Partition::of(&changed));
+                if changed.status == Status::Live {
+                    transaction.move_head(&self.table, &changed, live_id.as_deref())?;
+                } else if live_id.as_deref() == Some(id) {
+                    let head_is_this = Expression::new("live_id = :id").value(":id", id);
+                    transaction.delete_if(
+                        &self.table,
+                        layout::head_key(row.connector_id.as_str()),
+                        Some(head_is_this),
+                    )?;
+                }
+                if let (Some(retired), Some((was_live, live_item))) = (&retired, &live) {
+                    transaction.put(&self.table, layout::row_item(retired)?, Some(unchanged_since_read(live_item)))?;
+                    transaction.delete(&self.table, layout::list_key(&Partition::of(was_live), retired.id.as_str()))?;
+                    transaction.put(&self.table, layout::list_item(retired)?, None)?;
+                    touched.push(Partition::of(retired));
+                }
+                (Some(*changed), retired.map(|retired| retired.id))
+            }
+        };
+        touched.sort();
+        touched.dedup();
+        transaction.touch_catalog(&self.table, &touched)?;
+        let done = Transitioned::new(row, after, retired, live_id);
+        let record = audit.transition_record(&done.before, to, reason, &done.retired_ids(), now);
+        let audit_action = transaction.actions.len();
+        transaction.put(
+            &self.table,
+            layout::audit_item(&record)?,
+            Some(Expression::new("attribute_not_exists(pk)")),
+        )?;
+        *planned = Some(done);
+        self.outcome(transaction, audit_action, "committing a status transition").await?;
+        Ok(planned.clone())
+    }
+}
+
+/// Waits before the next attempt after a lost race, with jitter so racing writers spread out.
+async fn back_off(attempt: u32) {
+    let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % 50;
+    tokio::time::sleep(Duration::from_millis((10 << attempt.min(4)) + jitter)).await;
 }
 
 impl DynamoRowStore {
@@ -342,8 +461,20 @@ impl Transaction {
     }
 
     fn delete(&mut self, table: &str, key: Item) -> Result<(), StoreError> {
+        self.delete_if(table, key, None)
+    }
+
+    fn delete_if(&mut self, table: &str, key: Item, condition: Option<Expression>) -> Result<(), StoreError> {
         self.bytes += item_size(&key);
-        let delete = Delete::builder().table_name(table).set_key(Some(key)).build().map_err(other)?;
+        let (expression, names, values) = Expression::parts(condition);
+        let delete = Delete::builder()
+            .table_name(table)
+            .set_key(Some(key))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .build()
+            .map_err(other)?;
         self.actions.push(TransactWriteItem::builder().delete(delete).build());
         Ok(())
     }

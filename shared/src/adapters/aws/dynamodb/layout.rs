@@ -129,6 +129,9 @@ pub fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+/// The attribute of a row item that holds its `status_reason`, when it has one.
+pub const STATUS_REASON: &str = "status_reason";
+
 pub fn row_item(row: &ConnectorRow) -> Result<Item, StoreError> {
     let json = serde_json::to_string(row).map_err(other)?;
     let mut item = row_key(row.id.as_str());
@@ -139,6 +142,10 @@ pub fn row_item(row: &ConnectorRow) -> Result<Item, StoreError> {
         ("category".to_owned(), s(row.category.as_str())),
         ("updated_date".to_owned(), s(row.updated_date.to_string())),
     ]);
+    // Like status and updated_date, an attribute a registration's retirement can set alone.
+    if let Some(reason) = &row.status_reason {
+        item.insert(STATUS_REASON.to_owned(), s(reason));
+    }
     Ok(item)
 }
 
@@ -150,6 +157,9 @@ pub fn decode_row(item: &Item) -> Result<ConnectorRow, StoreError> {
     }
     if let Some(updated) = text(item, "updated_date").and_then(|s| Timestamp::parse(s).ok()) {
         row.updated_date = updated;
+    }
+    if let Some(reason) = text(item, STATUS_REASON) {
+        row.status_reason = Some(reason.to_owned());
     }
     Ok(row)
 }

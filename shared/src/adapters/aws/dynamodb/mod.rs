@@ -41,7 +41,7 @@ use aws_sdk_dynamodb::Client;
 use self::layout::{Item, other, s, text};
 use self::list_cache::CachedLists;
 use super::classify;
-use crate::domain::{ConnectorRow, Status, Timestamp};
+use crate::domain::{ConnectorRow, Status, StatusReason, Timestamp, Transition, Versions};
 use crate::error::StoreError;
 use crate::registry::{AuditDraft, AuditOutbox, AuditRecord, ListPage, ListQuery, RowStore};
 
@@ -142,8 +142,20 @@ impl RowStore for DynamoRowStore {
         rows: &[ConnectorRow],
         now: Timestamp,
         audit: &AuditDraft,
+        versions: Versions,
     ) -> Result<(), StoreError> {
-        self.commit_rows(rows, now, audit).await
+        self.commit_rows(rows, now, audit, versions).await
+    }
+
+    async fn commit_transition(
+        &self,
+        id: &str,
+        to: Transition,
+        reason: Option<&StatusReason>,
+        now: Timestamp,
+        audit: &AuditDraft,
+    ) -> Result<Option<crate::registry::Transitioned>, StoreError> {
+        self.transition(id, to, reason, now, audit).await
     }
 
     async fn import_row(&self, row: &ConnectorRow) -> Result<crate::registry::Imported, StoreError> {
