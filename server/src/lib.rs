@@ -34,6 +34,7 @@ use registry_shared::registry::{ArchiveStore, Catalog, GatedArchives, GatedRows,
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Notify, Semaphore};
 
+pub mod client;
 mod connections;
 mod files;
 pub mod memory;

@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,15 +9,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use registry_server::client::{
+    self, DEFAULT_MULTIPART_LIMIT, DEFAULT_URL, Failure, Registry, Transition, check_archive, needs_upload_url,
+};
 use registry_server::{
     Backend, DEFAULT_MAX_STORE_REQUESTS, DEFAULT_MAX_UPLOAD_BYTES, HttpLimits, ServerConfig, bind_when_ready, serve,
 };
 use registry_shared::adapters::embedded::JsonLines;
 use registry_shared::auth::{Authenticator, JwtVerifier, RolesClaim, TokenRules};
+use registry_shared::distribution::Limits;
 use registry_shared::distribution::reader::ReadError;
-use registry_shared::distribution::{Limits, build_rows, read_distribution};
-use registry_shared::domain::Timestamp;
-use registry_shared::registry::{Registrar, StoredName, register_upload};
+use registry_shared::registry::{Registrar, register_upload};
 
 /// The Obsrv connector registry, served locally over an embedded store.
 #[derive(Parser)]
@@ -37,6 +40,31 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Checks a connector distribution as `validate` does, then registers it with a registry: in
+    /// one multipart request, or through an upload URL and a register by reference when it is
+    /// larger than --multipart-limit. Prints the register answer's result with the ids of the
+    /// rows created; exits with 1 when the package is invalid or the registry refuses it (its
+    /// message on stderr), 2 when the file cannot be read or the registry cannot be reached.
+    Publish {
+        /// The archive (.tar.gz, .tgz, .tar or .zip).
+        file: PathBuf,
+        /// Always register through an upload URL, whatever the archive's size.
+        #[arg(long)]
+        by_reference: bool,
+        /// Largest archive sent in one register request, in bytes; larger ones go through an
+        /// upload URL. The default fits API Gateway's 6 MB.
+        #[arg(long, env = "REGISTRY_MULTIPART_LIMIT", default_value_t = DEFAULT_MULTIPART_LIMIT)]
+        multipart_limit: u64,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Changes the status of a registered version (a row) with a registry.
+    Connector {
+        #[command(subcommand)]
+        action: ConnectorAction,
     },
     /// Registers archives uploaded under the incoming prefix of an S3 bucket, exactly as the
     /// register-upload function does for S3 events: to re-drive events from its dead-letter
@@ -106,6 +134,49 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+}
+
+/// The status transitions of `connector`. Each prints the registry's answer; exits with 1 when
+/// the registry refuses (an unknown id, or a transition the row's status does not allow), 2 when
+/// it cannot be reached.
+#[derive(Subcommand)]
+enum ConnectorAction {
+    /// Makes a version Live (a promotion, or a rollback to an older version); the connector's
+    /// Live version retires.
+    Promote(TransitionArgs),
+    /// Retires a version; the connector may be left with no Live version.
+    Retire(TransitionArgs),
+    /// Removes a version that is not Live.
+    Delete(TransitionArgs),
+}
+
+#[derive(clap::Args)]
+struct TransitionArgs {
+    /// The row's id, `<connector_id>-<version>`, e.g. kafka-connector-1.0.0.
+    id: String,
+    /// Why, kept with the row and in the audit event.
+    #[arg(long)]
+    reason: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+}
+
+/// Which registry a client command calls, and as whom.
+#[derive(clap::Args)]
+struct RegistryArgs {
+    /// The registry: the local server's address, or the stack's ApiUrl output.
+    #[arg(long, env = "REGISTRY_URL", default_value = DEFAULT_URL)]
+    url: String,
+    /// A token with the roles the call needs, sent as `Authorization: Bearer <token>`; better
+    /// given in the environment than on the command line, where other users can see it.
+    #[arg(long, env = "REGISTRY_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl RegistryArgs {
+    fn registry(&self) -> anyhow::Result<Registry> {
+        Registry::new(&self.url, self.token.as_deref())
+    }
 }
 
 #[derive(clap::Args)]
@@ -257,6 +328,18 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Validate { file, limits }) => validate(&file, &limits.limits()),
+        Some(Command::Publish { file, by_reference, multipart_limit, registry, limits }) => {
+            let limits = limits.limits();
+            run_outcome("publish", publish(file, by_reference, multipart_limit, registry, limits))
+        }
+        Some(Command::Connector { action }) => {
+            let (transition, args) = match action {
+                ConnectorAction::Promote(args) => (Transition::Promote, args),
+                ConnectorAction::Retire(args) => (Transition::Retire, args),
+                ConnectorAction::Delete(args) => (Transition::Delete, args),
+            };
+            run_outcome("connector", change_status(transition, args))
+        }
         Some(Command::RegisterUpload { table, bucket, key_prefix, keys }) => {
             run_once("register-upload", register_uploads(table, bucket, key_prefix, keys))
         }
@@ -550,27 +633,14 @@ fn init_logging(format: LogFormat) {
 }
 
 fn validate(path: &std::path::Path, limits: &Limits) -> ExitCode {
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) => {
-            eprintln!("cannot open {}: {e}", path.display());
-            return ExitCode::from(2);
-        }
-    };
     // The same reading and write budget as a registration, so a valid package registers.
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let stored_name = StoredName::generate(&file_name);
-    let checked = read_distribution(&mut file, limits).and_then(|distribution| {
-        let rows = build_rows(&distribution, stored_name.as_str(), Timestamp::now()).map_err(ReadError::Invalid)?;
-        Ok((distribution, rows))
-    });
-    match checked {
-        Ok((distribution, rows)) => {
+    match check_archive(path, limits) {
+        Ok(checked) => {
             let report = serde_json::json!({
                 "valid": true,
-                "sha256": distribution.sha256,
-                "archive_bytes": distribution.archive_bytes,
-                "rows": rows,
+                "sha256": checked.sha256,
+                "archive_bytes": checked.archive_bytes,
+                "rows": checked.rows,
             });
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
             ExitCode::SUCCESS
@@ -582,6 +652,71 @@ fn validate(path: &std::path::Path, limits: &Limits) -> ExitCode {
         Err(ReadError::Io(e)) => {
             eprintln!("cannot read {}: {e}", path.display());
             ExitCode::from(2)
+        }
+    }
+}
+
+/// Checks the package, then registers it. `Ok(false)`: the package is invalid or the registry
+/// refused it (said on stderr).
+async fn publish(
+    path: PathBuf,
+    by_reference: bool,
+    multipart_limit: u64,
+    args: RegistryArgs,
+    limits: Limits,
+) -> anyhow::Result<bool> {
+    let registry = args.registry()?;
+    // Nothing is sent before the package passes the registry's own checks.
+    let checked = match check_archive(&path, &limits) {
+        Ok(checked) => checked,
+        Err(ReadError::Invalid(e)) => {
+            eprintln!("publish: invalid distribution: {e}");
+            return Ok(false);
+        }
+        Err(ReadError::Io(e)) => return Err(anyhow::Error::from(e).context(format!("reading {}", path.display()))),
+    };
+    let by_reference =
+        by_reference || needs_upload_url(checked.archive_bytes, &client::file_name(&path), multipart_limit);
+    let ids: Vec<&str> = checked.rows.iter().map(|row| row.id.as_str()).collect();
+    eprintln!(
+        "publish: {} is valid ({}); registering it {}",
+        path.display(),
+        ids.join(", "),
+        if by_reference { "through an upload URL" } else { "in one request" }
+    );
+    let progress = std::io::stderr().is_terminal();
+    match registry.publish(&path, checked.archive_bytes, by_reference, progress).await {
+        Ok(mut result) => {
+            // The rows the registration wrote, unless the answer names them itself.
+            if let Some(fields) = result.as_object_mut() {
+                fields.entry("rows").or_insert_with(|| serde_json::json!(ids));
+            }
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(true)
+        }
+        Err(Failure::Failed(e)) => Err(e),
+        Err(refused) => {
+            eprintln!("publish: {refused}");
+            if !by_reference && matches!(&refused, Failure::Refused { status, .. } if status.as_u16() == 413) {
+                eprintln!("publish: a smaller --multipart-limit, or --by-reference, sends it through an upload URL");
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Asks for a status transition and prints the registry's answer. `Ok(false)`: refused.
+async fn change_status(transition: Transition, args: TransitionArgs) -> anyhow::Result<bool> {
+    let registry = args.registry.registry()?;
+    match registry.transition(&args.id, transition, args.reason.as_deref()).await {
+        Ok(result) => {
+            println!("{}", serde_json::to_string_pretty(&result)?);
+            Ok(true)
+        }
+        Err(Failure::Failed(e)) => Err(e),
+        Err(refused) => {
+            eprintln!("connector: {refused}");
+            Ok(false)
         }
     }
 }
