@@ -58,13 +58,6 @@ macro_rules! on_both_backends {
     };
 }
 
-/// An HTTP client for the tests. The workspace's reqwest is built with rustls and no crypto
-/// provider of its own (the server's clients pick ring), so the process's default is installed first.
-pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::new()
-}
-
 /// Whether the S3/DynamoDB stand-in is configured (see `test_support::aws::stand_in`).
 pub async fn aws_available() -> bool {
     registry_shared::test_support::aws::stand_in().await.is_some()
@@ -124,7 +117,7 @@ impl TestApp {
         let server = RunningServer::start(config.clone()).await.expect("server starts");
         Self {
             base_url: format!("http://{}", server.addr),
-            client: http_client(),
+            client: reqwest::Client::new(),
             config,
             server: Some(server),
             data,

@@ -217,7 +217,7 @@ async fn hostile_multipart_bodies_get_400() {
 #[tokio::test]
 async fn refusals_of_requests_with_a_body_close_the_connection() {
     let app = spawn().await;
-    let client = registry_tests::http_client();
+    let client = reqwest::Client::new();
     let refused =
         client.post(format!("{}/v2/no/such/route", app.base_url)).body("x".repeat(1000)).send().await.unwrap();
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
