@@ -134,6 +134,19 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Removes, from the backend the other settings name, the archives under connector-registry/
+    /// that no row references and the uploads under connector-registry-uploads/ never registered,
+    /// when older than --older-than: what the gc-archives function does every day on AWS. Logs
+    /// each one removed (or, with --dry-run, that would be) and prints the counts.
+    GcArchives {
+        /// How long ago an archive or upload must have been written to go, so that a
+        /// registration in flight never loses its archive: a number and s, m, h or d.
+        #[arg(long, default_value = "1d", value_parser = registry_shared::registry::gc::parse_duration)]
+        older_than: Duration,
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// The status transitions of `connector`. Each prints the registry's answer; exits with 1 when
@@ -351,6 +364,9 @@ fn main() -> ExitCode {
             run_outcome("import-obsrv", import_obsrv(backend_of(&cli.serve), postgres, archives, limits, dry_run))
         }
         Some(Command::MigrateTable { from, to }) => run_once("migrate-table", migrate_table(from, to)),
+        Some(Command::GcArchives { older_than, dry_run }) => {
+            run_once("gc-archives", gc_archives(backend_of(&cli.serve), older_than, dry_run))
+        }
         Some(Command::DeliverAuditEvents { table, event_bus }) => {
             run_once("deliver-audit-events", deliver_audit_events(table, event_bus))
         }
@@ -558,6 +574,28 @@ async fn register_uploads(table: String, bucket: String, key_prefix: String, key
             .map_err(|e| anyhow::anyhow!("{key}: {}", registry_shared::error::error_chain(&e)))?;
         println!("{key}: {outcome:?}");
     }
+    Ok(())
+}
+
+/// Collects orphaned archives (each is logged as it goes) and prints the counts.
+async fn gc_archives(backend: Backend, older_than: Duration, dry_run: bool) -> anyhow::Result<()> {
+    use registry_shared::registry::gc::collect;
+    let (archives, rows) = registry_server::open_archives_and_rows(&backend).await?;
+    let now = registry_shared::domain::Timestamp::now();
+    let collection = collect(&*archives, &*rows, older_than, now, dry_run)
+        .await
+        .map_err(|e| anyhow::anyhow!(registry_shared::error::error_chain(&e)))?;
+    println!(
+        "{} archives no row references ({} bytes) and {} uploads never registered {}; kept {} archives rows \
+         reference and {} objects written less than {} s ago",
+        collection.archives.len(),
+        collection.archive_bytes(),
+        collection.uploads.len(),
+        if dry_run { "would be removed (dry run: nothing changed)" } else { "removed" },
+        collection.referenced,
+        collection.recent,
+        older_than.as_secs(),
+    );
     Ok(())
 }
 

@@ -233,3 +233,67 @@ fn validate_checks_the_write_budget_too() {
     let message = String::from_utf8_lossy(&over.stderr);
     assert!(message.contains("13 connectors") && message.contains("at most 12"), "{message}");
 }
+
+/// `gc-archives` on a data folder: an archive no row references and an upload never registered
+/// go once older than `--older-than`, and only then; a registered archive stays; `--dry-run`
+/// only says what would go.
+#[tokio::test]
+async fn gc_archives_removes_only_old_orphans_from_the_data_folder() {
+    use registry_shared::adapters::embedded::open_stores;
+    use registry_shared::distribution::Limits;
+    use registry_shared::registry::{Origin, Registrar, StagedUpload};
+    let dir = tempfile::tempdir().unwrap();
+    let registered = {
+        let (archives, rows) = open_stores(dir.path(), "http://127.0.0.1:3000").unwrap();
+        let registrar = Registrar::new(archives, rows, Limits::default());
+        let file = tempfile::NamedTempFile::new_in(registrar.staging_dir()).unwrap();
+        std::fs::write(file.path(), Package::single_tenant("kafka-connector", "1.0.0").tar_gz()).unwrap();
+        let upload = StagedUpload { file, file_name: "kafka-connector.tar.gz".into() };
+        let origin = Origin::new("tester", "POST /v2/connector/register");
+        registrar.register(upload, &origin).await.unwrap().stored_name.key()
+    };
+    let archives = dir.path().join("archives");
+    let registered = archives.join(registered.as_str());
+    let orphan = archives.join("connector-registry/orphaned.tar_0a0b0c.gz");
+    let upload = archives.join("connector-registry-uploads/never-registered.tar_0d0e0f.gz");
+    std::fs::write(&orphan, b"an archive no row references").unwrap();
+    std::fs::create_dir_all(upload.parent().unwrap()).unwrap();
+    std::fs::write(&upload, b"an upload never registered").unwrap();
+    let gc = |arguments: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_registry-server"))
+            .env("RUST_LOG", "info")
+            .arg("--data-dir")
+            .arg(dir.path())
+            .arg("gc-archives")
+            .args(arguments)
+            .output()
+            .expect("gc-archives runs");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status, text)
+    };
+    let present = || [&registered, &orphan, &upload].map(|path| path.exists());
+
+    let (status, text) = gc(&[]);
+    assert!(status.success(), "{text}");
+    assert!(text.contains("0 archives no row references (0 bytes) and 0 uploads never registered removed"), "{text}");
+    assert!(text.contains("kept 1 archives rows reference and 2 objects written less than 86400 s ago"), "{text}");
+    assert_eq!(present(), [true; 3], "nothing a day old yet");
+
+    let (status, text) = gc(&["--older-than", "0s", "--dry-run"]);
+    assert!(status.success(), "{text}");
+    assert!(text.contains("would remove an archive no row references"), "{text}");
+    assert!(text.contains("connector-registry/orphaned.tar_0a0b0c.gz"), "{text}");
+    assert!(text.contains("connector-registry-uploads/never-registered.tar_0d0e0f.gz"), "{text}");
+    assert!(text.contains("1 archives no row references (28 bytes) and 1 uploads never registered would be removed"));
+    assert_eq!(present(), [true; 3], "a dry run removes nothing");
+
+    let (status, text) = gc(&["--older-than", "0s"]);
+    assert!(status.success(), "{text}");
+    assert!(text.contains("removed an upload never registered"), "{text}");
+    assert!(text.contains("1 archives no row references (28 bytes) and 1 uploads never registered removed"), "{text}");
+    assert_eq!(present(), [true, false, false], "the registered archive stays");
+
+    let (status, text) = gc(&["--older-than", "a while"]);
+    assert_eq!(status.code(), Some(2), "{text}");
+    assert!(text.contains("is no duration"), "{text}");
+}

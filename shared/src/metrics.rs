@@ -169,6 +169,20 @@ pub fn obsrv_mirror_failed() {
     emit(&[("Mirror", "obsrv-postgres")], &[Metric::count("ObsrvMirrorFailures")]);
 }
 
+/// What a collection of orphaned archives removed (`registry::gc`): archives no row referenced,
+/// their bytes, and uploads never registered. Written after every collection, nothing removed
+/// included, so that a schedule that stopped running shows as missing data.
+pub fn collected(archives: usize, archive_bytes: u64, uploads: usize) {
+    emit(
+        &[("Collector", "gc-archives")],
+        &[
+            Metric { name: "OrphanedArchivesRemoved", unit: Unit::Count, value: archives as f64 },
+            Metric { name: "OrphanedArchiveBytesRemoved", unit: Unit::Bytes, value: archive_bytes as f64 },
+            Metric { name: "StaleUploadsRemoved", unit: Unit::Count, value: uploads as f64 },
+        ],
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

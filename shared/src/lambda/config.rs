@@ -29,6 +29,9 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// `REGISTRY_URL_EXPIRY_SECONDS`: how long a presigned URL stays valid.
     pub url_expiry: Duration,
+    /// `REGISTRY_GC_GRACE_SECONDS`: how old an archive no row references, or an upload never
+    /// registered, must be for the gc-archives function to remove it (a day).
+    pub gc_grace: Duration,
     /// `REGISTRY_EVENT_BUS`: where audit events go (`default`).
     pub event_bus: String,
     /// `REGISTRY_FEEDS_OBSRV` (`true`): registrations feed an Obsrv installation's runtimes (the
@@ -127,6 +130,8 @@ impl Settings {
             url_expiry: Duration::from_secs(
                 parsed("REGISTRY_URL_EXPIRY_SECONDS")?.unwrap_or(crate::api::MAX_URL_EXPIRY.as_secs()),
             ),
+            gc_grace: parsed("REGISTRY_GC_GRACE_SECONDS")?
+                .map_or(crate::registry::gc::DEFAULT_GRACE, Duration::from_secs),
             event_bus: set("REGISTRY_EVENT_BUS").unwrap_or_else(|| "default".to_owned()),
             feeds_obsrv: match set("REGISTRY_FEEDS_OBSRV").as_deref() {
                 None | Some("false") => false,
@@ -286,6 +291,7 @@ mod tests {
         assert_eq!(settings.incoming_prefix, "incoming/");
         assert_eq!(settings.event_bus, "default");
         assert_eq!(settings.url_expiry, crate::api::MAX_URL_EXPIRY);
+        assert_eq!(settings.gc_grace, Duration::from_secs(24 * 60 * 60));
         assert!(matches!(settings.authenticator(), Authenticator::GatewayClaims(_)));
         assert_eq!(settings.table().unwrap_err().to_string(), "the environment variable REGISTRY_TABLE must be set");
     }
@@ -302,6 +308,9 @@ mod tests {
     fn malformed_settings_name_their_variable() {
         let error = settings(&[("REGISTRY_MAX_ENTRIES", "many")]).unwrap_err().to_string();
         assert!(error.contains("REGISTRY_MAX_ENTRIES"), "{error}");
+        let error = settings(&[("REGISTRY_GC_GRACE_SECONDS", "1d")]).unwrap_err().to_string();
+        assert!(error.contains("REGISTRY_GC_GRACE_SECONDS"), "{error}");
+        assert_eq!(settings(&[("REGISTRY_GC_GRACE_SECONDS", "0")]).unwrap().gc_grace, Duration::ZERO);
         let error = settings(&[("REGISTRY_AUTH", "maybe")]).unwrap_err().to_string();
         assert!(error.contains("REGISTRY_AUTH"), "{error}");
         let error = settings(&[("REGISTRY_ROLES_CLAIM", "a.b.c.d")]).unwrap_err().to_string();

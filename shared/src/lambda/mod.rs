@@ -1,15 +1,18 @@
 //! The Lambda entry points, one module per event source: `http` (API Gateway requests to a
 //! handler), `authorizer` (API Gateway's REQUEST authorizer), `s3_uploads` (archives put under the
-//! incoming prefix), `audit_stream` (the table's stream to EventBridge) and `obsrv_stream` (the
-//! same stream to Obsrv's PostgreSQL table); `config` is the one typed configuration every
-//! function reads from its environment. A function's `main` builds its state from `Settings` once
-//! and hands it to one of these.
+//! incoming prefix), `audit_stream` (the table's stream to EventBridge), `obsrv_stream` (the
+//! same stream to Obsrv's PostgreSQL table) and `gc_schedule` (a schedule's events, collecting
+//! orphaned archives); `config` is the one typed configuration every function reads from its
+//! environment. A function's `main` builds its state from `Settings` once and hands it to one of
+//! these.
 
 #[cfg(feature = "lambda-audit-events")]
 pub mod audit_stream;
 #[cfg(feature = "lambda-authorizer")]
 pub mod authorizer;
 pub mod config;
+#[cfg(feature = "lambda-gc-archives")]
+pub mod gc_schedule;
 mod http;
 #[cfg(feature = "lambda-obsrv-mirror")]
 pub mod obsrv_stream;

@@ -3,6 +3,7 @@
 
 pub mod audit;
 mod gated;
+pub mod gc;
 pub mod obsrv;
 mod ports;
 mod service;

@@ -3,14 +3,17 @@
 //! it), the client got a 503 with a generic message, and the retried request succeeds.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use lambda_http::Body;
 use registry_shared::adapters::aws::{DynamoRowStore, S3ArchiveStore};
 use registry_shared::adapters::embedded::open_stores;
 use registry_shared::api::{self, RegisterState};
 use registry_shared::distribution::Limits;
-use registry_shared::domain::Status;
-use registry_shared::registry::{ArchiveStore, Catalog, ListQuery, Registrar, RowStore, StoredName};
+use registry_shared::domain::{Status, Timestamp};
+use registry_shared::registry::{
+    ARCHIVE_PREFIX, ArchiveStore, Catalog, ListQuery, Registrar, RowStore, StoredName, StoredObject, gc,
+};
 use registry_shared::test_support::aws::{stand_in, unique_name};
 use registry_shared::test_support::faults::{Fault, FaultPlan, FaultyArchives, FaultyRows, faulty_sdk_config};
 use registry_tests::{BackendKind, MSGID, Package, list_body};
@@ -224,10 +227,81 @@ async fn failing_reads_and_lists_answer_503_and_recover(kind: BackendKind) {
     }
 }
 
+/// The keys under the archives' prefix, in order.
+async fn stored_archives(faulty: &Faulty) -> Vec<String> {
+    let mut keys: Vec<String> = faulty
+        .archives
+        .list(&format!("{ARCHIVE_PREFIX}/"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key.as_str().to_owned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn keys(objects: &[StoredObject]) -> Vec<&str> {
+    objects.iter().map(|o| o.key.as_str()).collect()
+}
+
+/// A commit that fails before it reaches the store answers 503 and keeps the archive it stored
+/// (the registrar cannot tell it from a commit whose answer was lost): an archive no row
+/// references. The collection removes exactly that orphan, and an upload never registered, once
+/// they are older than the grace period, and nothing a row references; a dry run removes nothing.
+async fn the_archive_a_failed_commit_leaves_is_collected_and_nothing_else(kind: BackendKind) {
+    let Some(faulty) = faulty(kind).await else { return };
+    assert_eq!(answer(api::register(&faulty.register, multipart("1.0.0")).await).0, 200);
+    // The calls of a registration that goes through: its last is the commit's write.
+    faulty.plan.arm(usize::MAX, Fault::Before);
+    assert_eq!(answer(api::register(&faulty.register, multipart("1.1.0")).await).0, 200);
+    let calls = faulty.plan.calls();
+    faulty.plan.disarm();
+    let referenced = stored_archives(&faulty).await;
+    assert_eq!(referenced.len(), 2);
+
+    faulty.plan.arm(calls, Fault::Before);
+    let (status, body) = answer(api::register(&faulty.register, multipart("2.0.0")).await);
+    faulty.plan.disarm();
+    assert_eq!(status, 503, "{body}");
+    let (rows, archives_present) = holdings(&faulty).await;
+    assert!(archives_present && !rows.iter().any(|(v, _)| v == "2.0.0"), "no row of 2.0.0: {rows:?}");
+    let orphan: Vec<String> = stored_archives(&faulty).await.into_iter().filter(|k| !referenced.contains(k)).collect();
+    assert_eq!(orphan.len(), 1, "the failed registration's archive is kept");
+    let upload = StoredName::generate("never-registered.tar.gz").upload_key();
+    let staged = tempfile::NamedTempFile::new_in(faulty.archives.staging_dir()).unwrap();
+    std::fs::write(staged.path(), Package::single_tenant("kafka-connector", "3.0.0").tar_gz()).unwrap();
+    faulty.archives.put(&upload, staged.path()).await.unwrap();
+
+    let (archives, rows) = (&*faulty.archives, &*faulty.rows);
+    let recent = gc::collect(archives, rows, gc::DEFAULT_GRACE, Timestamp::now(), false).await.unwrap();
+    assert!(recent.archives.is_empty() && recent.uploads.is_empty(), "nothing a day old yet: {recent:?}");
+    assert_eq!((recent.referenced, recent.recent), (2, 2));
+
+    let dry = gc::collect(archives, rows, Duration::ZERO, Timestamp::now(), true).await.unwrap();
+    assert_eq!(keys(&dry.archives), [orphan[0].as_str()]);
+    assert_eq!(keys(&dry.uploads), [upload.as_str()]);
+    assert_eq!(stored_archives(&faulty).await.len(), 3, "a dry run removes nothing");
+    assert!(faulty.archives.exists(&upload).await.unwrap());
+
+    let done = gc::collect(archives, rows, Duration::ZERO, Timestamp::now(), false).await.unwrap();
+    assert_eq!((keys(&done.archives), keys(&done.uploads)), (keys(&dry.archives), keys(&dry.uploads)));
+    assert_eq!(stored_archives(&faulty).await, referenced, "exactly the orphan went");
+    assert!(!faulty.archives.exists(&upload).await.unwrap(), "the upload went");
+    let (rows, archives_present) = holdings(&faulty).await;
+    assert!(archives_present, "every row's archive is there");
+    assert_eq!(live(&rows), ["1.1.0"]);
+
+    // The registry is whole: the failed registration, retried, goes through.
+    assert_eq!(answer(api::register(&faulty.register, multipart("2.0.0")).await).0, 200);
+    assert_eq!(live(&holdings(&faulty).await.0), ["2.0.0"]);
+}
+
 registry_tests::on_both_backends!(
     every_failing_call_along_register_leaves_the_registry_whole,
     every_failing_call_along_register_by_reference_is_retried_to_the_same_archive,
     failing_reads_and_lists_answer_503_and_recover,
+    the_archive_a_failed_commit_leaves_is_collected_and_nothing_else,
 );
 
 /// A DynamoDB that accepts connections and never answers: reads give a 503 within the SDK's

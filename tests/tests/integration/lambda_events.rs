@@ -62,7 +62,7 @@ fn every_event_file_has_an_expectation() {
     files.sort();
     files.retain(|name| name != "env.local.json");
     let expectations = expectations();
-    let mut expected: Vec<String> = ["api", "s3", "authorizer", "audit"]
+    let mut expected: Vec<String> = ["api", "s3", "authorizer", "audit", "schedule"]
         .iter()
         .flat_map(|kind| expectations[kind].as_array().unwrap().iter())
         .map(|e| e["event"].as_str().unwrap().to_owned())
@@ -272,6 +272,57 @@ async fn uploads_under_the_incoming_prefix_register_once_and_broken_ones_are_rem
         "the refused upload is removed"
     );
     assert_eq!(stored().await, stored_before + 1, "and nothing of it is stored");
+}
+
+/// The gc-archives function over its schedule fixtures, as test-lambda runs them: after a
+/// registration (whose archive stays), with the expectations' orphans in the bucket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_answers_every_schedule_fixture() {
+    use lambda::gc_schedule::{Collector, handle_schedule};
+    let Some(sdk) = stand_in().await else { return };
+    let rows = Arc::new(DynamoRowStore::new(&sdk, unique_name("gc")));
+    rows.create_table_if_missing().await.unwrap();
+    let bucket = unique_name("gc");
+    let archives = Arc::new(S3ArchiveStore::new(&sdk, bucket.clone(), "").unwrap());
+    archives.create_bucket_if_missing().await.unwrap();
+    let registrar = Registrar::new(archives.clone(), rows.clone(), Limits::default());
+    let staged = tempfile::NamedTempFile::new_in(registrar.staging_dir()).unwrap();
+    std::fs::write(staged.path(), Package::single_tenant("http-poller-connector", "1.0.0").tar_gz()).unwrap();
+    let upload =
+        registry_shared::registry::StagedUpload { file: staged, file_name: "http-poller-connector.tar.gz".into() };
+    let origin = registry_shared::registry::Origin::new("tester", "POST /v2/connector/register");
+    let registered = registrar.register(upload, &origin).await.unwrap().stored_name.key();
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&sdk).force_path_style(true).build());
+    let expectations = expectations();
+    let orphans = expectations["orphans"].as_object().unwrap();
+    for (key, content) in orphans {
+        let body = content.as_str().unwrap().as_bytes().to_vec();
+        s3.put_object().bucket(&bucket).key(key).body(body.into()).send().await.unwrap();
+    }
+    let present = |key: String| {
+        let (s3, bucket) = (s3.clone(), bucket.clone());
+        async move { s3.head_object().bucket(bucket).key(key).send().await.is_ok() }
+    };
+
+    // Whether a run removed the orphans: they are there until one did.
+    let mut removed = false;
+    for (run, expectation) in expectations["schedule"].as_array().unwrap().iter().enumerate() {
+        let file = expectation["event"].as_str().unwrap();
+        let env = &expectation["env"];
+        let settings = lambda::Settings::from_lookup(|name| env[name].as_str().map(str::to_owned)).unwrap();
+        let collector = Collector { archives: archives.clone(), rows: rows.clone(), grace: settings.gc_grace };
+        let scheduled = serde_json::from_value(event(file)).expect("a scheduled event");
+        let answer = serde_json::to_value(handle_schedule(&collector, &scheduled).await.unwrap()).unwrap();
+        for (member, expected) in expectation["answer"].as_object().unwrap() {
+            assert_eq!(&answer[member], expected, "{file}, run {run}: {member} in {answer}");
+        }
+        assert_eq!(answer["keptReferenced"], 1, "{file}, run {run}: the registered archive stays: {answer}");
+        removed |= answer["archivesRemoved"].as_u64() > Some(0);
+        for key in orphans.keys() {
+            assert_eq!(present(key.clone()).await, !removed, "{file}, run {run}: {key}");
+        }
+    }
+    assert!(present(registered.as_str().to_owned()).await, "the registered archive stays");
 }
 
 /// SQS on the stand-in, through its JSON protocol: where an EventBridge rule delivers the events

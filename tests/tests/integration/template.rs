@@ -3,6 +3,7 @@
 
 use registry_shared::adapters::aws::{BucketSchema, LifecycleRule, TableSchema};
 use registry_shared::api::{Route, route_of};
+use registry_shared::registry::{ARCHIVE_PREFIX, UPLOAD_PREFIX};
 use serde_norway::Value;
 
 fn template() -> Value {
@@ -79,7 +80,10 @@ fn days(template: &Value, value: &Value) -> i32 {
         Value::Tagged(_) => &template["Parameters"][intrinsic(value, "!Ref")]["Default"],
         plain => plain,
     };
-    value.as_i64().and_then(|days| i32::try_from(days).ok()).unwrap_or_else(|| panic!("a number of days, not {value:?}"))
+    value
+        .as_i64()
+        .and_then(|days| i32::try_from(days).ok())
+        .unwrap_or_else(|| panic!("a number of days, not {value:?}"))
 }
 
 #[test]
@@ -454,4 +458,60 @@ fn the_audit_events_function_reads_only_the_outbox_items_of_the_stream_and_may_o
     assert!(intrinsic(&statements[0]["Resource"], "!Sub").ends_with(":event-bus/${EventBusName}"));
     let leading = &statements[1]["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"];
     assert_eq!(list(leading), &[Value::from(TableSchema::AUDIT_PARTITION)], "it removes outbox items only");
+}
+
+#[test]
+fn the_archive_collector_runs_daily_and_may_only_list_and_remove_under_the_registry_s_prefixes_and_read_rows() {
+    let template = template();
+    let function = &template["Resources"]["GcArchivesFunction"];
+    assert!(function.get("Condition").is_none(), "every stack collects");
+    assert_eq!(text(&function["Metadata"]["BuildProperties"]["Binary"]), "gc-archives");
+    let properties = &function["Properties"];
+    let variables = &properties["Environment"]["Variables"];
+    assert_eq!(intrinsic(&variables["REGISTRY_BUCKET"], "!Ref"), "ArchiveBucket");
+    let grace: u64 = text(&variables["REGISTRY_GC_GRACE_SECONDS"]).parse().unwrap();
+    assert_eq!(grace, registry_shared::registry::gc::DEFAULT_GRACE.as_secs(), "the documented grace period");
+    let events = properties["Events"].as_mapping().unwrap();
+    assert_eq!(events.len(), 1);
+    let schedule = events.values().next().unwrap();
+    assert_eq!(text(&schedule["Type"]), "Schedule");
+    assert_eq!(text(&schedule["Properties"]["Schedule"]), "rate(1 day)");
+
+    let policies = list(&properties["Policies"]);
+    let statements: Vec<&Value> =
+        policies.iter().filter(|p| p.get("Statement").is_some()).flat_map(|p| list(&p["Statement"])).collect();
+    let actions = |s: &Value| -> Vec<String> {
+        match &s["Action"] {
+            Value::Sequence(actions) => actions.iter().map(|a| text(a).to_owned()).collect(),
+            action => vec![text(action).to_owned()],
+        }
+    };
+    let resources = |s: &Value| -> Vec<String> {
+        let one = |r: &Value| match r {
+            Value::Tagged(tagged) => format!("{} {}", tagged.tag, text(&tagged.value)),
+            other => text(other).to_owned(),
+        };
+        match &s["Resource"] {
+            Value::Sequence(resources) => resources.iter().map(one).collect(),
+            resource => vec![one(resource)],
+        }
+    };
+    let granted: Vec<(Vec<String>, Vec<String>)> = statements.iter().map(|s| (actions(s), resources(s))).collect();
+    // The prefixes the code collects under.
+    let prefixes = [ARCHIVE_PREFIX, UPLOAD_PREFIX].map(|prefix| format!("{prefix}/*"));
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        granted,
+        [
+            (strings(&["s3:ListBucket"]), strings(&["!GetAtt ArchiveBucket.Arn"])),
+            (
+                strings(&["s3:DeleteObject"]),
+                prefixes.iter().map(|prefix| format!("!Sub ${{ArchiveBucket.Arn}}/{prefix}")).collect()
+            ),
+            (strings(&["dynamodb:GetItem", "dynamodb:Query"]), strings(&["!GetAtt RegistryTable.Arn"])),
+        ],
+        "least privilege: list and remove under the two prefixes, read the rows"
+    );
+    let listed: Vec<&str> = list(&statements[0]["Condition"]["StringLike"]["s3:prefix"]).iter().map(text).collect();
+    assert_eq!(listed, prefixes);
 }

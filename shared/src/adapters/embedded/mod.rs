@@ -15,6 +15,8 @@ mod rows;
 use std::path::Path;
 use std::sync::Arc;
 
+use anyhow::Context;
+
 pub use archives::FileArchiveStore;
 pub use audit::{JsonLines, JsonLinesSink};
 pub use rows::RedbRowStore;
@@ -25,8 +27,12 @@ pub const AUDIT_EVENTS_FILE: &str = "audit-events.jsonl";
 /// The embedded stores under `data_dir`, which is created when missing; presigned URLs point at
 /// `public_url`.
 pub fn open_stores(data_dir: &Path, public_url: &str) -> anyhow::Result<(Arc<FileArchiveStore>, Arc<RedbRowStore>)> {
-    let archives = FileArchiveStore::open(data_dir, public_url)?;
+    // The database first: it is held by one process at a time, so a second process on the folder
+    // (a one-shot command beside a running server) stops here, before the archive store empties
+    // the staging folder the first one is using.
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let rows = RedbRowStore::open(&data_dir.join("registry.redb"))?;
+    let archives = FileArchiveStore::open(data_dir, public_url)?;
     Ok((Arc::new(archives), Arc::new(rows)))
 }
 
