@@ -2,8 +2,8 @@ use std::fmt;
 
 /// The prefix every archive is stored under, as in the original deployment. Only registration
 /// writes here, so every archive under it is one that rows reference, or one a registration left
-/// when its commit failed with an unknown outcome or its process stopped before the commit;
-/// `registry::gc` removes those.
+/// when its commit failed with an unknown outcome or its process stopped before the commit, or
+/// one a registration of the same version again replaced; `registry::gc` removes those.
 pub const ARCHIVE_PREFIX: &str = "connector-registry";
 /// Where upload URLs point: archives waiting to be registered by reference. Nothing here can be
 /// read through the registry; a registration copies the upload under `ARCHIVE_PREFIX` once it
