@@ -19,6 +19,7 @@ use registry_shared::adapters::embedded::JsonLines;
 use registry_shared::auth::{Authenticator, JwtVerifier, RolesClaim, TokenRules};
 use registry_shared::distribution::Limits;
 use registry_shared::distribution::reader::ReadError;
+use registry_shared::domain::Versions;
 use registry_shared::registry::{Registrar, register_upload};
 
 /// The Obsrv connector registry, served locally over an embedded store.
@@ -260,6 +261,10 @@ struct ServeArgs {
     /// that Obsrv's own url-access serves it.
     #[arg(long, env = "REGISTRY_OBSRV_ARCHIVES", requires = "obsrv_postgres")]
     obsrv_archives: Option<String>,
+    /// Let a registered version be registered again with other bytes, as the original does. By
+    /// default a version's content never changes: other bytes are refused with 409.
+    #[arg(long, env = "REGISTRY_ALLOW_VERSION_OVERWRITE")]
+    allow_version_overwrite: bool,
     /// Log lines as JSON (for collectors) or for humans.
     #[arg(long, env = "REGISTRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -405,6 +410,7 @@ async fn run(args: ServeArgs) -> anyhow::Result<()> {
         http: args.http.limits(),
         obsrv_postgres: args.obsrv_postgres.clone(),
         obsrv_archives: args.obsrv_archives.clone(),
+        versions: if args.allow_version_overwrite { Versions::Overwritable } else { Versions::Immutable },
         audit_events: args.audit_events.map(|target| match target.as_str() {
             "-" => JsonLines::Stdout,
             path => JsonLines::File(PathBuf::from(path)),

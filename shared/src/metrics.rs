@@ -136,6 +136,11 @@ pub fn registered(route: &str, took: Duration, archive_bytes: u64) {
     );
 }
 
+/// A status transition committed (`Live`, `Retire` or `Delete`).
+pub fn transitioned(route: &str, to: &str) {
+    emit(&[("Route", route), ("Status", to)], &[Metric::count("StatusTransitions")]);
+}
+
 /// A request answered successfully.
 pub fn answered(route: &str) {
     emit(&[("Route", route)], &[Metric::count("RequestsAnswered")]);

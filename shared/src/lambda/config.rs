@@ -37,6 +37,12 @@ pub struct Settings {
     /// `REGISTRY_FEEDS_OBSRV` (`true`): registrations feed an Obsrv installation's runtimes (the
     /// obsrv-mirror function runs), so they say what those runtimes cannot do with a package.
     pub feeds_obsrv: bool,
+    /// `REGISTRY_ALLOW_VERSION_OVERWRITE` (`false`): a registered version may be registered again
+    /// with other bytes, as in the original.
+    pub versions: crate::domain::Versions,
+    /// `REGISTRY_CONNECT_AT_INIT` (`true`): the functions open their store connections (TCP and
+    /// TLS) at init, where the first request would otherwise open them (`lambda::connect_at_init`).
+    pub connect_at_init: bool,
     /// `REGISTRY_AUTH`: `gateway` (the default) or `off`.
     access_control_off: bool,
     /// `REGISTRY_OBSRV_POSTGRES_SECRET`: the Secrets Manager secret holding Obsrv's PostgreSQL
@@ -103,6 +109,14 @@ impl Settings {
                 .transpose()
                 .map_err(Error::from)
         };
+        let flag = |name: &str, default: bool| -> Result<bool, Error> {
+            match set(name).as_deref().map(str::trim) {
+                None => Ok(default),
+                Some("true") => Ok(true),
+                Some("false") => Ok(false),
+                Some(other) => Err(format!("{name} must be true or false, not {other:?}").into()),
+            }
+        };
         let defaults = Limits::default();
         let limits = Limits {
             max_archive_bytes: parsed("REGISTRY_MAX_ARCHIVE_BYTES")?.unwrap_or(defaults.max_archive_bytes),
@@ -133,11 +147,13 @@ impl Settings {
             gc_grace: parsed("REGISTRY_GC_GRACE_SECONDS")?
                 .map_or(crate::registry::gc::DEFAULT_GRACE, Duration::from_secs),
             event_bus: set("REGISTRY_EVENT_BUS").unwrap_or_else(|| "default".to_owned()),
-            feeds_obsrv: match set("REGISTRY_FEEDS_OBSRV").as_deref() {
-                None | Some("false") => false,
-                Some("true") => true,
-                Some(other) => return Err(format!("REGISTRY_FEEDS_OBSRV must be true or false, not {other:?}").into()),
+            feeds_obsrv: flag("REGISTRY_FEEDS_OBSRV", false)?,
+            versions: if flag("REGISTRY_ALLOW_VERSION_OVERWRITE", false)? {
+                crate::domain::Versions::Overwritable
+            } else {
+                crate::domain::Versions::Immutable
             },
+            connect_at_init: flag("REGISTRY_CONNECT_AT_INIT", true)?,
             access_control_off,
             obsrv_postgres: ObsrvPostgres {
                 secret: set("REGISTRY_OBSRV_POSTGRES_SECRET"),
@@ -216,8 +232,13 @@ impl Settings {
         Ok(crate::adapters::aws::DynamoRowStore::new(sdk, self.table()?.to_owned()))
     }
 
+    /// Whether Obsrv's PostgreSQL is configured (a secret or a URL).
+    pub fn reads_obsrv_table(&self) -> bool {
+        self.obsrv_postgres.secret.is_some() || self.obsrv_postgres.url.is_some()
+    }
+
     /// Obsrv's table: the URL the secret holds (read now), or the URL given directly.
-    #[cfg(feature = "lambda-obsrv-mirror")]
+    #[cfg(all(feature = "obsrv-postgres", feature = "aws-secrets"))]
     pub async fn obsrv_table(
         &self,
         sdk: &aws_config::SdkConfig,
@@ -261,14 +282,15 @@ impl Settings {
         archives: std::sync::Arc<dyn crate::registry::ArchiveStore>,
         rows: std::sync::Arc<dyn crate::registry::RowStore>,
     ) -> crate::registry::Registrar {
-        let registrar = crate::registry::Registrar::new(archives, rows, self.limits);
+        let registrar = crate::registry::Registrar::new(archives, rows, self.limits).with_versions(self.versions);
         if self.feeds_obsrv { registrar.feeding_obsrv() } else { registrar }
     }
 
-    /// The generate-url and url-access functions' state: presigned URLs of the bucket.
+    /// The generate-url and url-access functions' state: presigned URLs of the bucket
+    /// (`archive_store`).
     #[cfg(feature = "aws-s3")]
-    pub fn files_state(&self, sdk: &aws_config::SdkConfig) -> Result<crate::api::FilesState, Error> {
-        Ok(crate::api::FilesState { archives: std::sync::Arc::new(self.archive_store(sdk)?), expiry: self.url_expiry })
+    pub fn files_state(&self, archives: std::sync::Arc<dyn crate::registry::ArchiveStore>) -> crate::api::FilesState {
+        crate::api::FilesState { archives, expiry: self.url_expiry }
     }
 }
 
@@ -293,6 +315,7 @@ mod tests {
         assert_eq!(settings.url_expiry, crate::api::MAX_URL_EXPIRY);
         assert_eq!(settings.gc_grace, Duration::from_secs(24 * 60 * 60));
         assert!(matches!(settings.authenticator(), Authenticator::GatewayClaims(_)));
+        assert!(settings.connect_at_init);
         assert_eq!(settings.table().unwrap_err().to_string(), "the environment variable REGISTRY_TABLE must be set");
     }
 
@@ -311,6 +334,9 @@ mod tests {
         let error = settings(&[("REGISTRY_GC_GRACE_SECONDS", "1d")]).unwrap_err().to_string();
         assert!(error.contains("REGISTRY_GC_GRACE_SECONDS"), "{error}");
         assert_eq!(settings(&[("REGISTRY_GC_GRACE_SECONDS", "0")]).unwrap().gc_grace, Duration::ZERO);
+        let error = settings(&[("REGISTRY_CONNECT_AT_INIT", "yes")]).unwrap_err().to_string();
+        assert!(error.contains("REGISTRY_CONNECT_AT_INIT"), "{error}");
+        assert!(!settings(&[("REGISTRY_CONNECT_AT_INIT", "false")]).unwrap().connect_at_init);
         let error = settings(&[("REGISTRY_AUTH", "maybe")]).unwrap_err().to_string();
         assert!(error.contains("REGISTRY_AUTH"), "{error}");
         let error = settings(&[("REGISTRY_ROLES_CLAIM", "a.b.c.d")]).unwrap_err().to_string();

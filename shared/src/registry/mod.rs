@@ -13,7 +13,9 @@ mod uploads;
 pub use audit::{AuditDraft, AuditOutbox, AuditRecord, AuditSink, Origin};
 pub use gated::{Gate, GatedArchives, GatedRows, InFlightLimit, StoreCall};
 pub use ports::StoredObject;
-pub use ports::{ArchiveStore, Imported, ListPage, ListQuery, ListedRow, RowStore, render_read_view, staged_copy};
+pub use ports::{
+    ArchiveStore, Imported, ListPage, ListQuery, ListedRow, RowStore, Transitioned, render_read_view, staged_copy,
+};
 pub use service::{Catalog, ReadMode, Registered, Registrar, Registration, StagedUpload};
 pub use stored_name::{ARCHIVE_PREFIX, ArchiveKey, StoredName, UPLOAD_PREFIX};
 pub use uploads::{IncomingStore, UploadOutcome, register_upload};

@@ -28,6 +28,7 @@ fn api_of(function: &str) -> Route {
         "list" => Route::List,
         "generate-url" => Route::GenerateUrl,
         "url-access" => Route::UrlAccess,
+        "status-transition" => Route::StatusTransition,
         other => panic!("no API function {other}"),
     }
 }
@@ -124,6 +125,7 @@ async fn the_functions_answer_every_event_fixture() {
                 invoke!((files_state.clone(), auth.clone()), |s, r| api::generate_url(&s.0, &s.1, r))
             }
             Route::UrlAccess => invoke!(files_state, |f, r| api::url_access(&f, r)),
+            Route::StatusTransition => invoke!(register_state, |s, r| api::status_transition(&s.registrar, r)),
             Route::List => {
                 invoke!(catalog, |c, r| api::list_within(&c, r, Some(api::LAMBDA_RESPONSE_BYTES)))
             }

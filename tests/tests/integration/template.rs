@@ -209,6 +209,7 @@ fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer_of_the_
             "list" => Route::List,
             "generate-url" => Route::GenerateUrl,
             "url-access" => Route::UrlAccess,
+            "status-transition" => Route::StatusTransition,
             other => panic!("unknown function {other}"),
         };
         assert_eq!(route_found, expected, "{binary} serves {method} {path}");
@@ -237,10 +238,11 @@ fn every_route_reaches_the_function_of_its_handler_behind_the_authorizer_of_the_
         seen.push((route_found, guarded));
     }
     seen.sort_by_key(|r| format!("{r:?}"));
-    let mut once_each_way: Vec<(Route, String)> = [Route::GenerateUrl, Route::List, Route::Read, Route::Register]
-        .into_iter()
-        .flat_map(|r| ["JWT", "CUSTOM", "NONE"].map(|way| (r, way.to_owned())))
-        .collect();
+    let mut once_each_way: Vec<(Route, String)> =
+        [Route::GenerateUrl, Route::List, Route::Read, Route::Register, Route::StatusTransition]
+            .into_iter()
+            .flat_map(|r| ["JWT", "CUSTOM", "NONE"].map(|way| (r, way.to_owned())))
+            .collect();
     once_each_way.push((Route::UrlAccess, "AWS_IAM".to_owned()));
     once_each_way.sort_by_key(|r| format!("{r:?}"));
     assert_eq!(seen, once_each_way, "every route is deployed once behind each authorizer and once open");

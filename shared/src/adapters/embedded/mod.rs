@@ -41,6 +41,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::domain::Versions;
     use crate::registry::{AuditOutbox, RowStore};
     use crate::test_support::conformance;
 
@@ -78,7 +79,7 @@ mod tests {
         for version in 0..12 {
             let now = conformance::at(version);
             let rows = [conformance::row("kafka", &format!("{version}"), "stream", now)];
-            store.commit_registration(&rows, now, &conformance::draft()).await.unwrap();
+            store.commit_registration(&rows, now, &conformance::draft(), Versions::Immutable).await.unwrap();
             let page = store.list(&live).await.unwrap();
             assert_eq!(page.rows.len(), 1, "one Live row after version {version}");
             assert_eq!(page.rows[0].id.as_str(), format!("kafka-{version}"));
@@ -112,7 +113,12 @@ mod tests {
         assert_eq!(deliver_pending(&store, &sink).await.unwrap(), 1);
         let later = conformance::at(5);
         store
-            .commit_registration(&[conformance::row("kafka", "2", "stream", later)], later, &conformance::draft())
+            .commit_registration(
+                &[conformance::row("kafka", "2", "stream", later)],
+                later,
+                &conformance::draft(),
+                Versions::Immutable,
+            )
             .await
             .unwrap();
         assert_eq!(deliver_pending(&store, &sink).await.unwrap(), 1);
@@ -138,7 +144,7 @@ mod tests {
         {
             let store = RedbRowStore::open(path).unwrap();
             let rows = [conformance::row("kafka", "1", "stream", now)];
-            store.commit_registration(&rows, now, &conformance::draft()).await.unwrap();
+            store.commit_registration(&rows, now, &conformance::draft(), Versions::Immutable).await.unwrap();
         }
         RedbRowStore::open(path).unwrap()
     }
