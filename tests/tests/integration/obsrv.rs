@@ -746,10 +746,16 @@ async fn the_mirror_function_copies_archives_into_obsrv_s_bucket() {
 }
 
 /// With the mirror on, register says what Obsrv's runtimes cannot do with a package (a zip; a
-/// version registered again with other bytes); without it, register answers as the original.
+/// version registered again with other bytes, where the operator allows that); without it,
+/// register answers as the original.
 async fn registrations_say_what_obsrv_s_runtimes_cannot_do(kind: BackendKind) {
     let Some(database) = ObsrvDatabase::fresh().await else { return };
-    let app = mirrored_app(kind, &database).await;
+    let url = database.url.clone();
+    let app = TestApp::spawn_with(kind, move |config| {
+        config.obsrv_postgres = Some(url);
+        config.versions = registry_shared::domain::Versions::Overwritable;
+    })
+    .await;
     let tar = app.register("kafka.tar.gz", Package::single_tenant("kafka-connector", "1.0.0").tar_gz()).await;
     assert_eq!(tar.status, StatusCode::OK, "{}", tar.text);
     assert!(tar.body["result"].get("warnings").is_none(), "{}", tar.text);
