@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
 use super::Route;
-use super::schema::Schema;
+use super::schema::strict_envelope;
 use crate::domain::{Category, Status};
 use crate::registry::ListQuery;
 
@@ -25,24 +25,8 @@ fn decode_cursor(cursor: &str) -> Option<String> {
 /// keywords in Ajv's order, the first error only, reported as `#<schema path> <message>`. Our
 /// additions are the category pattern (instead of an enum) and `request.limit`/`request.cursor`.
 pub fn parse_list_request(document: &Value) -> Result<ListQuery, String> {
-    let root = Schema::root();
-    let top =
-        root.object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])?;
-
-    let id = root.property("id");
-    let id_value = id.string(&top["id"])?;
-    if id_value != Route::List.api_id() {
-        return Err(id.fail("enum", "must be equal to one of the allowed values"));
-    }
-    root.property("ver").string(&top["ver"])?;
-    root.property("ts").string(&top["ts"])?;
-
-    let params = root.property("params");
-    let params_object = params.object(&top["params"], &["msgid"], &["msgid"])?;
-    params.property("msgid").string(&params_object["msgid"])?;
-
-    let request = root.property("request");
-    let request_object = request.object(&top["request"], &[], &["filters", "limit", "cursor"])?;
+    let (request, request_value) = strict_envelope(document, Route::List.api_id())?;
+    let request_object = request.object(request_value, &[], &["filters", "limit", "cursor"])?;
     let mut query = ListQuery::default();
 
     if let Some(filters_value) = request_object.get("filters") {

@@ -8,6 +8,25 @@ pub(super) struct Schema {
     path: String,
 }
 
+/// Checks the envelope of a request whose schema requires all of it, as Obsrv's list and status
+/// transition schemas do (`id` this `api_id`, `ver`, `ts`, `params.msgid`), and answers the
+/// schema position of `request` with its value.
+pub(super) fn strict_envelope<'v>(document: &'v Value, api_id: &str) -> Result<(Schema, &'v Value), String> {
+    let root = Schema::root();
+    let top =
+        root.object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])?;
+    let id = root.property("id");
+    if id.string(&top["id"])? != api_id {
+        return Err(id.fail("enum", "must be equal to one of the allowed values"));
+    }
+    root.property("ver").string(&top["ver"])?;
+    root.property("ts").string(&top["ts"])?;
+    let params = root.property("params");
+    let params_object = params.object(&top["params"], &["msgid"], &["msgid"])?;
+    params.property("msgid").string(&params_object["msgid"])?;
+    Ok((root.property("request"), &top["request"]))
+}
+
 impl Schema {
     pub(super) fn root() -> Self {
         Self { path: "#".to_owned() }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::schema::Schema;
+use super::schema::strict_envelope;
 use super::{Response, Route, body_bytes, error_response, success_response};
 use crate::auth::Caller;
 use crate::domain::{Status, StatusReason, Transition};
@@ -97,21 +97,8 @@ fn answer<'a>(request: &'a TransitionRequest, done: &'a Transitioned) -> Answer<
 /// status-transition schema, for connectors): the envelope, then `request.id` (a non-empty
 /// string), `request.status` (`Live`, `Retire` or `Delete`) and an optional `request.reason`.
 pub fn parse_transition_request(document: &Value) -> Result<TransitionRequest, String> {
-    let root = Schema::root();
-    let top =
-        root.object(document, &["id", "ver", "ts", "params", "request"], &["id", "ver", "ts", "params", "request"])?;
-    let id = root.property("id");
-    if id.string(&top["id"])? != Route::StatusTransition.api_id() {
-        return Err(id.fail("enum", "must be equal to one of the allowed values"));
-    }
-    root.property("ver").string(&top["ver"])?;
-    root.property("ts").string(&top["ts"])?;
-    let params = root.property("params");
-    let params_object = params.object(&top["params"], &["msgid"], &["msgid"])?;
-    params.property("msgid").string(&params_object["msgid"])?;
-
-    let request = root.property("request");
-    let fields = request.object(&top["request"], &["id", "status"], &["id", "status", "reason"])?;
+    let (request, request_value) = strict_envelope(document, Route::StatusTransition.api_id())?;
+    let fields = request.object(request_value, &["id", "status"], &["id", "status", "reason"])?;
     let row_id = request.property("id");
     let row_id_text = row_id.string(&fields["id"])?;
     if row_id_text.is_empty() {
