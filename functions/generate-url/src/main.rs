@@ -10,7 +10,9 @@ use registry_shared::lambda::{self, Error, Settings};
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let settings = Settings::from_env()?;
-    let state = Arc::new(settings.files_state(&sdk_config().await)?);
+    let archives = Arc::new(settings.archive_store(&sdk_config().await)?);
+    lambda::connect_at_init(&settings, &[&*archives]).await;
+    let state = Arc::new(settings.files_state(archives));
     let auth = settings.authenticator();
     lambda::run(Route::GenerateUrl, auth.clone(), move |request| {
         let (state, auth) = (state.clone(), auth.clone());

@@ -11,7 +11,9 @@ use registry_shared::registry::Catalog;
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let settings = Settings::from_env()?;
-    let catalog = Arc::new(Catalog::new(Arc::new(settings.row_store(&sdk_config().await)?)));
+    let rows = Arc::new(settings.row_store(&sdk_config().await)?);
+    lambda::connect_at_init(&settings, &[&*rows]).await;
+    let catalog = Arc::new(Catalog::new(rows));
     lambda::run(Route::List, settings.authenticator(), move |request| {
         let catalog = catalog.clone();
         async move { api::list_within(&catalog, request, Some(api::LAMBDA_RESPONSE_BYTES)).await }

@@ -14,7 +14,9 @@ async fn main() -> Result<(), Error> {
     let settings = Settings::from_env()?;
     let sdk = sdk_config().await;
     let archives = Arc::new(settings.archive_store(&sdk)?);
-    let registrar = settings.registrar(archives.clone(), Arc::new(settings.row_store(&sdk)?));
+    let rows = Arc::new(settings.row_store(&sdk)?);
+    lambda::connect_at_init(&settings, &[&*archives, &*rows]).await;
+    let registrar = settings.registrar(archives.clone(), rows);
     s3_uploads::run(Uploads {
         registrar,
         incoming: archives,

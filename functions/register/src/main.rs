@@ -11,7 +11,9 @@ async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let settings = Settings::from_env()?;
     let sdk = sdk_config().await;
-    let registrar = settings.registrar(Arc::new(settings.archive_store(&sdk)?), Arc::new(settings.row_store(&sdk)?));
+    let (archives, rows) = (Arc::new(settings.archive_store(&sdk)?), Arc::new(settings.row_store(&sdk)?));
+    lambda::connect_at_init(&settings, &[&*archives, &*rows]).await;
+    let registrar = settings.registrar(archives, rows);
     let state = Arc::new(RegisterState { registrar, max_body_bytes: settings.max_upload_bytes });
     lambda::run(Route::Register, settings.authenticator(), move |request| {
         let state = state.clone();

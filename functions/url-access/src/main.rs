@@ -11,7 +11,9 @@ use registry_shared::lambda::{self, Error, Settings};
 async fn main() -> Result<(), Error> {
     lambda::init_tracing();
     let settings = Settings::from_env()?;
-    let state = Arc::new(settings.files_state(&sdk_config().await)?);
+    let archives = Arc::new(settings.archive_store(&sdk_config().await)?);
+    lambda::connect_at_init(&settings, &[&*archives]).await;
+    let state = Arc::new(settings.files_state(archives));
     lambda::run(Route::UrlAccess, settings.system_authenticator(), move |request| {
         let state = state.clone();
         async move { api::url_access(&state, request).await }

@@ -11,6 +11,8 @@ pub mod audit_stream;
 #[cfg(feature = "lambda-authorizer")]
 pub mod authorizer;
 pub mod config;
+#[cfg(feature = "aws")]
+mod connect;
 #[cfg(feature = "lambda-gc-archives")]
 pub mod gc_schedule;
 mod http;
@@ -24,6 +26,8 @@ pub mod s3_uploads;
 pub use lambda_http::Error;
 
 pub use self::config::Settings;
+#[cfg(feature = "aws")]
+pub use self::connect::connect_at_init;
 #[cfg(feature = "test-support")]
 pub use self::http::invoke;
 pub use self::http::run;

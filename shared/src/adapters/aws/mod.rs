@@ -19,6 +19,8 @@ use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
+#[cfg(feature = "aws-s3")]
+pub use bucket::{BucketSchema, LifecycleRule};
 #[cfg(feature = "aws-dynamodb")]
 pub use dynamodb::migrate::Copied;
 #[cfg(feature = "aws-dynamodb-stream")]
@@ -28,11 +30,48 @@ pub use dynamodb::{DynamoRowStore, MAX_TRANSACTION_ACTIONS, MAX_TRANSACTION_BYTE
 #[cfg(feature = "aws-eventbridge")]
 pub use eventbridge::EventBridgeSink;
 #[cfg(feature = "aws-s3")]
-pub use bucket::{BucketSchema, LifecycleRule};
-#[cfg(feature = "aws-s3")]
 pub use s3::S3ArchiveStore;
 
 use crate::error::StoreError;
+
+/// A store whose connection a function can open at init, before its first request needs it
+/// (`lambda::connect_at_init`).
+#[async_trait::async_trait]
+pub trait Connect: Send + Sync {
+    /// The service, as the log names it.
+    fn service(&self) -> &'static str;
+
+    /// One request that costs next to nothing and changes nothing, made once, without retries,
+    /// so that the TCP and TLS connection it opens stays in the client's pool for the next
+    /// request. Any answer of the service counts: only a connection that could not be made, or an
+    /// answer that never came, is an error.
+    async fn connect(&self) -> Result<(), StoreError>;
+}
+
+/// The outcome of a `Connect::connect` request: answered, whatever the answer.
+fn answered<T, E, R>(
+    operation: &'static str,
+    outcome: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+) -> Result<(), StoreError>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match outcome {
+        Ok(_) | Err(SdkError::ServiceError(_)) => Ok(()),
+        Err(e) => Err(classify(operation, e)),
+    }
+}
+
+/// The `connect` request: one attempt, which may take as long as connecting may.
+fn connect_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(CONNECT_TIMEOUT)
+        .operation_timeout(CONNECT_TIMEOUT)
+        .build()
+}
 
 /// How long one attempt of a row-store call may take before it is retried, and how long all
 /// attempts together may take: a stalled store becomes a 503, never a hung request.
@@ -101,19 +140,20 @@ fn lambda_sdk_config(env: impl Fn(&str) -> Option<String>) -> Option<SdkConfig> 
 }
 
 fn http_client() -> SharedHttpClient {
-    let native = native_roots();
     let client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .tls_context(tls_context(native))
+        .tls_context(tls_context(native_roots()))
         .build_https();
-    if native { client } else { SharedHttpClient::new(WithoutWarmUp(client)) }
+    SharedHttpClient::new(WithoutWarmUp(client))
 }
 
 /// The hyper client builds a TLS connector when each SDK client is validated, and drops it: a
 /// warm-up that loads the system's roots into their cache at init rather than at the first
 /// request. With the roots compiled in there is nothing to warm, and the connector (its rustls
 /// configuration, the roots parsed from PEM) is some 15% of a function's init work thrown away,
-/// once per SDK client; the first request builds the one it uses, as it did anyway.
+/// once per SDK client. The connector that is used is built once, by the first request: at init
+/// where the function opens its store connections there (`lambda::connect_at_init`), which also
+/// loads the system's roots when `REGISTRY_TLS_NATIVE_ROOTS=1` adds them.
 #[derive(Debug)]
 struct WithoutWarmUp(SharedHttpClient);
 

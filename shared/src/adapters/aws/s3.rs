@@ -446,3 +446,29 @@ impl crate::registry::obsrv::ObsrvArchives for S3ArchiveStore {
         self.put(&key, staged.path()).await
     }
 }
+
+#[async_trait]
+impl super::Connect for S3ArchiveStore {
+    fn service(&self) -> &'static str {
+        "S3"
+    }
+
+    /// A `HeadObject` of the archives' folder itself, `<key prefix>connector-registry/`, which
+    /// holds no object: every function with archives may call it there (404, or 403 without
+    /// `s3:ListBucket`).
+    async fn connect(&self) -> Result<(), StoreError> {
+        let once = aws_sdk_s3::config::Builder::default()
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .timeout_config(super::connect_timeouts());
+        let outcome = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{}/", self.key_prefix, crate::registry::ARCHIVE_PREFIX))
+            .customize()
+            .config_override(once)
+            .send()
+            .await;
+        super::answered("opening the connection to S3", outcome)
+    }
+}

@@ -24,6 +24,7 @@
 //! creating the table in `table`.
 
 mod commit;
+mod connect;
 mod layout;
 mod list;
 mod list_cache;
