@@ -40,8 +40,9 @@ pub struct Settings {
     /// `REGISTRY_ALLOW_VERSION_OVERWRITE` (`false`): a registered version may be registered again
     /// with other bytes, as in the original.
     pub versions: crate::domain::Versions,
-    /// `REGISTRY_CONNECT_AT_INIT` (`true`): the functions open their store connections (TCP and
-    /// TLS) at init, where the first request would otherwise open them (`lambda::connect_at_init`).
+    /// `REGISTRY_CONNECT_AT_INIT` (`false`): `true` has the functions open their store connections
+    /// (TCP and TLS) at init rather than in the first request (`lambda::connect_at_init`), for
+    /// environments whose init runs before requests arrive (provisioned concurrency).
     pub connect_at_init: bool,
     /// `REGISTRY_AUTH`: `gateway` (the default) or `off`.
     access_control_off: bool,
@@ -153,7 +154,7 @@ impl Settings {
             } else {
                 crate::domain::Versions::Immutable
             },
-            connect_at_init: flag("REGISTRY_CONNECT_AT_INIT", true)?,
+            connect_at_init: flag("REGISTRY_CONNECT_AT_INIT", false)?,
             access_control_off,
             obsrv_postgres: ObsrvPostgres {
                 secret: set("REGISTRY_OBSRV_POSTGRES_SECRET"),
@@ -315,7 +316,7 @@ mod tests {
         assert_eq!(settings.url_expiry, crate::api::MAX_URL_EXPIRY);
         assert_eq!(settings.gc_grace, Duration::from_secs(24 * 60 * 60));
         assert!(matches!(settings.authenticator(), Authenticator::GatewayClaims(_)));
-        assert!(settings.connect_at_init);
+        assert!(!settings.connect_at_init);
         assert_eq!(settings.table().unwrap_err().to_string(), "the environment variable REGISTRY_TABLE must be set");
     }
 
@@ -336,7 +337,7 @@ mod tests {
         assert_eq!(settings(&[("REGISTRY_GC_GRACE_SECONDS", "0")]).unwrap().gc_grace, Duration::ZERO);
         let error = settings(&[("REGISTRY_CONNECT_AT_INIT", "yes")]).unwrap_err().to_string();
         assert!(error.contains("REGISTRY_CONNECT_AT_INIT"), "{error}");
-        assert!(!settings(&[("REGISTRY_CONNECT_AT_INIT", "false")]).unwrap().connect_at_init);
+        assert!(settings(&[("REGISTRY_CONNECT_AT_INIT", "true")]).unwrap().connect_at_init);
         let error = settings(&[("REGISTRY_AUTH", "maybe")]).unwrap_err().to_string();
         assert!(error.contains("REGISTRY_AUTH"), "{error}");
         let error = settings(&[("REGISTRY_ROLES_CLAIM", "a.b.c.d")]).unwrap_err().to_string();

@@ -1,18 +1,20 @@
-//! The store connections a function's first request needs, opened at init.
+//! The store connections a function's first request needs, opened at init when
+//! `REGISTRY_CONNECT_AT_INIT=true`.
 //!
-//! A cold request is init plus the first invocation, and without this the first invocation opens
-//! the connection to each store it calls: TCP, the TLS client configuration, the handshake. At
-//! init the same work costs no more, the network's waits overlap when a function opens two, and
-//! where Lambda runs init ahead of the request (provisioned concurrency, or an environment made
-//! before it is needed) it is off the request's path altogether (docs/performance.md, "The cold
-//! request").
+//! A cold request is init plus the first invocation, and the first invocation opens the connection
+//! to each store it calls: TCP, the TLS client configuration, the handshake, and the first run of
+//! the SDK's request path. Opened at init, that work moves and one request more (whose answer is
+//! thrown away) is made: measured under Lambda's CPU share, a cold request then takes longer, not
+//! less, so it is off by default. Where init runs before any request arrives (provisioned
+//! concurrency), the request gains what init took over: 3 to 10 ms of a first read
+//! (docs/performance.md, "The cold request").
 
 use std::time::Instant;
 
 use super::Settings;
 use crate::adapters::aws::Connect;
 
-/// Opens every store's connection at once, unless `REGISTRY_CONNECT_AT_INIT=false`. Never fails:
+/// Opens every store's connection at once, when `REGISTRY_CONNECT_AT_INIT=true`. Never fails:
 /// a store that cannot be reached now is logged, and the first request tries again as it would
 /// have anyway. Each attempt is one request, bounded by the connect timeout.
 pub async fn connect_at_init(settings: &Settings, stores: &[&dyn Connect]) {
