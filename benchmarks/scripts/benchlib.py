@@ -183,3 +183,85 @@ def wrk(url: str, connections: int, seconds: int, script: pathlib.Path = None) -
     if errors:
         raise SystemExit(f"wrk saw failures:\n{out}")
     return rate, p99
+
+
+def test_authority(folder: pathlib.Path, host: str = "127.0.0.1") -> dict:
+    """A certificate authority made for one run, shaped like the chain AWS's endpoints present:
+    an RSA 2048 root, an RSA 2048 intermediate and an RSA 2048 server certificate for `host` (an
+    IP address or a name), valid for a day. Writes `ca.pem` (the root, to trust), `chain.pem` (the
+    server's certificate and the intermediate, to present) and `key.pem` (the server's key);
+    returns their paths by those names."""
+    import datetime
+    import ipaddress
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(common_name: str, key, issuer_name: x509.Name, issuer_key, authority: bool) -> x509.Certificate:
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+                   .issuer_name(issuer_name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=authority, path_length=None), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                                  critical=False))
+        if authority:
+            builder = builder.add_extension(x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False),
+                critical=True)
+        else:
+            try:
+                name = x509.IPAddress(ipaddress.ip_address(host))
+            except ValueError:
+                name = x509.DNSName(host)
+            builder = (builder
+                       .add_extension(x509.SubjectAlternativeName([name]), critical=False)
+                       .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                       .add_extension(x509.KeyUsage(
+                           digital_signature=True, content_commitment=False, key_encipherment=True,
+                           data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                           encipher_only=False, decipher_only=False), critical=True))
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def new_key():
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    root_key, intermediate_key, server_key = new_key(), new_key(), new_key()
+    root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Benchmark Test Root")])
+    root = certificate("Benchmark Test Root", root_key, root_name, root_key, True)
+    intermediate = certificate("Benchmark Test Intermediate", intermediate_key, root.subject, root_key, True)
+    server = certificate(host, server_key, intermediate.subject, intermediate_key, False)
+    pem = serialization.Encoding.PEM
+    paths = {name: folder / f"{name}.pem" for name in ("ca", "chain", "key")}
+    paths["ca"].write_bytes(root.public_bytes(pem))
+    paths["chain"].write_bytes(server.public_bytes(pem) + intermediate.public_bytes(pem))
+    paths["key"].write_bytes(server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                      serialization.NoEncryption()))
+    return paths
+
+
+def tls_stand_in(upstream: str, folder: pathlib.Path, timings: pathlib.Path = None, replay: bool = False) -> tuple:
+    """benchmarks/scripts/tls-stand-in in front of the plain-HTTP stand-in at `upstream` (a URL),
+    on a free loopback port, with a test authority made in `folder` (and the stand-in's time per
+    request written to `timings`; reads answered from memory once answered with `replay`). Returns
+    (its https:// URL, the root certificate to trust, the process to stop)."""
+    paths = test_authority(folder)
+    port = free_port()
+    upstream_address = re.match(r"https?://([^/]+)", upstream).group(1)
+    process = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "scripts" / "tls-stand-in"),
+                                "--listen", f"127.0.0.1:{port}", "--upstream", upstream_address,
+                                "--chain", str(paths["chain"]), "--key", str(paths["key"]),
+                                *(["--timings", str(timings)] if timings else []),
+                                *(["--replay"] if replay else [])],
+                               stdout=subprocess.PIPE, text=True)
+    if process.stdout.readline().strip() != "listening":
+        process.kill()
+        raise SystemExit("tls-stand-in did not start")
+    return f"https://127.0.0.1:{port}", paths["ca"], process
