@@ -50,6 +50,15 @@ pub fn row(connector: &str, version: &str, category: &str, now: Timestamp) -> Co
     }
 }
 
+/// Commits the registration of one Live row of `connector` at `seconds` (see `at`).
+async fn registered(store: &dyn RowStore, connector: &str, version: &str, category: &str, seconds: i64) {
+    let now = at(seconds);
+    store
+        .commit_registration(&[row(connector, version, category, now)], now, &draft(), Versions::Immutable)
+        .await
+        .unwrap();
+}
+
 /// A test's caller, registering through the API.
 pub fn draft_origin() -> Origin {
     Origin::new("tester", "POST /v2/connector/register")
@@ -108,10 +117,7 @@ where
 /// Another archive under a registered version is refused, and nothing changes; the same archive
 /// again is the original's re-registration; the operator's setting lets other bytes through.
 async fn a_version_s_bytes_never_change(store: &dyn RowStore) {
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
     let mut other = row("kafka", "1.0.0", "stream", at(5));
     other.archive_sha256 = "f".repeat(64);
     let error = store
@@ -139,14 +145,8 @@ fn transition_draft() -> AuditDraft {
 /// without one; Delete removes a version that is not Live and refuses the Live one; a repeat
 /// changes nothing; an unknown id is `None`. Reasons are kept with the rows.
 async fn transitions_promote_roll_back_retire_and_delete(store: &dyn RowStore) {
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
+    registered(store, "kafka", "2.0.0", "stream", 1).await;
     let draft = transition_draft();
     let rollback = reason("2.0.0 loses events");
     let done = store
@@ -194,10 +194,7 @@ async fn transitions_promote_roll_back_retire_and_delete(store: &dyn RowStore) {
     assert_eq!(store.commit_transition("nothing-1", Transition::Live, None, at(15), &draft).await.unwrap(), None);
     // A new registration of the connector retires nothing it should not, and a deleted version
     // can be registered again.
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(20))], at(20), &self::draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "2.0.0", "stream", 20).await;
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
     assert_eq!(all(store).await.len(), 2);
 }
@@ -205,14 +202,8 @@ async fn transitions_promote_roll_back_retire_and_delete(store: &dyn RowStore) {
 /// Reads and lists (and the caches behind them) never answer with a row's state from before a
 /// transition.
 async fn every_read_and_list_follows_every_transition(store: &dyn RowStore) {
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
+    registered(store, "kafka", "2.0.0", "stream", 1).await;
     let retired = ListQuery { statuses: vec![Status::Retired], ..Default::default() };
     // Warm every cache first.
     assert!(store.read_view("kafka-2.0.0", Status::Live).await.unwrap().is_some());
@@ -273,10 +264,7 @@ async fn racing_transitions_and_registrations_leave_at_most_one_live(store: Arc<
         live_rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()
     );
     // A registration after the race finds the head where the Live row is: it ends with one.
-    store
-        .commit_registration(&[row("race", "99.0", "batch", at(99))], at(99), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(&*store, "race", "99.0", "batch", 99).await;
     let live_rows = store.list(&live).await.unwrap().rows;
     assert_eq!(live_rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["race-99.0"]);
 }
@@ -303,10 +291,7 @@ async fn imported_rows_are_kept_as_they_are(store: &dyn RowStore) {
     let view = store.read_view("kafka-1.0.0", Status::Retired).await.unwrap().expect("a read view");
     assert_eq!(view.get(), render_read_view(&retired).unwrap().get());
     // A registration after the import retires the imported Live version.
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "2.0.0", "stream", 10).await;
     assert_eq!(status_of(store, "kafka-1.1.0").await, Some(Status::Retired));
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
 }
@@ -333,37 +318,22 @@ async fn a_committed_row_reads_back_whole(store: &dyn RowStore) {
 }
 
 async fn a_new_version_retires_the_live_one(store: &dyn RowStore) {
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
-    store
-        .commit_registration(&[row("other", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
+    registered(store, "other", "1.0.0", "stream", 0).await;
+    registered(store, "kafka", "2.0.0", "stream", 10).await;
     let old = store.get("kafka-1.0.0", Status::Retired).await.unwrap().expect("retired");
     assert_eq!(old.updated_date, at(10));
     assert_eq!(old.live_date, Some(at(0)));
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "other-1.0.0").await, Some(Status::Live), "other connectors are untouched");
     // Any version retires the others, older ones included (no semver ordering, as in the original).
-    store
-        .commit_registration(&[row("kafka", "0.9.0", "stream", at(20))], at(20), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "0.9.0", "stream", 20).await;
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Retired));
     assert_eq!(status_of(store, "kafka-0.9.0").await, Some(Status::Live));
 }
 
 async fn re_registering_keeps_creation_fields(store: &dyn RowStore) {
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
     let mut again = row("kafka", "1.0.0", "batch", at(30));
     again.name = "renamed".into();
     again.created_by = "someone-else".into();
@@ -379,29 +349,17 @@ async fn re_registering_keeps_creation_fields(store: &dyn RowStore) {
 }
 
 async fn a_retired_version_can_come_back(store: &dyn RowStore) {
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(2))], at(2), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
+    registered(store, "kafka", "2.0.0", "stream", 1).await;
+    registered(store, "kafka", "1.0.0", "stream", 2).await;
     assert_eq!(status_of(store, "kafka-1.0.0").await, Some(Status::Live));
     assert_eq!(status_of(store, "kafka-2.0.0").await, Some(Status::Retired));
 }
 
 async fn a_package_commits_all_or_nothing(store: &dyn RowStore) {
     // `a-b` version `1` and `a` version `b-1` share the row id `a-b-1`.
-    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0), &draft(), Versions::Immutable).await.unwrap();
-    store
-        .commit_registration(&[row("pg", "1.0.0", "batch", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "a-b", "1", "batch", 0).await;
+    registered(store, "pg", "1.0.0", "batch", 0).await;
     let package = [row("pg", "2.0.0", "batch", at(5)), row("a", "b-1", "batch", at(5))];
     let error = store.commit_registration(&package, at(5), &draft(), Versions::Immutable).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict(_)), "{error:?}");
@@ -490,19 +448,13 @@ async fn every_read_follows_every_commit(store: &dyn RowStore) {
         view
     }
     assert!(read(store, "kafka-1.0.0", Status::Live).await.is_none());
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
     for _ in 0..2 {
         let view = read(store, "kafka-1.0.0", Status::Live).await.expect("read");
         assert!(view.contains(r#""ui_spec":{"b":1,"a":{"z":[1,2]}}"#), "{view}");
         assert!(read(store, "kafka-1.0.0", Status::Draft).await.is_none(), "read filters on status");
     }
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(10))], at(10), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "2.0.0", "stream", 10).await;
     assert!(read(store, "kafka-1.0.0", Status::Live).await.is_none(), "retired");
     let retired = read(store, "kafka-1.0.0", Status::Retired).await.expect("retired");
     assert!(retired.contains(r#""status":"Retired""#), "{retired}");
@@ -534,10 +486,7 @@ async fn reads_racing_commits_never_keep_an_old_answer(store: Arc<dyn RowStore>)
         let view = store.read_view("kafka-1.0.0", Status::Live).await.unwrap().expect("live");
         assert!(view.get().contains(&format!(r#""name":"round {round}""#)), "round {round}: {}", view.get());
     }
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(99))], at(99), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(&*store, "kafka", "2.0.0", "stream", 99).await;
     assert!(store.read_view("kafka-1.0.0", Status::Live).await.unwrap().is_none(), "retired");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for reader in readers {
@@ -636,14 +585,8 @@ where
 }
 
 async fn a_transition_leaves_one_record_and_a_repeat_none<S: RowStore + AuditOutbox>(store: &S) {
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
+    registered(store, "kafka", "2.0.0", "stream", 1).await;
     let before = store.pending(10).await.unwrap().len();
     let audit = transition_draft();
     store.commit_transition("kafka-1.0.0", Transition::Live, Some(&reason("rollback")), at(5), &audit).await.unwrap();
@@ -691,7 +634,7 @@ async fn a_commit_leaves_exactly_one_record<S: RowStore + AuditOutbox>(store: &S
 }
 
 async fn a_refused_commit_leaves_none<S: RowStore + AuditOutbox>(store: &S) {
-    store.commit_registration(&[row("a-b", "1", "batch", at(0))], at(0), &draft(), Versions::Immutable).await.unwrap();
+    registered(store, "a-b", "1", "batch", 0).await;
     let before = store.pending(10).await.unwrap();
     // `a` version `b-1` has the row id `a-b-1` of another connector: the store refuses it.
     let package = [row("pg", "1.0.0", "batch", at(5)), row("a", "b-1", "batch", at(5))];
@@ -721,14 +664,8 @@ impl AuditSink for KeptEvents {
 async fn records_stay_until_delivered<S: RowStore + AuditOutbox>(store: &S) {
     use crate::registry::audit::deliver_pending;
     let sink = KeptEvents::default();
-    store
-        .commit_registration(&[row("kafka", "1.0.0", "stream", at(0))], at(0), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
-    store
-        .commit_registration(&[row("kafka", "2.0.0", "stream", at(1))], at(1), &draft(), Versions::Immutable)
-        .await
-        .unwrap();
+    registered(store, "kafka", "1.0.0", "stream", 0).await;
+    registered(store, "kafka", "2.0.0", "stream", 1).await;
     sink.failing.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(deliver_pending(store, &sink).await.is_err());
     assert_eq!(store.pending(10).await.unwrap().len(), 2, "an undelivered record stays");
