@@ -80,6 +80,16 @@ impl Version {
 pub struct RowId(String);
 
 impl RowId {
+    /// The most bytes a row id can have: an ASCII connector id, `-`, and a version of characters
+    /// of up to four bytes each.
+    pub const MAX_BYTES: usize = MAX_CONNECTOR_ID_LEN + 1 + 4 * MAX_VERSION_LEN;
+
+    /// Whether some row could have this id. One that cannot is unknown without asking a store,
+    /// whose own key limits (DynamoDB's 2048 bytes) would otherwise answer for it.
+    pub fn could_be(id: &str) -> bool {
+        !id.is_empty() && id.len() <= Self::MAX_BYTES
+    }
+
     pub fn new(connector_id: &ConnectorId, version: &Version) -> Self {
         Self(format!("{}-{}", connector_id.as_str(), version.as_str()))
     }
@@ -127,6 +137,18 @@ impl TryFrom<String> for Version {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_row_id_is_longer_than_its_bound() {
+        let longest = RowId::new(
+            &ConnectorId::parse(&"c".repeat(MAX_CONNECTOR_ID_LEN)).unwrap(),
+            &Version::parse(&"\u{1F600}".repeat(MAX_VERSION_LEN)).unwrap(),
+        );
+        assert_eq!(longest.as_str().len(), RowId::MAX_BYTES);
+        assert!(RowId::could_be(longest.as_str()));
+        assert!(!RowId::could_be(&format!("{}x", longest.as_str())));
+        assert!(!RowId::could_be(""));
+    }
 
     #[test]
     fn connector_ids_follow_the_documented_pattern() {

@@ -310,6 +310,9 @@ impl Registrar {
         reason: Option<&StatusReason>,
         origin: &Origin,
     ) -> Result<Transitioned, RegistryError> {
+        if !RowId::could_be(id) {
+            return Err(not_found(id));
+        }
         if to == Transition::Delete
             && let Some(table) = &self.obsrv_table
         {
@@ -468,11 +471,17 @@ impl Catalog {
     }
 
     pub async fn read(&self, id: &str, mode: ReadMode) -> Result<ConnectorRow, RegistryError> {
+        if !RowId::could_be(id) {
+            return Err(not_found(id));
+        }
         self.rows.get(id, mode.status()).await?.ok_or_else(|| not_found(id))
     }
 
     /// What read answers with: the row's read view, as JSON.
     pub async fn read_view(&self, id: &str, mode: ReadMode) -> Result<Arc<RawValue>, RegistryError> {
+        if !RowId::could_be(id) {
+            return Err(not_found(id));
+        }
         self.rows.read_view(id, mode.status()).await?.ok_or_else(|| not_found(id))
     }
 

@@ -150,6 +150,16 @@ async fn transitions_refuse_unknown_ids_and_bad_requests(kind: BackendKind) {
     assert_envelope(&missing, TRANSITION, "FAILED");
     assert_eq!(missing.body["error"]["code"], "CONNECTOR_NOT_FOUND");
 
+    // An id no row can have (longer than any connector id and version together) is unknown too,
+    // whatever the store's own key limits.
+    let too_long = app.transition(&"x".repeat(3000), "Retire", None).await;
+    assert_eq!(
+        (too_long.status, &too_long.body["error"]["code"]),
+        (StatusCode::NOT_FOUND, &"CONNECTOR_NOT_FOUND".into())
+    );
+    let read = app.read(&"y".repeat(3000)).await;
+    assert_eq!(read.status, StatusCode::NOT_FOUND, "{}", read.text);
+
     let invalid = [
         (transition_body("x-1", "Draft", None), "#properties/request/properties/status/enum"),
         (transition_body("x-1", "Live", Some(&"x".repeat(2000))), "#properties/request/properties/reason/format"),
